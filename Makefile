@@ -1,0 +1,94 @@
+# shoal - plain Makefile.
+#   make          build/shoal
+#   make test     unit tests (Criterion) + system tests, prints "N passed, N failed"
+#   make san      the unit tests and a fuzz smoke run under ASan+UBSan (clang)
+#   make bench    benchmarks (bench/run.sh)
+#   make fuzz     longer libFuzzer runs of the parsers
+# Every source file under src/ is picked up; files named *_avx2.c / *_avx512.c get their SIMD flags
+# (x86-64 only; they compile to nothing elsewhere), so the binary dispatches at run time.
+
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+BUILD ?= build
+OPT ?= -O3
+CFLAGS_BASE := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -MMD -MP \
+	-fno-strict-aliasing -pthread
+CFLAGS += $(CFLAGS_BASE)
+LDLIBS := -lm -lpthread
+ARCH := $(shell uname -m)
+ifeq ($(ARCH),x86_64)
+FLAGS_AVX2 := -mavx2 -mfma -mf16c
+FLAGS_AVX512 := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+endif
+
+SRC := $(shell find src -name '*.c' ! -path 'src/main/*')
+MAIN_SRC := $(shell find src/main -name '*.c')
+UNIT_SRC := $(wildcard tests/unit/*.c)
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
+OBJ := $(SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all test san bench fuzz clean run
+all: $(BUILD)/shoal
+
+$(DEPS_STAMP): scripts/install-deps.sh
+	@scripts/install-deps.sh
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/%_avx2.o: %_avx2.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FLAGS_AVX2) -c $< -o $@
+$(BUILD)/%_avx512.o: %_avx512.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FLAGS_AVX512) -c $< -o $@
+$(BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libshoal.a: $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/shoal: $(MAIN_OBJ) $(BUILD)/libshoal.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/libshoal.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+test: $(BUILD)/shoal $(BUILD)/test_unit
+	@SHOAL=$(BUILD)/shoal TEST_UNIT=$(BUILD)/test_unit tests/run.sh
+
+san:
+	$(MAKE) BUILD=build/san CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+		build/san/shoal build/san/test_unit build/san/fuzz_gguf
+	@SHOAL=build/san/shoal TEST_UNIT=build/san/test_unit FUZZ_GGUF=build/san/fuzz_gguf SAN=1 tests/run.sh
+
+# libFuzzer targets (clang only): tests/fuzz/fuzz_<name>.c
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libshoal.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fsanitize=address,undefined" build/fuzz/fuzz_gguf
+	mkdir -p build/fuzz/corpus && cp ../shared/models/gguf/stories260K.gguf build/fuzz/corpus/ 2>/dev/null || true
+	build/fuzz/fuzz_gguf -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus
+
+$(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libshoal.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: $(BUILD)/shoal $(BENCH_BIN)
+	@SHOAL=$(BUILD)/shoal bench/run.sh
+
+# the main job: for now, text from the real tiny model (override MODEL and PROMPT)
+MODEL ?= ../shared/models/gguf/stories260K.gguf
+PROMPT ?= Once upon a time
+run: $(BUILD)/shoal
+	$(BUILD)/shoal generate -m $(MODEL) -p "$(PROMPT)" -n 200
+
+clean:
+	rm -rf build
+
+-include $(OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# make bench: the figures docs/performance.md records, measured in one run on this machine.
+#   1. kernel throughput (GB/s per format and kernel set)
+#   2. `shoal bench` on synthesized tinyllama-1.1b models (Q4_0, Q8_0, Q4_K_M) with 2 threads:
+#      prompt and generation tok/s, memory bandwidth, fraction of the bandwidth bound
+#   3. tokenizer encode MB/s
+# Synthesized models are cached in build/bench-models (they depend only on the preset and seed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${SHOAL:=build/shoal}" "${THREADS:=2}"
+SHARED="${SHARED:-$(cd .. && pwd)/shared}"
+M=build/bench-models
+mkdir -p "$M"
+
+echo "== machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB"
+echo "== git: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+
+if [ -x build/bench_kernels ]; then
+	echo "== kernels"
+	build/bench_kernels
+fi
+
+for t in q4_0 q8_0 q4_k; do
+	f="$M/tinyllama-1.1b-$t.gguf"
+	[ -s "$f" ] || "$SHOAL" synth --preset tinyllama-1.1b --type "$t" --vocab "$SHARED/models/vocab/ggml-vocab-llama-spm.gguf" -o "$f"
+	echo "== tinyllama-1.1b $t, $THREADS threads"
+	"$SHOAL" bench -m "$f" -t "$THREADS" -p 128 -n 64 -r "${REPEATS:-5}"
+done
+
+if [ -x build/bench_tokenize ]; then
+	echo "== tokenizer"
+	build/bench_tokenize "$SHARED/models/vocab/ggml-vocab-llama-spm.gguf"
+fi

@@ -1,0 +1,173 @@
+/*
+ * base.c - logging, errors, aligned allocation, fp16/bf16 conversion, time, rng.
+ *
+ * The fp16 -> f32 table (256 KiB) makes dequantizing a scale a single load; it is filled by
+ * sh_base_init() from the exact bit-level conversion, which the tests check in both directions.
+ */
+#include "base/base.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------- errors and logging */
+const char *sh_strerror(int err)
+{
+	switch (err) {
+	case SH_OK: return "ok";
+	case SH_EIO: return "i/o error";
+	case SH_EFORMAT: return "malformed input";
+	case SH_EUNSUP: return "unsupported";
+	case SH_ENOMEM: return "out of memory";
+	case SH_EINVAL: return "invalid argument";
+	case SH_ERANGE: return "out of range";
+	}
+	return "unknown error";
+}
+
+static int log_level = SH_LOG_INFO;
+
+void sh_log_set_level(int level) { log_level = level; }
+
+void sh_log(int level, const char *fmt, ...)
+{
+	static const char *names[] = { "error", "warning", "info", "debug" };
+	if (level > log_level)
+		return;
+	char buf[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "shoal: %s: %s\n", names[level], buf);
+}
+
+void sh_assert_fail(const char *expr, const char *file, int line)
+{
+	fprintf(stderr, "shoal: assertion failed: %s (%s:%d)\n", expr, file, line);
+	abort();
+}
+
+/* ---------------------------------------------------------------- allocation */
+void *sh_alloc(size_t size)
+{
+	void *p = NULL;
+	size_t rounded = (size + 63) & ~(size_t)63;
+	if (rounded < size || posix_memalign(&p, 64, rounded ? rounded : 64) != 0) {
+		sh_log_error("out of memory allocating %zu bytes", size);
+		return NULL;
+	}
+	memset(p, 0, rounded ? rounded : 64);
+	return p;
+}
+
+void sh_free(void *p) { free(p); }
+
+void *sh_alloc_large(size_t size)
+{
+	void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		sh_log_error("out of memory mapping %zu bytes", size);
+		return NULL;
+	}
+	return p;
+}
+
+void sh_free_large(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size ? size : 1);
+}
+
+/* ---------------------------------------------------------------- fp16 / bf16 */
+float sh_f16_table[65536];
+
+float sh_f16_to_f32_ref(sh_f16 h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+	uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+	if (exp == 0) {
+		if (man == 0) {
+			bits = sign;
+		} else { /* subnormal: normalize */
+			int e = -1;
+			do { e++; man <<= 1; } while (!(man & 0x400));
+			bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
+		}
+	} else if (exp == 31) {
+		bits = sign | 0x7f800000u | (man << 13);
+	} else {
+		bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+	}
+	union { uint32_t u; float f; } v = { bits };
+	return v.f;
+}
+
+sh_f16 sh_f32_to_f16(float f)
+{
+	union { float f; uint32_t u; } v = { f };
+	uint32_t x = v.u, sign = (x >> 16) & 0x8000;
+	uint32_t absx = x & 0x7fffffffu;
+	if (absx >= 0x7f800000u) /* inf or nan */
+		return (sh_f16)(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0));
+	if (absx >= 0x477ff000u) /* rounds to >= 65520: inf */
+		return (sh_f16)(sign | 0x7c00);
+	if (absx < 0x38800000u) { /* below the smallest normal: subnormal or zero */
+		if (absx < 0x33000000u)
+			return (sh_f16)sign;
+		uint32_t e = absx >> 23, man = (absx & 0x7fffff) | 0x800000;
+		uint32_t shift = 126 - e; /* 14..24 */
+		uint32_t q = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+		if (rem > half || (rem == half && (q & 1)))
+			q++;
+		return (sh_f16)(sign | q);
+	}
+	uint32_t q = (absx - 0x38000000u) >> 13, rem = absx & 0x1fff;
+	if (rem > 0x1000 || (rem == 0x1000 && (q & 1)))
+		q++;
+	return (sh_f16)(sign | q);
+}
+
+sh_bf16 sh_f32_to_bf16(float f)
+{
+	union { float f; uint32_t u; } v = { f };
+	if ((v.u & 0x7fffffffu) > 0x7f800000u)
+		return (sh_bf16)((v.u >> 16) | 64);
+	return (sh_bf16)((v.u + (0x7fff + ((v.u >> 16) & 1))) >> 16);
+}
+
+/* ---------------------------------------------------------------- time, misc */
+double sh_time_sec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int sh_cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+float sh_rng_normal(sh_rng *r)
+{
+	float u1 = sh_rng_f32(r), u2 = sh_rng_f32(r);
+	if (u1 < 1e-12f)
+		u1 = 1e-12f;
+	return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
+}
+
+void sh_base_init(void)
+{
+	static bool done;
+	if (done)
+		return;
+	for (uint32_t i = 0; i < 65536; i++)
+		sh_f16_table[i] = sh_f16_to_f32_ref((sh_f16)i);
+	done = true;
+}

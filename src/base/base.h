@@ -1,0 +1,83 @@
+/*
+ * base.h - the bottom layer: logging, error codes, allocation, fp16/bf16, time.
+ *
+ * Everything above includes this. Errors are negative SH_E* codes returned up the stack; the
+ * function that detects a failure logs it once (sh_log_error) and callers just propagate.
+ * SH_ASSERT is for invariants of our own code and is always on; untrusted input is validated,
+ * never asserted.
+ */
+#ifndef SHOAL_BASE_H
+#define SHOAL_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- errors */
+enum {
+	SH_OK = 0,
+	SH_EIO = -1,       /* open/read/mmap failed */
+	SH_EFORMAT = -2,   /* malformed or truncated input */
+	SH_EUNSUP = -3,    /* valid but unsupported (type, architecture) */
+	SH_ENOMEM = -4,
+	SH_EINVAL = -5,    /* bad argument */
+	SH_ERANGE = -6,    /* out of range (context full, ...) */
+};
+const char *sh_strerror(int err);
+
+/* ---------------------------------------------------------------- logging */
+enum { SH_LOG_ERROR, SH_LOG_WARN, SH_LOG_INFO, SH_LOG_DEBUG };
+void sh_log_set_level(int level);
+void sh_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define sh_log_error(...) sh_log(SH_LOG_ERROR, __VA_ARGS__)
+#define sh_log_warn(...) sh_log(SH_LOG_WARN, __VA_ARGS__)
+#define sh_log_info(...) sh_log(SH_LOG_INFO, __VA_ARGS__)
+#define sh_log_debug(...) sh_log(SH_LOG_DEBUG, __VA_ARGS__)
+
+void sh_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
+#define SH_ASSERT(x) ((x) ? (void)0 : sh_assert_fail(#x, __FILE__, __LINE__))
+
+/* ---------------------------------------------------------------- allocation */
+/* 64-byte aligned, zeroed; NULL on failure (logged). sh_free(NULL) is a no-op. */
+void *sh_alloc(size_t size);
+void sh_free(void *p);
+/* page-aligned, zero, faulted in lazily (mmap): for big buffers such as KV caches */
+void *sh_alloc_large(size_t size);
+void sh_free_large(void *p, size_t size);
+/* a*b without overflow: returns false on overflow */
+static inline bool sh_mul_ok(uint64_t a, uint64_t b, uint64_t *out) { return !__builtin_mul_overflow(a, b, out); }
+static inline bool sh_add_ok(uint64_t a, uint64_t b, uint64_t *out) { return !__builtin_add_overflow(a, b, out); }
+
+#define SH_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SH_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define SH_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---------------------------------------------------------------- fp16 / bf16 */
+typedef uint16_t sh_f16;
+typedef uint16_t sh_bf16;
+float sh_f16_to_f32_ref(sh_f16 h);          /* exact, handles subnormals/inf/nan */
+sh_f16 sh_f32_to_f16(float f);              /* round to nearest even */
+extern float sh_f16_table[65536];           /* filled by sh_base_init() */
+static inline float sh_f16_to_f32(sh_f16 h) { return sh_f16_table[h]; }
+static inline float sh_bf16_to_f32(sh_bf16 h) { union { uint32_t u; float f; } v = { (uint32_t)h << 16 }; return v.f; }
+sh_bf16 sh_f32_to_bf16(float f);            /* round to nearest even, nan kept nan */
+
+/* ---------------------------------------------------------------- time, misc */
+double sh_time_sec(void);                   /* monotonic seconds */
+int sh_cpu_count(void);
+void sh_base_init(void);                    /* once, before anything else; idempotent */
+
+/* xorshift-style deterministic rng (tests, synth, sampling) */
+typedef struct { uint64_t s; } sh_rng;
+static inline void sh_rng_seed(sh_rng *r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull; if (!r->s) r->s = 1; }
+static inline uint64_t sh_rng_u64(sh_rng *r) { /* splitmix64 */
+	uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+static inline float sh_rng_f32(sh_rng *r) { return (float)(sh_rng_u64(r) >> 40) * (1.0f / 16777216.0f); } /* [0,1) */
+float sh_rng_normal(sh_rng *r);             /* N(0,1) */
+
+#endif

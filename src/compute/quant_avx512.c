@@ -1,0 +1,410 @@
+/*
+ * quant_avx512.c - AVX-512 (F/BW/VL/DQ) + VNNI kernels, x86-64 only.
+ *
+ * Integer dots use vpdpbusd (u8 x s8, four products summed into each int32 lane). Where the
+ * data come in 16/32-byte pieces (Q4_0, Q8_0, Q4_K, Q5_K) the kernels use the 256-bit (VL)
+ * forms: on cores with a 256-bit datapath (Zen 4, this project's machines) a zmm op costs two
+ * ymm ops, and assembling zmm from 18/34-byte blocks costs extra cross-lane shuffles; measured
+ * (bench/bench_kernels.c) the ymm forms were faster. Q6_K and the float formats use zmm.
+ *   Q4_0: two blocks per ymm, levels 0..15 unsigned: sum (q-8)*y = dpbusd(q, y) - dpbusd(8, y).
+ *   Q8_0: the sign trick, dpbusd(|x|, y with x's sign); exact unless y = -128 where x < 0, which
+ *         our activation quantizer (and ggml's) never produces (it stays within -127..127).
+ *   K-quants: levels are unsigned; dpbusd gives one int32 per 4 elements (|v| < 2^15), vpdpwssd
+ *         with the sub-block scale (an int16 zero-extended in each int32 lane) scales and
+ *         accumulates in one step; Q6_K's -32 offset goes through the activation bsums.
+ * Each (pair of) block(s) is converted to float once; one horizontal sum at the end. Float row
+ * tails use masked loads. Quantizers give bit-identical output to the reference ones.
+ */
+#include "compute/quant.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* the helpers below must fold into their callers (constant arguments, registers for accumulators) */
+#define FORCE_INLINE inline __attribute__((always_inline))
+
+/* ---------------------------------------------------------------- helpers */
+static FORCE_INLINE float f16_to_f32(sh_f16 h) { return sh_f16_to_f32(h); }
+
+static FORCE_INLINE float hsum_f32x8(__m256 v)
+{
+	__m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+	x = _mm_add_ss(x, _mm_movehdup_ps(x));
+	return _mm_cvtss_f32(x);
+}
+
+static FORCE_INLINE float hsum_f32x16(__m512 v)
+{
+	return hsum_f32x8(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+
+static FORCE_INLINE float hsum_f32x4(__m128 x)
+{
+	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+	x = _mm_add_ss(x, _mm_movehdup_ps(x));
+	return _mm_cvtss_f32(x);
+}
+
+static FORCE_INLINE int hsum_i32x16(__m512i v)
+{
+	__m256i y = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+	__m128i x = _mm_add_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
+	x = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
+	x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 1, 1, 1)));
+	return _mm_cvtsi128_si32(x);
+}
+
+static FORCE_INLINE float hmax_f32x16(__m512 v)
+{
+	__m256 y = _mm256_max_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+	__m128 x = _mm_max_ps(_mm256_castps256_ps128(y), _mm256_extractf128_ps(y, 1));
+	x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+	x = _mm_max_ss(x, _mm_movehdup_ps(x));
+	return _mm_cvtss_f32(x);
+}
+
+static FORCE_INLINE __mmask16 tail_mask(int rem) { return (__mmask16)((1u << rem) - 1); }
+
+/* 16 halves; masked (lanes outside k are 0) unless k is the constant all-ones */
+static FORCE_INLINE __m256i load_16x16(const uint16_t *p, __mmask16 k)
+{
+	return k == 0xFFFF ? _mm256_loadu_si256((const __m256i *)p) : _mm256_maskz_loadu_epi16(k, p);
+}
+
+static FORCE_INLINE __m512 load_f32x16(const float *p, __mmask16 k)
+{
+	return k == 0xFFFF ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(k, p);
+}
+
+/* bf16 to f32: the bf16 bits are the top half of the f32 */
+static FORCE_INLINE __m512 load_bf16x16(const sh_bf16 *p, __mmask16 k)
+{
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load_16x16(p, k)), 16));
+}
+
+static FORCE_INLINE __m512 load_f16x16(const sh_f16 *p, __mmask16 k) { return _mm512_cvtph_ps(load_16x16(p, k)); }
+
+/* 16 bytes at p and 16 at q as one ymm */
+static FORCE_INLINE __m256i load_2x128(const void *p, const void *q)
+{
+	return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+				       _mm_loadu_si128((const __m128i *)q), 1);
+}
+
+static FORCE_INLINE __m512i broadcast_256(const void *p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p)); }
+
+/* ---------------------------------------------------------------- float formats */
+#define FLOAT_DOT(name, T, LOAD)                                                                \
+	void name(int n, float *s, const void *vx, const void *vy)                                \
+	{                                                                                         \
+		const T *x = vx;                                                                  \
+		const float *y = vy;                                                              \
+		const __mmask16 all = 0xFFFF;                                                     \
+		__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                    \
+		__m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();                    \
+		int i = 0;                                                                        \
+		for (; i + 64 <= n; i += 64) {                                                    \
+			acc0 = _mm512_fmadd_ps(LOAD(x + i, all), _mm512_loadu_ps(y + i), acc0);     \
+			acc1 = _mm512_fmadd_ps(LOAD(x + i + 16, all), _mm512_loadu_ps(y + i + 16), acc1); \
+			acc2 = _mm512_fmadd_ps(LOAD(x + i + 32, all), _mm512_loadu_ps(y + i + 32), acc2); \
+			acc3 = _mm512_fmadd_ps(LOAD(x + i + 48, all), _mm512_loadu_ps(y + i + 48), acc3); \
+		}                                                                                 \
+		for (; i + 16 <= n; i += 16)                                                      \
+			acc0 = _mm512_fmadd_ps(LOAD(x + i, all), _mm512_loadu_ps(y + i), acc0);     \
+		if (i < n) {                                                                      \
+			__mmask16 k = tail_mask(n - i);                                           \
+			acc1 = _mm512_fmadd_ps(LOAD(x + i, k), _mm512_maskz_loadu_ps(k, y + i), acc1); \
+		}                                                                                 \
+		*s = hsum_f32x16(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3))); \
+	}
+
+FLOAT_DOT(vec_dot_f32_avx512, float, load_f32x16)
+FLOAT_DOT(vec_dot_f16_avx512, sh_f16, load_f16x16)
+FLOAT_DOT(vec_dot_bf16_avx512, sh_bf16, load_bf16x16)
+#undef FLOAT_DOT
+
+void dequant_f16_avx512(const void *vx, float *y, int64_t n)
+{
+	const sh_f16 *x = vx;
+	int64_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(y + i, load_f16x16(x + i, 0xFFFF));
+	if (i < n) {
+		__mmask16 k = tail_mask((int)(n - i));
+		_mm512_mask_storeu_ps(y + i, k, load_f16x16(x + i, k));
+	}
+}
+
+/* ---------------------------------------------------------------- Q4_0 x Q8_0 */
+/* [d0 x4, d1 x4] */
+static FORCE_INLINE __m256 two_scales_x4(float d0, float d1) { return _mm256_setr_m128(_mm_set1_ps(d0), _mm_set1_ps(d1)); }
+
+/*
+ * Two blocks per ymm (on 256-bit-datapath cores such as Zen 4 a zmm costs two ymm ops and its
+ * cross-lane shuffles more, so 256-bit VNNI is as fast and simpler): q holds the nibble bytes
+ * [block 0 | block 1]; its low nibbles (elements 0..15 of each block) meet y_lo, the high ones
+ * (elements 16..31) y_hi. Returns sum (q-8)*y in int32 lanes 0-3 (block 0), 4-7 (block 1).
+ */
+static FORCE_INLINE __m256 q4_0_dot2(__m256i q, __m256i y_lo, __m256i y_hi)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
+	__m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+	__m256i p = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, y_lo), hi, y_hi);
+	__m256i s8 = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, y_lo), eight, y_hi);
+	return _mm256_cvtepi32_ps(_mm256_sub_epi32(p, s8));
+}
+
+static FORCE_INLINE __m256 q4_0_pair_dot(const block_q4_0 *x, const block_q8_0 *y)
+{
+	return q4_0_dot2(load_2x128(x[0].qs, x[1].qs), load_2x128(y[0].qs, y[1].qs), load_2x128(y[0].qs + 16, y[1].qs + 16));
+}
+
+/* one block, in lanes 0-3 (lanes 4-7 are 0) */
+static FORCE_INLINE __m256 q4_0_single_dot(const block_q4_0 *x, const block_q8_0 *y)
+{
+	return q4_0_dot2(_mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)x->qs)),
+			 _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)y->qs)),
+			 _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(y->qs + 16))));
+}
+
+static FORCE_INLINE float q4_0_scale(const block_q4_0 *x, const block_q8_0 *y) { return sh_f16_to_f32(x->d) * sh_f16_to_f32(y->d); }
+
+void vec_dot_q4_0_avx512(int n, float *s, const void *vx, const void *vy)
+{
+	const block_q4_0 *x = vx;
+	const block_q8_0 *y = vy;
+	const int nb = n / QK4_0;
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	int i = 0;
+	for (; i + 4 <= nb; i += 4) {
+		__m256 d0 = two_scales_x4(q4_0_scale(&x[i], &y[i]), q4_0_scale(&x[i + 1], &y[i + 1]));
+		__m256 d1 = two_scales_x4(q4_0_scale(&x[i + 2], &y[i + 2]), q4_0_scale(&x[i + 3], &y[i + 3]));
+		acc0 = _mm256_fmadd_ps(d0, q4_0_pair_dot(x + i, y + i), acc0);
+		acc1 = _mm256_fmadd_ps(d1, q4_0_pair_dot(x + i + 2, y + i + 2), acc1);
+	}
+	for (; i < nb; i++)
+		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(q4_0_scale(&x[i], &y[i])), q4_0_single_dot(x + i, y + i), acc0);
+	*s = hsum_f32x8(_mm256_add_ps(acc0, acc1));
+}
+
+/* ---------------------------------------------------------------- Q8_0 x Q8_0 */
+/* sum x*y of one block as 8 int32 lanes: |x| * (y with x's sign); see the file comment */
+static FORCE_INLINE __m256 q8_0_block_dot(const block_q8_0 *x, const block_q8_0 *y)
+{
+	__m256i qx = _mm256_loadu_si256((const __m256i *)x->qs), qy = _mm256_loadu_si256((const __m256i *)y->qs);
+	return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(qx), _mm256_sign_epi8(qy, qx)));
+}
+
+void vec_dot_q8_0_avx512(int n, float *s, const void *vx, const void *vy)
+{
+	const block_q8_0 *x = vx, *y = vy;
+	const int nb = n / QK8_0;
+	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	int i = 0;
+	for (; i + 2 <= nb; i += 2) {
+		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(sh_f16_to_f32(x[i].d) * sh_f16_to_f32(y[i].d)), q8_0_block_dot(&x[i], &y[i]), acc0);
+		acc1 = _mm256_fmadd_ps(_mm256_set1_ps(sh_f16_to_f32(x[i + 1].d) * sh_f16_to_f32(y[i + 1].d)),
+				       q8_0_block_dot(&x[i + 1], &y[i + 1]), acc1);
+	}
+	if (i < nb)
+		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(sh_f16_to_f32(x[i].d) * sh_f16_to_f32(y[i].d)), q8_0_block_dot(&x[i], &y[i]), acc0);
+	*s = hsum_f32x8(_mm256_add_ps(acc0, acc1));
+}
+
+void quantize_q8_0_avx512(const float *x, void *vy, int64_t n)
+{
+	block_q8_0 *y = vy;
+	for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+		__m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+		float d = hmax_f32x16(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1))) / 127;
+		float id = d != 0 ? 1.0f / d : 0.0f;
+		y[i].d = sh_f32_to_f16(d);
+		__m512 vid = _mm512_set1_ps(id);
+		/* cvtps rounds to nearest even, as the reference's lrintf; vpmovsdb saturates */
+		_mm_storeu_si128((__m128i *)y[i].qs, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid))));
+		_mm_storeu_si128((__m128i *)(y[i].qs + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid))));
+	}
+}
+
+/* ---------------------------------------------------------------- Q8_K */
+void quantize_q8_K_avx512(const float *x, void *vy, int64_t n)
+{
+	block_q8_K *y = vy;
+	for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+		__m512 m = _mm512_setzero_ps();
+		for (int j = 0; j < QK_K; j += 16)
+			m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+		float amax = hmax_f32x16(m);
+		memset(&y[i], 0, sizeof y[i]);
+		if (amax == 0)
+			continue;
+		/* the first value of largest magnitude, with its sign */
+		__m512 va = _mm512_set1_ps(amax);
+		float max = 0;
+		for (int j = 0; j < QK_K; j += 16) {
+			__mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + j)), va, _CMP_EQ_OQ);
+			if (hit) {
+				max = x[j + __builtin_ctz(hit)];
+				break;
+			}
+		}
+		float iscale = -127.f / max;
+		__m512 vs = _mm512_set1_ps(iscale);
+		for (int j = 0; j < QK_K; j += 16) {
+			__m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), vs));
+			q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+			_mm_storeu_si128((__m128i *)(y[i].qs + j), _mm512_cvtsepi32_epi8(q));
+			y[i].bsums[j / 16] = (int16_t)hsum_i32x16(q);
+		}
+		y[i].d = 1 / iscale;
+	}
+}
+
+/* ---------------------------------------------------------------- K-quant helpers */
+/*
+ * Unpack the 12 packed bytes of Q4_K/Q5_K scales (words u0 u1 u2, see get_scale_min_k4 in
+ * quant_ref.c) to bytes 0..7 = scales, 8..15 = mins:
+ *   [u0 & 0x3f.., (u2 & 0x0f..) | (bits 6-7 of u0 to 4-5), u1 & 0x3f.., (u2 >> 4 & 0x0f..) | (bits 6-7 of u1)]
+ * The 16-byte load reads 4 bytes past the scales, still inside the block.
+ */
+static FORCE_INLINE __m128i unpack_scales_mins_k4(const uint8_t *packed)
+{
+	const int m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, top2 = 0x30303030;
+	__m128i v = _mm_loadu_si128((const __m128i *)packed);
+	__m128i a = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* u0 u2 u1 u2 */
+	__m128i b = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* u0 u0 u1 u1 */
+	a = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)), _mm_setr_epi32(m6, m4, m6, m4));
+	b = _mm_and_si128(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, top2, 0, top2));
+	return _mm_or_si128(a, b);
+}
+
+/* sum over the 8 sub-blocks of min_j * (sum of the activations of sub-block j), 4 int32 lanes */
+static FORCE_INLINE __m128i k4_mins_dot(__m128i scales_mins, const int16_t *bsums)
+{
+	__m128i mins = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(scales_mins, scales_mins));
+	__m128i sums = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums),
+				      _mm_loadu_si128((const __m128i *)(bsums + 8)));
+	return _mm_madd_epi16(mins, sums);
+}
+
+/* int16 element j (of 8, repeated in both 128-bit lanes of v) zero-extended into all 8 int32 lanes */
+static FORCE_INLINE __m256i lane_i16(__m256i v, int j)
+{
+	return _mm256_shuffle_epi8(v, _mm256_set1_epi32((int)(0x80800000u | (uint32_t)((2 * j + 1) << 8) | (uint32_t)(2 * j))));
+}
+
+/*
+ * Q4_K/Q5_K sub-block j: its 32 levels against its 32 activations (int32 lanes < 2^15), times
+ * its scale (int16 j of `scales`), accumulated.
+ */
+static FORCE_INLINE __m256i k4_sub(__m256i sumi, __m256i levels, const int8_t *q8, __m256i scales, int j)
+{
+	__m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), levels, _mm256_loadu_si256((const __m256i *)q8));
+	return _mm256_dpwssd_epi32(sumi, p, lane_i16(scales, j));
+}
+
+/* chunk c: 32 bytes of nibbles = sub-blocks 2c (low) and 2c+1 (high); Q5_K also sets bit 4 */
+static FORCE_INLINE __m256i k4_chunk(__m256i sumi, const uint8_t *qs, const int8_t *q8, __m256i scales, int c,
+			       const __m256i *qh)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+	__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+	__m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+	if (qh) {
+		lo = _mm256_mask_add_epi8(lo, _mm256_test_epi8_mask(*qh, _mm256_set1_epi8((char)(1 << (2 * c)))), lo, bit4);
+		hi = _mm256_mask_add_epi8(hi, _mm256_test_epi8_mask(*qh, _mm256_set1_epi8((char)(2 << (2 * c)))), hi, bit4);
+	}
+	sumi = k4_sub(sumi, lo, q8 + 64 * c, scales, 2 * c);
+	return k4_sub(sumi, hi, q8 + 64 * c + 32, scales, 2 * c + 1);
+}
+
+/* one Q4_K/Q5_K super-block: d * sum_j sc_j * dot_j into acc, -dmin * sum_j m_j * bsum_j into acc_m */
+static FORCE_INLINE void k4_superblock(__m256 *acc, __m128 *acc_m, sh_f16 xd, sh_f16 xdmin, const uint8_t *packed,
+				 const uint8_t *qs, const __m256i *qh, const block_q8_K *y)
+{
+	const float d = y->d * sh_f16_to_f32(xd), dmin = -y->d * sh_f16_to_f32(xdmin);
+	__m128i sm = unpack_scales_mins_k4(packed);
+	*acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_mins_dot(sm, y->bsums)), *acc_m);
+	__m128i sc = _mm_cvtepu8_epi16(sm);
+	__m256i scales = _mm256_setr_m128i(sc, sc);
+	__m256i sumi = k4_chunk(_mm256_setzero_si256(), qs, y->qs, scales, 0, qh);
+	sumi = k4_chunk(sumi, qs, y->qs, scales, 1, qh);
+	sumi = k4_chunk(sumi, qs, y->qs, scales, 2, qh);
+	sumi = k4_chunk(sumi, qs, y->qs, scales, 3, qh);
+	*acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+}
+
+/* ---------------------------------------------------------------- Q4_K x Q8_K */
+/* 256-bit VNNI: on Zen 4 the 512-bit form gains nothing here and needs cross-lane shuffles */
+void vec_dot_q4_K_avx512(int n, float *s, const void *vx, const void *vy)
+{
+	const block_q4_K *x = vx;
+	const block_q8_K *y = vy;
+	__m256 acc = _mm256_setzero_ps();
+	__m128 acc_m = _mm_setzero_ps();
+	for (int i = 0; i < n / QK_K; i++)
+		k4_superblock(&acc, &acc_m, x[i].d, x[i].dmin, x[i].scales, x[i].qs, NULL, &y[i]);
+	*s = hsum_f32x8(acc) + hsum_f32x4(acc_m);
+}
+
+/* ---------------------------------------------------------------- Q5_K x Q8_K */
+void vec_dot_q5_K_avx512(int n, float *s, const void *vx, const void *vy)
+{
+	const block_q5_K *x = vx;
+	const block_q8_K *y = vy;
+	__m256 acc = _mm256_setzero_ps();
+	__m128 acc_m = _mm_setzero_ps();
+	for (int i = 0; i < n / QK_K; i++) {
+		__m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
+		k4_superblock(&acc, &acc_m, x[i].d, x[i].dmin, x[i].scales, x[i].qs, &qh, &y[i]);
+	}
+	*s = hsum_f32x8(acc) + hsum_f32x4(acc_m);
+}
+
+/* ---------------------------------------------------------------- Q6_K x Q8_K */
+/* permutexvar index: lane k takes element base + k/4 */
+static FORCE_INLINE __m512i pick_quads(int base)
+{
+	return _mm512_add_epi32(_mm512_set1_epi32(base),
+				_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+}
+
+void vec_dot_q6_K_avx512(int n, float *s, const void *vx, const void *vy)
+{
+	const block_q6_K *x = vx;
+	const block_q8_K *y = vy;
+	const __m512i m4 = _mm512_set1_epi8(0x0F), m_hi = _mm512_set1_epi8(0x30);
+	/* per 16-bit shift counts: low 256 bits / high 256 bits */
+	const __m512i shl_4_2 = _mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
+						 0x0002000200020002, 0x0004000400040004, 0x0004000400040004,
+						 0x0004000400040004, 0x0004000400040004);
+	const __m512i shr_0_2 = _mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
+						 0x0002000200020002, 0, 0, 0, 0);
+	__m512 acc = _mm512_setzero_ps();
+	for (int i = 0; i < n / QK_K; i++) {
+		const float d = y[i].d * f16_to_f32(x[i].d);
+		__m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
+		/* int16 scale zero-extended in each int32 lane, for vpdpwssd */
+		__m512i scales = _mm512_and_si512(_mm512_cvtepi8_epi32(sc8), _mm512_set1_epi32(0xFFFF));
+		/* the -32 offset: 32 * sum_b scale_b * (sum of the activations of sub-block b) */
+		__m256i offset = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), _mm256_loadu_si256((const __m256i *)y[i].bsums));
+		__m512i sumi = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5)));
+		for (int h = 0; h < 2; h++) {
+			__m512i ql = _mm512_loadu_si512(x[i].ql + 64 * h);
+			__m512i qh = broadcast_256(x[i].qh + 32 * h);
+			/* a: elements 128h + 0..63, b: 128h + 64..127 (see quant_ref.c for the layout) */
+			__m512i a = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl_4_2), m_hi));
+			__m512i b = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+						    _mm512_and_si512(_mm512_srlv_epi16(qh, shr_0_2), m_hi));
+			__m512i pa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), a, _mm512_loadu_si512(y[i].qs + 128 * h));
+			__m512i pb = _mm512_dpbusd_epi32(_mm512_setzero_si512(), b, _mm512_loadu_si512(y[i].qs + 128 * h + 64));
+			sumi = _mm512_dpwssd_epi32(sumi, pa, _mm512_permutexvar_epi32(pick_quads(8 * h), scales));
+			sumi = _mm512_dpwssd_epi32(sumi, pb, _mm512_permutexvar_epi32(pick_quads(8 * h + 4), scales));
+		}
+		acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+	}
+	*s = hsum_f32x16(acc);
+}
+
+#endif

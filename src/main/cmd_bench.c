@@ -1,0 +1,140 @@
+/*
+ * cmd_bench.c - `shoal bench`: prompt-processing and generation speed of a model on this
+ * machine, the machine's memory read bandwidth measured with the same threads, and generation
+ * speed as a fraction of the bandwidth bound (bandwidth / weight bytes read per token).
+ * Every figure is a median of repeats, measured in this one run.
+ */
+#include "main/cmds.h"
+#include "engine/engine.h"
+#include "compute/quant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define BENCH_BW_BYTES (1ull << 30)
+
+typedef struct {
+	const uint64_t *buf;
+	size_t n;
+	uint64_t sum[64];
+} bw_job;
+
+static void bw_task(void *arg, int ith, int nth)
+{
+	bw_job *j = arg;
+	int lo, hi;
+	pool_split((int)(j->n / 4096), ith, nth, &lo, &hi);
+	uint64_t acc[8] = { 0 };
+	for (size_t i = (size_t)lo * 4096; i < (size_t)hi * 4096; i += 8)
+		for (int k = 0; k < 8; k++)
+			acc[k] += j->buf[i + k];
+	j->sum[ith & 63] = acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+}
+
+/* best of several passes over a buffer much larger than the caches, in bytes/s */
+static double bench_bandwidth(pool *p)
+{
+	bw_job j = { .n = BENCH_BW_BYTES / 8 };
+	uint64_t *buf = sh_alloc_large(BENCH_BW_BYTES);
+	if (!buf)
+		return 0;
+	for (size_t i = 0; i < j.n; i++)
+		buf[i] = i;
+	j.buf = buf;
+	double best = 0;
+	for (int r = 0; r < 5; r++) {
+		double t0 = sh_time_sec();
+		pool_run(p, bw_task, &j);
+		double bw = BENCH_BW_BYTES / (sh_time_sec() - t0);
+		best = bw > best ? bw : best;
+	}
+	sh_free_large(buf, BENCH_BW_BYTES);
+	return best;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	const char *path = NULL;
+	long threads = 0, n_prompt = 128, n_gen = 64, reps = 5;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool ok = true;
+		if (!strcmp(a, "-m"))
+			ok = (path = opt_value(argc, argv, &i)) != NULL;
+		else if (!strcmp(a, "-t"))
+			ok = opt_int(argc, argv, &i, 1, 1024, &threads);
+		else if (!strcmp(a, "-p"))
+			ok = opt_int(argc, argv, &i, 1, 8192, &n_prompt);
+		else if (!strcmp(a, "-n"))
+			ok = opt_int(argc, argv, &i, 1, 8192, &n_gen);
+		else if (!strcmp(a, "-r"))
+			ok = opt_int(argc, argv, &i, 1, 100, &reps);
+		else {
+			sh_log_error("unknown option '%s'", a);
+			ok = false;
+		}
+		if (!ok)
+			return 1;
+	}
+	if (!path) {
+		sh_log_error("usage: shoal bench -m MODEL [-t N] [-p 128] [-n 64] [-r REPEATS]");
+		return 1;
+	}
+	engine e;
+	if (engine_open(&e, path, (int)threads, (int)(n_prompt + n_gen + 1), false))
+		return 1;
+	int n_tok = (int)SH_MAX(n_prompt, n_gen), rc = 1;
+	int *toks = malloc(sizeof(int) * (size_t)n_tok);
+	double *pp = malloc(sizeof(double) * (size_t)reps), *tg = malloc(sizeof(double) * (size_t)reps);
+	if (!toks || !pp || !tg)
+		goto done;
+	sh_rng rng;
+	sh_rng_seed(&rng, 42);
+	for (int i = 0; i < n_tok; i++)
+		toks[i] = (int)(sh_rng_u64(&rng) % (uint64_t)e.m->hp.n_vocab);
+
+	double bw = bench_bandwidth(e.p);
+	/* warm-up: faults in every weight page */
+	if (engine_eval(&e, toks, (int)SH_MIN(n_prompt, 16), 0, false, e.logits))
+		goto done;
+	for (int r = 0; r < reps; r++) {
+		double t0 = sh_time_sec();
+		if (engine_eval(&e, toks, (int)n_prompt, 0, false, e.logits))
+			goto done;
+		pp[r] = n_prompt / (sh_time_sec() - t0);
+		t0 = sh_time_sec();
+		for (int i = 0; i < n_gen; i++)
+			if (engine_eval(&e, &toks[i], 1, i, false, e.logits))
+				goto done;
+		tg[r] = n_gen / (sh_time_sec() - t0);
+	}
+	double pp_med = median(pp, (int)reps), tg_med = median(tg, (int)reps);
+	double bytes = (double)e.m->weight_bytes, bound = bw / bytes;
+	printf("model:        %s (%s, %d layers, dim %d)\n", path, e.m->hp.arch_name, e.m->hp.n_layers, e.m->hp.dim);
+	printf("threads:      %d, kernels %s\n", pool_size(e.p), quant_kernel_name());
+	printf("weights/tok:  %.1f MB\n", bytes / 1e6);
+	printf("bandwidth:    %.2f GB/s (memory read, best of 5)\n", bw / 1e9);
+	printf("prompt:       %.2f tok/s (p=%ld, median of %ld)\n", pp_med, n_prompt, reps);
+	printf("generation:   %.2f tok/s (n=%ld, median of %ld)\n", tg_med, n_gen, reps);
+	printf("bound:        %.2f tok/s; generation at %.2f of the bandwidth bound\n", bound, tg_med / bound);
+	printf("pp/tg:        %.2f\n", pp_med / tg_med);
+	rc = 0;
+done:
+	free(toks);
+	free(pp);
+	free(tg);
+	engine_close(&e);
+	return rc;
+}

@@ -1,0 +1,24 @@
+/*
+ * cmds.h - the subcommands of the shoal binary, one file each under src/main/, plus the small
+ * option-parsing helpers they share. Only this layer may exit the process (main returns).
+ */
+#ifndef SHOAL_CMDS_H
+#define SHOAL_CMDS_H
+
+#include "base/base.h"
+
+int cmd_info(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* option parsing: opt_value returns argv[++*i] for "--name VALUE" or NULL (error logged) */
+const char *opt_value(int argc, char **argv, int *i);
+bool opt_int(int argc, char **argv, int *i, long min, long max, long *out);
+bool opt_float(int argc, char **argv, int *i, float *out);
+/* reads a whole file into a NUL-terminated malloc'd buffer; NULL on error (logged) */
+char *file_read_all(const char *path, size_t *len);
+
+#endif

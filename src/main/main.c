@@ -1,0 +1,123 @@
+/*
+ * main.c - the shoal command line: dispatches to a subcommand and is the only place that
+ * decides the process's exit status.
+ */
+#include "main/cmds.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} commands[] = {
+	{ "generate", cmd_generate, "-m MODEL -p PROMPT -n N [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [-t N] [-c CTX] [--ignore-eos]" },
+	{ "tokenize", cmd_tokenize, "-m MODEL (-p TEXT | -f FILE) [--no-bos] [--parse-special]" },
+	{ "logits", cmd_logits, "-m MODEL -p PROMPT [-t N]" },
+	{ "info", cmd_info, "MODEL" },
+	{ "synth", cmd_synth, "--preset NAME --type {f16,q8_0,q4_0,q4_k} --vocab VOCAB.gguf -o OUT.gguf [--seed S]" },
+	{ "bench", cmd_bench, "-m MODEL [-t N] [-p 128] [-n 64] [-r REPEATS]" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: shoal COMMAND [options]\n\ncommands:\n");
+	for (size_t i = 0; i < SH_ARRAY_LEN(commands); i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+}
+
+const char *opt_value(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc) {
+		sh_log_error("option %s needs a value", argv[*i]);
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+bool opt_int(int argc, char **argv, int *i, long min, long max, long *out)
+{
+	const char *name = argv[*i], *v = opt_value(argc, argv, i);
+	if (!v)
+		return false;
+	char *end;
+	errno = 0;
+	long x = strtol(v, &end, 10);
+	if (errno || end == v || *end || x < min || x > max) {
+		sh_log_error("option %s: '%s' is not an integer in [%ld, %ld]", name, v, min, max);
+		return false;
+	}
+	*out = x;
+	return true;
+}
+
+bool opt_float(int argc, char **argv, int *i, float *out)
+{
+	const char *name = argv[*i], *v = opt_value(argc, argv, i);
+	if (!v)
+		return false;
+	char *end;
+	float x = strtof(v, &end);
+	if (end == v || *end || x != x) {
+		sh_log_error("option %s: '%s' is not a number", name, v);
+		return false;
+	}
+	*out = x;
+	return true;
+}
+
+char *file_read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	if (!f) {
+		sh_log_error("%s: cannot open", path);
+		return NULL;
+	}
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 65536;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				sh_log_error("%s: out of memory", path);
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		size_t r = fread(buf + n, 1, cap - n - 1, f);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	bool bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		sh_log_error("%s: read error", path);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	if (len)
+		*len = n;
+	return buf;
+}
+
+int main(int argc, char **argv)
+{
+	sh_base_init();
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (size_t i = 0; i < SH_ARRAY_LEN(commands); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1) == 0 ? 0 : 1;
+	sh_log_error("unknown command '%s'", argv[1]);
+	usage(stderr);
+	return 2;
+}

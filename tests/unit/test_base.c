@@ -1,0 +1,55 @@
+/*
+ * test_base.c - base helpers: overflow-checked arithmetic, the rng's determinism and range,
+ * large allocations.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "base/base.h"
+
+Test(base, overflow_checks)
+{
+	uint64_t r;
+	cr_assert(sh_mul_ok(1ull << 31, 1ull << 32, &r) && r == 1ull << 63);
+	cr_assert(!sh_mul_ok(1ull << 32, 1ull << 32, &r));
+	cr_assert(!sh_add_ok(UINT64_MAX, 1, &r));
+	cr_assert(sh_add_ok(UINT64_MAX - 1, 1, &r) && r == UINT64_MAX);
+}
+
+Test(base, rng_deterministic_and_in_range)
+{
+	sh_rng a, b, c;
+	sh_rng_seed(&a, 7);
+	sh_rng_seed(&b, 7);
+	sh_rng_seed(&c, 8);
+	int same_c = 0;
+	double sum = 0, sq = 0;
+	for (int i = 0; i < 100000; i++) {
+		uint64_t x = sh_rng_u64(&a);
+		cr_assert_eq(x, sh_rng_u64(&b));
+		same_c += x == sh_rng_u64(&c);
+		float f = sh_rng_f32(&a);
+		cr_assert(f >= 0.0f && f < 1.0f);
+		float g = sh_rng_normal(&b);
+		sum += g;
+		sq += g * g;
+		sh_rng_f32(&b);
+		sh_rng_normal(&a);
+	}
+	cr_assert_eq(same_c, 0);
+	cr_expect(fabs(sum / 100000) < 0.02 && fabs(sq / 100000 - 1) < 0.03, "normal: mean %g var %g", sum / 1e5, sq / 1e5);
+}
+
+Test(base, alloc_large_is_zeroed)
+{
+	size_t n = 64u << 20;
+	unsigned char *p = sh_alloc_large(n);
+	cr_assert(p);
+	cr_assert(p[0] == 0 && p[n / 2] == 0 && p[n - 1] == 0);
+	p[n - 1] = 1;
+	sh_free_large(p, n);
+	unsigned char *q = sh_alloc(100);
+	cr_assert(q && ((uintptr_t)q % 64) == 0 && q[99] == 0);
+	sh_free(q);
+	sh_free(NULL);
+}
