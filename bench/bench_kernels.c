@@ -7,6 +7,10 @@
  * kernel's ratio to it. Two sizes: the FFN matrix 2048 x 5632 (which fits this machine's L3 for
  * the quantized formats) and a matrix of at least 256 MiB (DRAM). Single thread.
  *
+ * Then prompt processing: the same matrix times a batch of 32 activation rows, walked as the
+ * model's matmul walks it (16 rows x 32 tokens, in gemm tiles of QUANT_TILE_R x QUANT_TILE_C),
+ * in GMAC/s per kernel set, and the best set's ratio to its own vec_dot per (row, token).
+ *
  *   bench_kernels [n_in rows]      defaults 2048 5632
  */
 #include "compute/quant.h"
@@ -128,6 +132,110 @@ static int bench_size(int n_in, int rows, const char **sets, int n_sets)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- batches */
+#define GEMM_TOKS 32
+#define GEMM_TILE_ROWS 16
+
+/* out[t * rows + r] for the batch: gemm tiles (gemm != NULL) or one vec_dot per (row, token) */
+static void batch_matmul(const quant_traits *t, int n_in, int rows, const uint8_t *w, size_t row_bytes,
+			 const uint8_t *act, size_t act_bytes, float *out, bool tiles)
+{
+	for (int rt = 0; rt < rows; rt += GEMM_TILE_ROWS) {
+		int re = SH_MIN(rt + GEMM_TILE_ROWS, rows);
+		for (int r = rt; r < re; r += QUANT_TILE_R) {
+			int nr = SH_MIN(QUANT_TILE_R, re - r);
+			for (int k = 0; k < GEMM_TOKS; k += QUANT_TILE_C) {
+				if (tiles) {
+					t->gemm(n_in, &out[(size_t)k * rows + r], (size_t)rows, w + (size_t)r * row_bytes, row_bytes, nr,
+						act + (size_t)k * act_bytes, act_bytes, SH_MIN(QUANT_TILE_C, GEMM_TOKS - k));
+					continue;
+				}
+				for (int i = r; i < r + nr; i++)
+					for (int c = k; c < SH_MIN(k + QUANT_TILE_C, GEMM_TOKS); c++)
+						t->vec_dot(n_in, &out[(size_t)c * rows + i], w + (size_t)i * row_bytes,
+							   act + (size_t)c * act_bytes);
+			}
+		}
+	}
+}
+
+/* best GMAC/s of at least 3 passes and 0.3 s */
+static double time_batch(const quant_traits *t, int n_in, int rows, const uint8_t *w, size_t row_bytes,
+			 const uint8_t *act, size_t act_bytes, float *out, bool tiles)
+{
+	double best = 1e30, total = 0;
+	for (int rep = 0; rep < 3 || total < 0.3; rep++) {
+		double sec = sh_time_sec();
+		batch_matmul(t, n_in, rows, w, row_bytes, act, act_bytes, out, tiles);
+		sec = sh_time_sec() - sec;
+		total += sec;
+		best = sec < best ? sec : best;
+		if (total > 5)
+			break;
+	}
+	return (double)n_in * rows * GEMM_TOKS / best * 1e-9;
+}
+
+static int bench_gemm(int n_in, int rows, const char **sets, int n_sets)
+{
+	sh_rng rng;
+	sh_rng_seed(&rng, 7);
+	float *src = malloc(sizeof(float) * (size_t)n_in * rows), *act = malloc(sizeof(float) * (size_t)n_in * GEMM_TOKS);
+	float *out = malloc(sizeof(float) * (size_t)rows * GEMM_TOKS), *ref_out = malloc(sizeof(float) * (size_t)rows * GEMM_TOKS);
+	uint8_t *w = malloc(quant_row_size(QT_F32, n_in) * (size_t)rows);
+	uint8_t *qa = malloc(quant_row_size(QT_F32, n_in) * GEMM_TOKS);
+	if (!src || !act || !out || !ref_out || !w || !qa)
+		return 1;
+	for (size_t i = 0; i < (size_t)n_in * rows; i++)
+		src[i] = 0.02f * sh_rng_normal(&rng);
+	for (size_t i = 0; i < (size_t)n_in * GEMM_TOKS; i++)
+		act[i] = sh_rng_normal(&rng);
+	printf("\nbatch of %d: %d x %d times %d x %d, GMAC/s single thread (gemm tiles %d x %d)\n", GEMM_TOKS, rows,
+	       n_in, n_in, GEMM_TOKS, QUANT_TILE_R, QUANT_TILE_C);
+	printf("%-6s", "format");
+	for (int s = 0; s < n_sets; s++)
+		printf(" %9s", sets[s]);
+	printf("   %s\n", "best tiles / its vec_dot per (row, token)");
+	for (size_t f = 0; f < SH_ARRAY_LEN(formats); f++) {
+		quant_init("ref");
+		const quant_traits *t = quant_get(formats[f]);
+		size_t row_bytes = quant_row_size(formats[f], n_in);
+		size_t act_bytes = t->vec_dot_type == QT_F32 ? sizeof(float) * n_in : quant_row_size(t->vec_dot_type, n_in);
+		t->from_float(src, w, (int64_t)n_in * rows);
+		printf("%-6s", t->name);
+		double best = 0, best_dot = 0;
+		for (int s = 0; s < n_sets; s++) {
+			quant_init(sets[s]);
+			t = quant_get(formats[f]);
+			for (int k = 0; k < GEMM_TOKS; k++)
+				quant_get(t->vec_dot_type)->from_float(act + (size_t)k * n_in, qa + (size_t)k * act_bytes, n_in);
+			double gmacs = time_batch(t, n_in, rows, w, row_bytes, qa, act_bytes, out, true);
+			printf(" %9.2f", gmacs);
+			if (gmacs > best) {
+				best = gmacs;
+				best_dot = time_batch(t, n_in, rows, w, row_bytes, qa, act_bytes, out, false);
+			}
+			if (s == 0)
+				memcpy(ref_out, out, sizeof(float) * (size_t)rows * GEMM_TOKS);
+			for (size_t i = 0; i < (size_t)rows * GEMM_TOKS; i++) {
+				float e = out[i] - ref_out[i];
+				if (e * e > 1e-6f * (1 + ref_out[i] * ref_out[i])) {
+					printf("\nMISMATCH %s %s output %zu: %g vs %g\n", t->name, sets[s], i, out[i], ref_out[i]);
+					return 1;
+				}
+			}
+		}
+		printf("   %4.2f\n", best / best_dot);
+	}
+	free(src);
+	free(act);
+	free(out);
+	free(ref_out);
+	free(w);
+	free(qa);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int n_in = argc > 1 ? atoi(argv[1]) : 2048, rows = argc > 2 ? atoi(argv[2]) : 5632;
@@ -149,7 +257,7 @@ int main(int argc, char **argv)
 	sets[n_sets++] = "neon";
 #endif
 	printf("vec_dot GB/s of weights, single thread (columns: kernel sets)\n");
-	if (bench_size(n_in, rows, sets, n_sets))
+	if (bench_size(n_in, rows, sets, n_sets) || bench_gemm(n_in, SH_MIN(rows, 1024), sets, n_sets))
 		return 1;
 	/* at least 256 MiB of Q4_0 weights: far beyond any cache */
 	int big_rows = (int)((256ull << 20) / quant_row_size(QT_Q4_0, n_in)) + 1;

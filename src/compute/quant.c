@@ -67,13 +67,15 @@ _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K layout");
 typedef struct {
 	const char *name;
 	quant_vec_dot_fn dot_f32, dot_f16, dot_bf16, dot_q4_0, dot_q8_0, dot_q4_K, dot_q5_K, dot_q6_K;
+	quant_gemm_fn gemm_f32, gemm_f16, gemm_bf16, gemm_q4_0, gemm_q8_0, gemm_q4_K, gemm_q5_K, gemm_q6_K;
 	quant_from_float_fn quantize_q8_0, quantize_q8_K;
 	quant_to_float_fn dequant_f16;
 } kernel_set;
 
 #define KERNEL_SET(sfx) { #sfx, vec_dot_f32_##sfx, vec_dot_f16_##sfx, vec_dot_bf16_##sfx, vec_dot_q4_0_##sfx, \
-	vec_dot_q8_0_##sfx, vec_dot_q4_K_##sfx, vec_dot_q5_K_##sfx, vec_dot_q6_K_##sfx, quantize_q8_0_##sfx, \
-	quantize_q8_K_##sfx, dequant_f16_##sfx }
+	vec_dot_q8_0_##sfx, vec_dot_q4_K_##sfx, vec_dot_q5_K_##sfx, vec_dot_q6_K_##sfx, gemm_f32_##sfx, gemm_f16_##sfx, \
+	gemm_bf16_##sfx, gemm_q4_0_##sfx, gemm_q8_0_##sfx, gemm_q4_K_##sfx, gemm_q5_K_##sfx, gemm_q6_K_##sfx, \
+	quantize_q8_0_##sfx, quantize_q8_K_##sfx, dequant_f16_##sfx }
 
 static const kernel_set kernels_ref = KERNEL_SET(ref);
 #if defined(__x86_64__)
@@ -87,26 +89,27 @@ static const kernel_set kernels_neon = KERNEL_SET(neon);
 static const kernel_set *active = &kernels_ref;
 
 static void set_format(enum quant_type t, enum quant_type dot_type, quant_to_float_fn to_float,
-		       quant_from_float_fn from_float, quant_vec_dot_fn vec_dot)
+		       quant_from_float_fn from_float, quant_vec_dot_fn vec_dot, quant_gemm_fn gemm)
 {
 	traits[t].supported = true;
 	traits[t].vec_dot_type = dot_type;
 	traits[t].to_float = to_float;
 	traits[t].from_float = from_float;
 	traits[t].vec_dot = vec_dot;
+	traits[t].gemm = gemm;
 }
 
 static void fill_table(const kernel_set *k)
 {
-	set_format(QT_F32, QT_F32, copy_f32_to_float, copy_f32_from_float, k->dot_f32);
-	set_format(QT_F16, QT_F32, k->dequant_f16, quantize_f16_ref, k->dot_f16);
-	set_format(QT_BF16, QT_F32, dequant_bf16_ref, quantize_bf16_ref, k->dot_bf16);
-	set_format(QT_Q4_0, QT_Q8_0, dequant_q4_0_ref, quantize_q4_0_ref, k->dot_q4_0);
-	set_format(QT_Q8_0, QT_Q8_0, dequant_q8_0_ref, k->quantize_q8_0, k->dot_q8_0);
-	set_format(QT_Q4_K, QT_Q8_K, dequant_q4_K_ref, quantize_q4_K_ref, k->dot_q4_K);
-	set_format(QT_Q5_K, QT_Q8_K, dequant_q5_K_ref, quantize_q5_K_ref, k->dot_q5_K);
-	set_format(QT_Q6_K, QT_Q8_K, dequant_q6_K_ref, quantize_q6_K_ref, k->dot_q6_K);
-	set_format(QT_Q8_K, QT_Q8_K, dequant_q8_K_ref, k->quantize_q8_K, NULL);
+	set_format(QT_F32, QT_F32, copy_f32_to_float, copy_f32_from_float, k->dot_f32, k->gemm_f32);
+	set_format(QT_F16, QT_F32, k->dequant_f16, quantize_f16_ref, k->dot_f16, k->gemm_f16);
+	set_format(QT_BF16, QT_F32, dequant_bf16_ref, quantize_bf16_ref, k->dot_bf16, k->gemm_bf16);
+	set_format(QT_Q4_0, QT_Q8_0, dequant_q4_0_ref, quantize_q4_0_ref, k->dot_q4_0, k->gemm_q4_0);
+	set_format(QT_Q8_0, QT_Q8_0, dequant_q8_0_ref, k->quantize_q8_0, k->dot_q8_0, k->gemm_q8_0);
+	set_format(QT_Q4_K, QT_Q8_K, dequant_q4_K_ref, quantize_q4_K_ref, k->dot_q4_K, k->gemm_q4_K);
+	set_format(QT_Q5_K, QT_Q8_K, dequant_q5_K_ref, quantize_q5_K_ref, k->dot_q5_K, k->gemm_q5_K);
+	set_format(QT_Q6_K, QT_Q8_K, dequant_q6_K_ref, quantize_q6_K_ref, k->dot_q6_K, k->gemm_q6_K);
+	set_format(QT_Q8_K, QT_Q8_K, dequant_q8_K_ref, k->quantize_q8_K, NULL, NULL);
 	active = k;
 }
 

@@ -9,6 +9,11 @@
  * Dot products follow llama.cpp: the weight row (type T) is dotted with an activation row that
  * was first quantized to T's vec_dot_type (Q8_0 for Q4_0/Q8_0, Q8_K for the K-quants, F32 for the
  * float formats), so the inner loops are integer multiply-adds.
+ *
+ * K-quant dots are bit-exact across kernel sets: every kernel reduces a super-block's integer sums
+ * exactly and then adds that super-block's float term with the one expression below, in block
+ * order (the build uses -ffp-contract=off so no compiler fuses it into an FMA). Tiny float
+ * differences would otherwise flip the rounding of the next layer's activation quantization.
  */
 #ifndef SHOAL_QUANT_H
 #define SHOAL_QUANT_H
@@ -34,8 +39,25 @@ typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K 
 /* activations for K-quant dots: f32 scale, int8 quants, per-16 sums of the quants */
 typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;  /* 292 B */
 
+/* a Q4_K/Q5_K super-block's term: y_d * (d * isum - dmin * msum), isum = sum_j sc_j * dot_j,
+ * msum = sum_j m_j * (activation sum of sub-block j) */
+static inline float quant_k4_term(float y_d, sh_f16 d, sh_f16 dmin, int32_t isum, int32_t msum)
+{
+	return y_d * (sh_f16_to_f32(d) * (float)isum - sh_f16_to_f32(dmin) * (float)msum);
+}
+
+/* a Q6_K super-block's term: y_d * d * isum, isum = sum_j sc_j * sum (q_l - 32) * y_l */
+static inline float quant_k6_term(float y_d, sh_f16 d, int32_t isum) { return y_d * sh_f16_to_f32(d) * (float)isum; }
+
 /* n: elements; x: row of the weight type; y: row of vec_dot_type; *s = sum x[i]*y[i] */
 typedef void (*quant_vec_dot_fn)(int n, float *s, const void *x, const void *y);
+/* Tile kernel for batches: for r < nr, c < nc: s[c * ld + r] = dot(x row r, y row c).
+ * x: nr weight rows bx bytes apart; y: nc activation rows (vec_dot_type) by bytes apart;
+ * 1 <= nr <= QUANT_TILE_R, 1 <= nc <= QUANT_TILE_C. Results equal vec_dot's exactly for the
+ * K-quants (quant_k4_term / quant_k6_term order) and to float rounding for the others. */
+typedef void (*quant_gemm_fn)(int n, float *s, size_t ld, const void *x, size_t bx, int nr, const void *y, size_t by, int nc);
+#define QUANT_TILE_R 4
+#define QUANT_TILE_C 8
 typedef void (*quant_to_float_fn)(const void *x, float *y, int64_t n);
 typedef void (*quant_from_float_fn)(const float *x, void *y, int64_t n);
 
@@ -48,7 +70,18 @@ typedef struct {
 	quant_to_float_fn to_float;       /* dequantize (dispatched) */
 	quant_from_float_fn from_float;   /* quantize (dispatched; used for activations and synth) */
 	quant_vec_dot_fn vec_dot;         /* dispatched dot with a vec_dot_type row */
+	quant_gemm_fn gemm;               /* dispatched tile of dots, for batches */
 } quant_traits;
+
+/* a quant_gemm_fn `name` that loops over `dot` (float formats, reference kernels) */
+#define QUANT_GEMM_BY_DOT(name, dot)                                                                   \
+	void name(int n, float *s, size_t ld, const void *x, size_t bx, int nr, const void *y, size_t by, int nc) \
+	{                                                                                              \
+		for (int r = 0; r < nr; r++)                                                           \
+			for (int c = 0; c < nc; c++)                                                   \
+				dot(n, &s[(size_t)c * ld + r], (const uint8_t *)x + (size_t)r * bx,  \
+				    (const uint8_t *)y + (size_t)c * by);                              \
+	}
 
 /* Detects CPU features and fills the dispatch table; idempotent. force: "ref", "avx2", "avx512"
  * or NULL for the best available (the env var SHOAL_KERNELS overrides NULL). */
@@ -90,6 +123,18 @@ void vec_dot_q4_K_ref(int n, float *s, const void *x, const void *y);  /* y is q
 void vec_dot_q5_K_ref(int n, float *s, const void *x, const void *y);  /* y is q8_K */
 void vec_dot_q6_K_ref(int n, float *s, const void *x, const void *y);  /* y is q8_K */
 
+/* tiles (quant_gemm_fn): the reference ones loop over the reference dots */
+#define QUANT_DECLARE_GEMM(sfx) \
+	void gemm_f32_##sfx(int n, float *s, size_t ld, const void *x, size_t bx, int nr, const void *y, size_t by, int nc); \
+	void gemm_f16_##sfx(int n, float *s, size_t ld, const void *x, size_t bx, int nr, const void *y, size_t by, int nc); \
+	void gemm_bf16_##sfx(int n, float *s, size_t ld, const void *x, size_t bx, int nr, const void *y, size_t by, int nc); \
+	void gemm_q4_0_##sfx(int n, float *s, size_t ld, const void *x, size_t bx, int nr, const void *y, size_t by, int nc); \
+	void gemm_q8_0_##sfx(int n, float *s, size_t ld, const void *x, size_t bx, int nr, const void *y, size_t by, int nc); \
+	void gemm_q4_K_##sfx(int n, float *s, size_t ld, const void *x, size_t bx, int nr, const void *y, size_t by, int nc); \
+	void gemm_q5_K_##sfx(int n, float *s, size_t ld, const void *x, size_t bx, int nr, const void *y, size_t by, int nc); \
+	void gemm_q6_K_##sfx(int n, float *s, size_t ld, const void *x, size_t bx, int nr, const void *y, size_t by, int nc);
+QUANT_DECLARE_GEMM(ref)
+
 /* ---------------------------------------------------------------- SIMD kernels (same contracts) */
 #define QUANT_DECLARE_SIMD(sfx) \
 	void vec_dot_f32_##sfx(int n, float *s, const void *x, const void *y); \
@@ -102,7 +147,8 @@ void vec_dot_q6_K_ref(int n, float *s, const void *x, const void *y);  /* y is q
 	void vec_dot_q6_K_##sfx(int n, float *s, const void *x, const void *y); \
 	void quantize_q8_0_##sfx(const float *x, void *y, int64_t n); \
 	void quantize_q8_K_##sfx(const float *x, void *y, int64_t n); \
-	void dequant_f16_##sfx(const void *x, float *y, int64_t n);
+	void dequant_f16_##sfx(const void *x, float *y, int64_t n); \
+	QUANT_DECLARE_GEMM(sfx)
 #if defined(__x86_64__)
 QUANT_DECLARE_SIMD(avx2)
 QUANT_DECLARE_SIMD(avx512)

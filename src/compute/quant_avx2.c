@@ -6,9 +6,11 @@
  *   Q8_0: the sign trick, |x| * (y with x's sign); exact unless x = y = -128, which neither ggml
  *         nor our quantizers produce (both stay within -127..127).
  *   K-quants: levels are unsigned (Q6_K's -32 offset is applied through the activation block's
- *         per-16 sums), sub-block scales enter through vpmaddwd; one float fma per super-block.
- * Each block's int32 sums become floats once and accumulate in float vectors; one horizontal sum
- * at the end. Quantizers give bit-identical output to the reference ones.
+ *         per-16 sums), sub-block scales enter through vpmaddwd; each super-block's int32 lanes
+ *         are summed exactly, then added in scalar float with the reference's expression
+ *         (quant_k4_term / quant_k6_term), so these dots equal the reference bit for bit.
+ * Q4_0/Q8_0: each block's int32 sums become floats once and accumulate in float vectors; one
+ * horizontal sum at the end. Quantizers give bit-identical output to the reference ones.
  */
 #include "compute/quant.h"
 
@@ -27,19 +29,16 @@ static FORCE_INLINE float hsum_f32x8(__m256 v)
 	return _mm_cvtss_f32(x);
 }
 
-static FORCE_INLINE float hsum_f32x4(__m128 x)
+static FORCE_INLINE int hsum_i32x4(__m128i x)
 {
-	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-	x = _mm_add_ss(x, _mm_movehdup_ps(x));
-	return _mm_cvtss_f32(x);
+	x = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
+	x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 1, 1, 1)));
+	return _mm_cvtsi128_si32(x);
 }
 
 static FORCE_INLINE int hsum_i32x8(__m256i v)
 {
-	__m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-	x = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
-	x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 1, 1, 1)));
-	return _mm_cvtsi128_si32(x);
+	return hsum_i32x4(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
 }
 
 static FORCE_INLINE float hmax_f32x8(__m256 v)
@@ -312,13 +311,13 @@ static FORCE_INLINE __m128i unpack_scales_mins_k4(const uint8_t *packed)
 	return _mm_or_si128(a, b);
 }
 
-/* sum over the 8 sub-blocks of min_j * (sum of the activations of sub-block j), 4 int32 lanes */
-static FORCE_INLINE __m128i k4_mins_dot(__m128i scales_mins, const int16_t *bsums)
+/* sum over the 8 sub-blocks of min_j * (sum of the activations of sub-block j), exact */
+static FORCE_INLINE int k4_mins_dot(__m128i scales_mins, const int16_t *bsums)
 {
 	__m128i mins = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(scales_mins, scales_mins));
 	__m128i sums = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums),
 				      _mm_loadu_si128((const __m128i *)(bsums + 8)));
-	return _mm_madd_epi16(mins, sums);
+	return hsum_i32x4(_mm_madd_epi16(mins, sums));
 }
 
 /* ---------------------------------------------------------------- Q4_K x Q8_K */
@@ -338,12 +337,9 @@ void vec_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy)
 {
 	const block_q4_K *x = vx;
 	const block_q8_K *y = vy;
-	__m256 acc = _mm256_setzero_ps();
-	__m128 acc_m = _mm_setzero_ps();
+	float sum = 0;
 	for (int i = 0; i < n / QK_K; i++) {
-		const float d = y[i].d * f16_to_f32(x[i].d), dmin = -y[i].d * f16_to_f32(x[i].dmin);
 		__m128i sm = unpack_scales_mins_k4(x[i].scales);
-		acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_mins_dot(sm, y[i].bsums)), acc_m);
 		__m128i sc = _mm_cvtepu8_epi16(sm);
 		__m256i scales = _mm256_setr_m128i(sc, sc);
 		const uint8_t *q4 = x[i].qs;
@@ -352,9 +348,9 @@ void vec_dot_q4_K_avx2(int n, float *s, const void *vx, const void *vy)
 		sumi = _mm256_add_epi32(sumi, q4_K_chunk(_mm256_loadu_si256((const __m256i *)(q4 + 32)), q8 + 64, scales, 1));
 		sumi = _mm256_add_epi32(sumi, q4_K_chunk(_mm256_loadu_si256((const __m256i *)(q4 + 64)), q8 + 128, scales, 2));
 		sumi = _mm256_add_epi32(sumi, q4_K_chunk(_mm256_loadu_si256((const __m256i *)(q4 + 96)), q8 + 192, scales, 3));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+		sum += quant_k4_term(y[i].d, x[i].d, x[i].dmin, hsum_i32x8(sumi), k4_mins_dot(sm, y[i].bsums));
 	}
-	*s = hsum_f32x8(acc) + hsum_f32x4(acc_m);
+	*s = sum;
 }
 
 /* ---------------------------------------------------------------- Q5_K x Q8_K */
@@ -377,12 +373,9 @@ void vec_dot_q5_K_avx2(int n, float *s, const void *vx, const void *vy)
 {
 	const block_q5_K *x = vx;
 	const block_q8_K *y = vy;
-	__m256 acc = _mm256_setzero_ps();
-	__m128 acc_m = _mm_setzero_ps();
+	float sum = 0;
 	for (int i = 0; i < n / QK_K; i++) {
-		const float d = y[i].d * f16_to_f32(x[i].d), dmin = -y[i].d * f16_to_f32(x[i].dmin);
 		__m128i sm = unpack_scales_mins_k4(x[i].scales);
-		acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_mins_dot(sm, y[i].bsums)), acc_m);
 		__m128i sc = _mm_cvtepu8_epi16(sm);
 		__m256i scales = _mm256_setr_m128i(sc, sc);
 		__m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
@@ -392,9 +385,9 @@ void vec_dot_q5_K_avx2(int n, float *s, const void *vx, const void *vy)
 		sumi = _mm256_add_epi32(sumi, q5_K_chunk(_mm256_loadu_si256((const __m256i *)(q5 + 32)), qh, q8 + 64, scales, 1));
 		sumi = _mm256_add_epi32(sumi, q5_K_chunk(_mm256_loadu_si256((const __m256i *)(q5 + 64)), qh, q8 + 128, scales, 2));
 		sumi = _mm256_add_epi32(sumi, q5_K_chunk(_mm256_loadu_si256((const __m256i *)(q5 + 96)), qh, q8 + 192, scales, 3));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+		sum += quant_k4_term(y[i].d, x[i].d, x[i].dmin, hsum_i32x8(sumi), k4_mins_dot(sm, y[i].bsums));
 	}
-	*s = hsum_f32x8(acc) + hsum_f32x4(acc_m);
+	*s = sum;
 }
 
 /* ---------------------------------------------------------------- Q6_K x Q8_K */
@@ -403,9 +396,8 @@ void vec_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy)
 	const block_q6_K *x = vx;
 	const block_q8_K *y = vy;
 	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03 << 4);
-	__m256 acc = _mm256_setzero_ps();
+	float sum = 0;
 	for (int i = 0; i < n / QK_K; i++) {
-		const float d = y[i].d * f16_to_f32(x[i].d);
 		/* the -32 offset: 32 * sum_b scale_b * (sum of the activations of sub-block b) */
 		__m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
 		__m256i offset = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums));
@@ -434,9 +426,21 @@ void vec_dot_q6_K_avx2(int n, float *s, const void *vx, const void *vy)
 						       _mm256_shuffle_epi8(sc, pick_i16(6, 7)));
 			sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
 		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+		sum += quant_k6_term(y[i].d, x[i].d, hsum_i32x8(sumi));
 	}
-	*s = hsum_f32x8(acc);
+	*s = sum;
 }
+
+/* ---------------------------------------------------------------- tiles (quant_tile_x86.h) */
+#define TILE_SFX avx2
+#define TILE_VNNI 0
+/* vpmaddubsw pairs: the tile kernels only pass operands whose pair sums fit int16 */
+static FORCE_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))); }
+static FORCE_INLINE __m256i dot_i16(__m256i acc, __m256i a, __m256i b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
+#include "compute/quant_tile_x86.h"
+
+QUANT_GEMM_BY_DOT(gemm_f32_avx2, vec_dot_f32_avx2)
+QUANT_GEMM_BY_DOT(gemm_f16_avx2, vec_dot_f16_avx2)
+QUANT_GEMM_BY_DOT(gemm_bf16_avx2, vec_dot_bf16_avx2)
 
 #endif

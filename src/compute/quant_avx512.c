@@ -11,9 +11,11 @@
  *         our activation quantizer (and ggml's) never produces (it stays within -127..127).
  *   K-quants: levels are unsigned; dpbusd gives one int32 per 4 elements (|v| < 2^15), vpdpwssd
  *         with the sub-block scale (an int16 zero-extended in each int32 lane) scales and
- *         accumulates in one step; Q6_K's -32 offset goes through the activation bsums.
- * Each (pair of) block(s) is converted to float once; one horizontal sum at the end. Float row
- * tails use masked loads. Quantizers give bit-identical output to the reference ones.
+ *         accumulates in one step; Q6_K's -32 offset goes through the activation bsums. Each
+ *         super-block's int32 lanes are summed exactly, then added in scalar float with the
+ *         reference's expression (quant_k4_term / quant_k6_term): bit-identical to the reference.
+ * Q4_0/Q8_0: each (pair of) block(s) is converted to float once; one horizontal sum at the end.
+ * Float row tails use masked loads. Quantizers give bit-identical output to the reference ones.
  */
 #include "compute/quant.h"
 
@@ -24,8 +26,6 @@
 #define FORCE_INLINE inline __attribute__((always_inline))
 
 /* ---------------------------------------------------------------- helpers */
-static FORCE_INLINE float f16_to_f32(sh_f16 h) { return sh_f16_to_f32(h); }
-
 static FORCE_INLINE float hsum_f32x8(__m256 v)
 {
 	__m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -39,20 +39,21 @@ static FORCE_INLINE float hsum_f32x16(__m512 v)
 	return hsum_f32x8(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
 }
 
-static FORCE_INLINE float hsum_f32x4(__m128 x)
+static FORCE_INLINE int hsum_i32x4(__m128i x)
 {
-	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-	x = _mm_add_ss(x, _mm_movehdup_ps(x));
-	return _mm_cvtss_f32(x);
+	x = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
+	x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 1, 1, 1)));
+	return _mm_cvtsi128_si32(x);
+}
+
+static FORCE_INLINE int hsum_i32x8(__m256i v)
+{
+	return hsum_i32x4(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
 }
 
 static FORCE_INLINE int hsum_i32x16(__m512i v)
 {
-	__m256i y = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
-	__m128i x = _mm_add_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
-	x = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
-	x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 1, 1, 1)));
-	return _mm_cvtsi128_si32(x);
+	return hsum_i32x8(_mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)));
 }
 
 static FORCE_INLINE float hmax_f32x16(__m512 v)
@@ -279,13 +280,13 @@ static FORCE_INLINE __m128i unpack_scales_mins_k4(const uint8_t *packed)
 	return _mm_or_si128(a, b);
 }
 
-/* sum over the 8 sub-blocks of min_j * (sum of the activations of sub-block j), 4 int32 lanes */
-static FORCE_INLINE __m128i k4_mins_dot(__m128i scales_mins, const int16_t *bsums)
+/* sum over the 8 sub-blocks of min_j * (sum of the activations of sub-block j), exact */
+static FORCE_INLINE int k4_mins_dot(__m128i scales_mins, const int16_t *bsums)
 {
 	__m128i mins = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(scales_mins, scales_mins));
 	__m128i sums = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums),
 				      _mm_loadu_si128((const __m128i *)(bsums + 8)));
-	return _mm_madd_epi16(mins, sums);
+	return hsum_i32x4(_mm_madd_epi16(mins, sums));
 }
 
 /* int16 element j (of 8, repeated in both 128-bit lanes of v) zero-extended into all 8 int32 lanes */
@@ -319,20 +320,18 @@ static FORCE_INLINE __m256i k4_chunk(__m256i sumi, const uint8_t *qs, const int8
 	return k4_sub(sumi, hi, q8 + 64 * c + 32, scales, 2 * c + 1);
 }
 
-/* one Q4_K/Q5_K super-block: d * sum_j sc_j * dot_j into acc, -dmin * sum_j m_j * bsum_j into acc_m */
-static FORCE_INLINE void k4_superblock(__m256 *acc, __m128 *acc_m, sh_f16 xd, sh_f16 xdmin, const uint8_t *packed,
-				 const uint8_t *qs, const __m256i *qh, const block_q8_K *y)
+/* one Q4_K/Q5_K super-block's float term (quant_k4_term of its exact integer sums) */
+static FORCE_INLINE float k4_superblock(sh_f16 xd, sh_f16 xdmin, const uint8_t *packed, const uint8_t *qs,
+					const __m256i *qh, const block_q8_K *y)
 {
-	const float d = y->d * sh_f16_to_f32(xd), dmin = -y->d * sh_f16_to_f32(xdmin);
 	__m128i sm = unpack_scales_mins_k4(packed);
-	*acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_mins_dot(sm, y->bsums)), *acc_m);
 	__m128i sc = _mm_cvtepu8_epi16(sm);
 	__m256i scales = _mm256_setr_m128i(sc, sc);
 	__m256i sumi = k4_chunk(_mm256_setzero_si256(), qs, y->qs, scales, 0, qh);
 	sumi = k4_chunk(sumi, qs, y->qs, scales, 1, qh);
 	sumi = k4_chunk(sumi, qs, y->qs, scales, 2, qh);
 	sumi = k4_chunk(sumi, qs, y->qs, scales, 3, qh);
-	*acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+	return quant_k4_term(y->d, xd, xdmin, hsum_i32x8(sumi), k4_mins_dot(sm, y->bsums));
 }
 
 /* ---------------------------------------------------------------- Q4_K x Q8_K */
@@ -341,11 +340,10 @@ void vec_dot_q4_K_avx512(int n, float *s, const void *vx, const void *vy)
 {
 	const block_q4_K *x = vx;
 	const block_q8_K *y = vy;
-	__m256 acc = _mm256_setzero_ps();
-	__m128 acc_m = _mm_setzero_ps();
+	float sum = 0;
 	for (int i = 0; i < n / QK_K; i++)
-		k4_superblock(&acc, &acc_m, x[i].d, x[i].dmin, x[i].scales, x[i].qs, NULL, &y[i]);
-	*s = hsum_f32x8(acc) + hsum_f32x4(acc_m);
+		sum += k4_superblock(x[i].d, x[i].dmin, x[i].scales, x[i].qs, NULL, &y[i]);
+	*s = sum;
 }
 
 /* ---------------------------------------------------------------- Q5_K x Q8_K */
@@ -353,13 +351,12 @@ void vec_dot_q5_K_avx512(int n, float *s, const void *vx, const void *vy)
 {
 	const block_q5_K *x = vx;
 	const block_q8_K *y = vy;
-	__m256 acc = _mm256_setzero_ps();
-	__m128 acc_m = _mm_setzero_ps();
+	float sum = 0;
 	for (int i = 0; i < n / QK_K; i++) {
 		__m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
-		k4_superblock(&acc, &acc_m, x[i].d, x[i].dmin, x[i].scales, x[i].qs, &qh, &y[i]);
+		sum += k4_superblock(x[i].d, x[i].dmin, x[i].scales, x[i].qs, &qh, &y[i]);
 	}
-	*s = hsum_f32x8(acc) + hsum_f32x4(acc_m);
+	*s = sum;
 }
 
 /* ---------------------------------------------------------------- Q6_K x Q8_K */
@@ -381,9 +378,8 @@ void vec_dot_q6_K_avx512(int n, float *s, const void *vx, const void *vy)
 						 0x0004000400040004, 0x0004000400040004);
 	const __m512i shr_0_2 = _mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
 						 0x0002000200020002, 0, 0, 0, 0);
-	__m512 acc = _mm512_setzero_ps();
+	float sum = 0;
 	for (int i = 0; i < n / QK_K; i++) {
-		const float d = y[i].d * f16_to_f32(x[i].d);
 		__m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
 		/* int16 scale zero-extended in each int32 lane, for vpdpwssd */
 		__m512i scales = _mm512_and_si512(_mm512_cvtepi8_epi32(sc8), _mm512_set1_epi32(0xFFFF));
@@ -402,9 +398,20 @@ void vec_dot_q6_K_avx512(int n, float *s, const void *vx, const void *vy)
 			sumi = _mm512_dpwssd_epi32(sumi, pa, _mm512_permutexvar_epi32(pick_quads(8 * h), scales));
 			sumi = _mm512_dpwssd_epi32(sumi, pb, _mm512_permutexvar_epi32(pick_quads(8 * h + 4), scales));
 		}
-		acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+		sum += quant_k6_term(y[i].d, x[i].d, hsum_i32x16(sumi));
 	}
-	*s = hsum_f32x16(acc);
+	*s = sum;
 }
+
+/* ---------------------------------------------------------------- tiles (quant_tile_x86.h) */
+#define TILE_SFX avx512
+#define TILE_VNNI 1
+static FORCE_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+static FORCE_INLINE __m256i dot_i16(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
+#include "compute/quant_tile_x86.h"
+
+QUANT_GEMM_BY_DOT(gemm_f32_avx512, vec_dot_f32_avx512)
+QUANT_GEMM_BY_DOT(gemm_f16_avx512, vec_dot_f16_avx512)
+QUANT_GEMM_BY_DOT(gemm_bf16_avx512, vec_dot_bf16_avx512)
 
 #endif

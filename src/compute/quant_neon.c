@@ -5,7 +5,8 @@
  * sdot: four int8 products summed into each int32 lane) when the compiler targets it, else
  * vmull_s8 + vpadalq_s16. Levels of Q4_0 are made signed (q - 8) before the multiply; the
  * K-quant levels (0..31 / 0..63) fit in int8 as they are, Q6_K's -32 offset goes through the
- * activation block's bsums as in the x86 kernels. Each block is converted to float once.
+ * activation block's bsums as in the x86 kernels. Each block is converted to float once; the
+ * K-quant super-blocks add their exact integer sums in the reference's order (quant_k4_term).
  */
 #include "compute/quant.h"
 
@@ -235,7 +236,7 @@ static void vec_dot_k4(int n, float *s, const void *vx, const void *vy, bool fiv
 							  vld1q_s8(q8 + 48));
 		}
 		int32_t msum = k4_mins_dot(sm + 8, y[i].bsums);
-		sum += y[i].d * (f16_to_f32(d16) * (float)isum - f16_to_f32(dmin16) * (float)msum);
+		sum += quant_k4_term(y[i].d, d16, dmin16, isum, msum);
 	}
 	*s = sum;
 }
@@ -279,9 +280,19 @@ void vec_dot_q6_K_neon(int n, float *s, const void *vx, const void *vy)
 				}
 			}
 		}
-		sum += y[i].d * f16_to_f32(x[i].d) * (float)isum;
+		sum += quant_k6_term(y[i].d, x[i].d, isum);
 	}
 	*s = sum;
 }
+
+/* ---------------------------------------------------------------- tiles (loops over the dots for now) */
+QUANT_GEMM_BY_DOT(gemm_f32_neon, vec_dot_f32_neon)
+QUANT_GEMM_BY_DOT(gemm_f16_neon, vec_dot_f16_neon)
+QUANT_GEMM_BY_DOT(gemm_bf16_neon, vec_dot_bf16_neon)
+QUANT_GEMM_BY_DOT(gemm_q4_0_neon, vec_dot_q4_0_neon)
+QUANT_GEMM_BY_DOT(gemm_q8_0_neon, vec_dot_q8_0_neon)
+QUANT_GEMM_BY_DOT(gemm_q4_K_neon, vec_dot_q4_K_neon)
+QUANT_GEMM_BY_DOT(gemm_q5_K_neon, vec_dot_q5_K_neon)
+QUANT_GEMM_BY_DOT(gemm_q6_K_neon, vec_dot_q6_K_neon)
 
 #endif

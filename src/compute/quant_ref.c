@@ -3,8 +3,8 @@
  *
  * Written for clarity, straight from the format definitions (bit-exact with GGML's block layouts,
  * see quant.h). Dot products of integer formats sum exact integers per (sub-)block and scale in
- * float, as the SIMD kernels do, so the two agree up to float summation order. The float dots
- * accumulate in double.
+ * float, as the SIMD kernels do: the K-quant dots agree with them bit for bit (quant_k4_term,
+ * quant_k6_term), Q4_0/Q8_0 up to float summation order. The float dots accumulate in double.
  *
  * Quantizers follow ggml's reference quantizers closely (rounding is to nearest, ties to even, as
  * ggml's nearest_int and its x86 SIMD quantizers do); the K-quant scale search is ggml's
@@ -427,7 +427,7 @@ void vec_dot_q4_K_ref(int n, float *s, const void *x, const void *y)
 			isum += sc * sub;
 			msum += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
 		}
-		sum += b[i].d * (sh_f16_to_f32(a[i].d) * isum - sh_f16_to_f32(a[i].dmin) * msum);
+		sum += quant_k4_term(b[i].d, a[i].d, a[i].dmin, isum, msum);
 	}
 	*s = sum;
 }
@@ -490,7 +490,7 @@ void vec_dot_q5_K_ref(int n, float *s, const void *x, const void *y)
 			isum += sc * sub;
 			msum += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
 		}
-		sum += b[i].d * (sh_f16_to_f32(a[i].d) * isum - sh_f16_to_f32(a[i].dmin) * msum);
+		sum += quant_k4_term(b[i].d, a[i].d, a[i].dmin, isum, msum);
 	}
 	*s = sum;
 }
@@ -577,7 +577,17 @@ void vec_dot_q6_K_ref(int n, float *s, const void *x, const void *y)
 				sub += (q6_K_level(&a[i], 16 * j + l) - 32) * b[i].qs[16 * j + l];
 			isum += a[i].scales[j] * sub;
 		}
-		sum += b[i].d * sh_f16_to_f32(a[i].d) * isum;
+		sum += quant_k6_term(b[i].d, a[i].d, isum);
 	}
 	*s = sum;
 }
+
+/* ---------------------------------------------------------------- tiles */
+QUANT_GEMM_BY_DOT(gemm_f32_ref, vec_dot_f32_ref)
+QUANT_GEMM_BY_DOT(gemm_f16_ref, vec_dot_f16_ref)
+QUANT_GEMM_BY_DOT(gemm_bf16_ref, vec_dot_bf16_ref)
+QUANT_GEMM_BY_DOT(gemm_q4_0_ref, vec_dot_q4_0_ref)
+QUANT_GEMM_BY_DOT(gemm_q8_0_ref, vec_dot_q8_0_ref)
+QUANT_GEMM_BY_DOT(gemm_q4_K_ref, vec_dot_q4_K_ref)
+QUANT_GEMM_BY_DOT(gemm_q5_K_ref, vec_dot_q5_K_ref)
+QUANT_GEMM_BY_DOT(gemm_q6_K_ref, vec_dot_q6_K_ref)

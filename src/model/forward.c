@@ -14,7 +14,9 @@
  *
  * Matmuls first quantize the input rows once to the weights' vec_dot_type (Q8_0 or Q8_K; the
  * float formats take f32 as is), then each thread takes a contiguous range of output rows and
- * walks it in tiles of rows x tokens, so a weight row is read from memory once per batch.
+ * walks it in tiles of rows x tokens, so a weight row is read from memory once per batch. Inside
+ * a tile, batches go through the gemm kernel (QUANT_TILE_R rows x QUANT_TILE_C tokens at a time,
+ * each weight block unpacked once for all its tokens); a single token through vec_dot.
  * Nothing here allocates, except growing the per-thread score buffers for a longer context.
  */
 #include "model/model.h"
@@ -135,7 +137,6 @@ static void mm_task(void *arg, int ith, int nth)
 			xq = j->c->xq[s];
 			xs = j->c->xq_stride[s];
 		}
-		quant_vec_dot_fn dot = qt->vec_dot;
 		float *out = j->out[wi];
 		const float *bias = j->bias[wi];
 		int64_t n_out = w->n_out;
@@ -143,15 +144,21 @@ static void mm_task(void *arg, int ith, int nth)
 			int64_t re = SH_MIN(rt + MM_TILE_ROWS, r1);
 			for (int tt = 0; tt < j->n_tok; tt += MM_TILE_TOKS) {
 				int te = SH_MIN(tt + MM_TILE_TOKS, j->n_tok);
-				for (int64_t r = rt; r < re; r++) {
-					const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-					float b = bias ? bias[r] : 0.0f;
-					for (int t = tt; t < te; t++) {
-						float s;
-						dot((int)w->n_in, &s, row, xq + (size_t)t * xs);
-						out[(size_t)t * n_out + r] = s + b;
+				if (j->n_tok == 1) {
+					for (int64_t r = rt; r < re; r++)
+						qt->vec_dot((int)w->n_in, &out[r], w->data + (size_t)r * w->row_bytes, xq);
+				} else {
+					for (int64_t r = rt; r < re; r += QUANT_TILE_R) {
+						int nr = (int)SH_MIN(QUANT_TILE_R, re - r);
+						const uint8_t *rows = w->data + (size_t)r * w->row_bytes;
+						for (int t = tt; t < te; t += QUANT_TILE_C)
+							qt->gemm((int)w->n_in, &out[(size_t)t * n_out + r], (size_t)n_out, rows,
+								 w->row_bytes, nr, xq + (size_t)t * xs, xs, SH_MIN(QUANT_TILE_C, te - t));
 					}
 				}
+				for (int t = tt; bias && t < te; t++)
+					for (int64_t r = rt; r < re; r++)
+						out[(size_t)t * n_out + r] += bias[r];
 			}
 		}
 	}

@@ -50,12 +50,13 @@ static sh_f16 rand_scale(sh_rng *r, float mag) { return sh_f32_to_f16(mag * (0.2
 typedef struct {
 	const char *name;
 	quant_vec_dot_fn dot[QT_COUNT];
+	quant_gemm_fn gemm[QT_COUNT];
 	quant_from_float_fn quantize_q8_0, quantize_q8_K;
 	quant_to_float_fn dequant_f16;
 } simd_set;
 
-/* the SIMD sets this CPU can run */
-static int simd_sets(simd_set *out)
+/* the SIMD sets this CPU can run (and the reference set first, if with_ref) */
+static int kernel_sets(simd_set *out, bool with_ref)
 {
 	int n = 0;
 #define SET(sfx) do { \
@@ -66,8 +67,14 @@ static int simd_sets(simd_set *out)
 	k->dot[QT_BF16] = vec_dot_bf16_##sfx; k->dot[QT_Q4_0] = vec_dot_q4_0_##sfx; \
 	k->dot[QT_Q8_0] = vec_dot_q8_0_##sfx; k->dot[QT_Q4_K] = vec_dot_q4_K_##sfx; \
 	k->dot[QT_Q5_K] = vec_dot_q5_K_##sfx; k->dot[QT_Q6_K] = vec_dot_q6_K_##sfx; \
+	k->gemm[QT_F32] = gemm_f32_##sfx; k->gemm[QT_F16] = gemm_f16_##sfx; \
+	k->gemm[QT_BF16] = gemm_bf16_##sfx; k->gemm[QT_Q4_0] = gemm_q4_0_##sfx; \
+	k->gemm[QT_Q8_0] = gemm_q8_0_##sfx; k->gemm[QT_Q4_K] = gemm_q4_K_##sfx; \
+	k->gemm[QT_Q5_K] = gemm_q5_K_##sfx; k->gemm[QT_Q6_K] = gemm_q6_K_##sfx; \
 	k->quantize_q8_0 = quantize_q8_0_##sfx; k->quantize_q8_K = quantize_q8_K_##sfx; \
 	k->dequant_f16 = dequant_f16_##sfx; } while (0)
+	if (with_ref)
+		SET(ref);
 #if defined(__x86_64__)
 	if (cpu_has_avx2())
 		SET(avx2);
@@ -80,6 +87,8 @@ static int simd_sets(simd_set *out)
 #undef SET
 	return n;
 }
+
+static int simd_sets(simd_set *out) { return kernel_sets(out, false); }
 
 static const quant_vec_dot_fn ref_dot[QT_COUNT] = {
 	[QT_F32] = vec_dot_f32_ref, [QT_F16] = vec_dot_f16_ref, [QT_BF16] = vec_dot_bf16_ref,
@@ -187,7 +196,7 @@ Test(quant, table)
 		const quant_traits *t = quant_get(supported[i]);
 		cr_assert_not_null(t);
 		cr_expect(t->supported, "%s", t->name);
-		cr_expect(t->to_float && t->from_float && t->vec_dot, "%s kernels", t->name);
+		cr_expect(t->to_float && t->from_float && t->vec_dot && t->gemm, "%s kernels", t->name);
 		cr_expect_not_null(quant_get(t->vec_dot_type)->from_float);
 	}
 	cr_expect_eq(quant_get(QT_Q4_0)->vec_dot_type, QT_Q8_0);
@@ -214,6 +223,7 @@ Test(quant, table)
 		cr_expect_eq(t->type_size, unsup[i].size);
 		cr_expect_not(t->supported, "%s", t->name);
 		cr_expect_null(t->vec_dot);
+		cr_expect_null(t->gemm);
 	}
 	cr_expect_null(quant_get(-1));
 	cr_expect_null(quant_get(4));
@@ -235,6 +245,7 @@ Test(quant, dispatch)
 		quant_init("avx512");
 		cr_expect_str_eq(quant_kernel_name(), "avx512");
 		cr_expect_eq(quant_get(QT_Q4_K)->vec_dot, vec_dot_q4_K_avx512);
+		cr_expect_eq(quant_get(QT_Q4_K)->gemm, gemm_q4_K_avx512);
 		cr_expect(cpu_has_avx2());
 	}
 #endif
@@ -532,6 +543,8 @@ Test(quant, dot_accuracy)
 }
 
 /* ---------------------------------------------------------------- SIMD against reference */
+static bool is_k_quant(int t) { return t == QT_Q4_K || t == QT_Q5_K || t == QT_Q6_K; }
+
 static void check_dot(const simd_set *k, int t, int n, sh_rng *r)
 {
 	const quant_traits *tt = quant_get(t);
@@ -555,12 +568,12 @@ static void check_dot(const simd_set *k, int t, int n, sh_rng *r)
 	float want, got;
 	ref_dot[t](n, &want, qx, qy);
 	k->dot[t](n, &got, qx, qy);
-	/* K-quants: the scale and the min terms are summed apart, so allow for their sizes */
 	double scale = abs_dot(fx, fy, n) + 1e-6;
-	if (t == QT_Q4_K || t == QT_Q5_K)
-		scale *= 4;
-	cr_expect(fabs((double)got - want) <= 2e-5 * scale, "%s %s n=%d: %.9g vs ref %.9g (scale %g)", k->name,
-		  tt->name, n, got, want, scale);
+	if (is_k_quant(t)) /* exact integer sums, then the reference's float steps */
+		cr_expect(got == want, "%s %s n=%d: %.9g vs ref %.9g", k->name, tt->name, n, got, want);
+	else
+		cr_expect(fabs((double)got - want) <= 2e-5 * scale, "%s %s n=%d: %.9g vs ref %.9g (scale %g)", k->name,
+			  tt->name, n, got, want, scale);
 	free(qx);
 	free(qy);
 	free(fx);
@@ -612,14 +625,143 @@ Test(quant, simd_dots_quantized_rows)
 			ref_dot[types[t]](n, &want, qx, qy);
 			sets[s].dot[types[t]](n, &got, qx, qy);
 			double scale = abs_dot(x, y, n);
-			cr_expect(fabs((double)got - want) <= 1e-5 * scale, "%s %s: %.9g vs %.9g", sets[s].name, tt->name,
-				  got, want);
+			cr_expect(is_k_quant(types[t]) ? got == want : fabs((double)got - want) <= 1e-5 * scale,
+				  "%s %s: %.9g vs %.9g", sets[s].name, tt->name, got, want);
 			free(qx);
 			free(qy);
 		}
 	}
 	free(x);
 	free(y);
+}
+
+/*
+ * K-quant dots are bit-identical (==) to the reference: random bits in every field and rows
+ * quantized from floats of very different magnitudes, so that the float steps round in many
+ * ways, for several block counts (the order of the per-super-block terms matters).
+ */
+Test(quant, simd_k_dots_bit_exact)
+{
+	quant_init(NULL);
+	simd_set sets[3];
+	int ns = simd_sets(sets);
+	static const int types[] = { QT_Q4_K, QT_Q5_K, QT_Q6_K };
+	static const int nblocks[] = { 1, 2, 3, 6, 9, 22 };
+	sh_rng r;
+	sh_rng_seed(&r, 8086);
+	const int max_n = QK_K * 22;
+	float *x = malloc(sizeof(float) * max_n), *yf = malloc(sizeof(float) * max_n);
+	/* Q6_K has the largest blocks of the three */
+	void *qx = malloc(quant_row_size(QT_Q6_K, max_n)), *qy = malloc(quant_row_size(QT_Q8_K, max_n));
+	for (size_t t = 0; t < SH_ARRAY_LEN(types); t++) {
+		for (size_t b = 0; b < SH_ARRAY_LEN(nblocks); b++) {
+			int n = nblocks[b] * QK_K;
+			for (int rep = 0; rep < 16; rep++) {
+				if (rep % 2) {
+					random_weight_row(&r, types[t], qx, n);
+				} else {
+					fill_normal(&r, x, n, rep % 4 ? 1e-3f : 0.3f);
+					ref_quantize[types[t]](x, qx, n);
+				}
+				fill_normal(&r, yf, n, rep % 3 ? 1.0f : 40.0f);
+				for (int i = 0; i < n; i += 97) /* outliers, as real activations have */
+					yf[i] *= 20;
+				quantize_q8_K_ref(yf, qy, n);
+				float want;
+				ref_dot[types[t]](n, &want, qx, qy);
+				for (int s = 0; s < ns; s++) {
+					float got;
+					sets[s].dot[types[t]](n, &got, qx, qy);
+					cr_assert(memcmp(&got, &want, sizeof got) == 0, "%s %s n=%d rep %d: %.9g vs ref %.9g",
+						  sets[s].name, quant_get(types[t])->name, n, rep, got, want);
+				}
+			}
+		}
+	}
+	free(x);
+	free(yf);
+	free(qx);
+	free(qy);
+}
+
+/*
+ * Every set's tile kernel against the reference dots, for every tile shape nr x nc up to
+ * QUANT_TILE_R x QUANT_TILE_C, several block counts, rows and outputs with gaps between them
+ * (bx, by, ld larger than needed): the K-quants bit-identical, the others to float rounding.
+ */
+Test(quant, gemm_tiles)
+{
+	quant_init(NULL);
+	simd_set sets[4];
+	int ns = kernel_sets(sets, true);
+	static const int types[] = { QT_F32, QT_F16, QT_BF16, QT_Q4_0, QT_Q8_0, QT_Q4_K, QT_Q5_K, QT_Q6_K };
+	static const int nblocks[] = { 1, 2, 3, 5, 8 };
+	sh_rng r;
+	sh_rng_seed(&r, 2718);
+	enum { R = QUANT_TILE_R, C = QUANT_TILE_C, LD = QUANT_TILE_R + 3 };
+	for (size_t t = 0; t < SH_ARRAY_LEN(types); t++) {
+		const quant_traits *tt = quant_get(types[t]);
+		int ty = tt->vec_dot_type;
+		for (size_t b = 0; b < SH_ARRAY_LEN(nblocks); b++) {
+			int n = nblocks[b] * (tt->blck_size == 1 ? 37 : tt->blck_size); /* odd float rows */
+			size_t bx = quant_row_size(types[t], n) + 40;
+			size_t ys = ty == QT_F32 ? sizeof(float) * n : quant_row_size(ty, n), by = ys + 24;
+			uint8_t *x = malloc(bx * R), *y = malloc(by * C);
+			float *fy = malloc(sizeof(float) * n), *fx = malloc(sizeof(float) * n);
+			float want[C][R], scale[C][R];
+			for (int i = 0; i < R; i++)
+				random_weight_row(&r, types[t], x + i * bx, n);
+			for (int c = 0; c < C; c++) {
+				fill_normal(&r, fy, n, 1.0f + c);
+				if (ty == QT_F32)
+					memcpy(y + c * by, fy, sizeof(float) * n);
+				else
+					ref_quantize[ty](fy, y + c * by, n);
+			}
+			for (int i = 0; i < R; i++) {
+				if (types[t] == QT_F32)
+					memcpy(fx, x + i * bx, sizeof(float) * n);
+				else
+					ref_dequant[types[t]](x + i * bx, fx, n);
+				for (int c = 0; c < C; c++) {
+					if (ty == QT_F32)
+						memcpy(fy, y + c * by, sizeof(float) * n);
+					else
+						ref_dequant[ty](y + c * by, fy, n);
+					ref_dot[types[t]](n, &want[c][i], x + i * bx, y + c * by);
+					scale[c][i] = (float)abs_dot(fx, fy, n) + 1e-6f;
+				}
+			}
+			for (int s = 0; s < ns; s++) {
+				for (int nr = 1; nr <= R; nr++) {
+					for (int nc = 1; nc <= C; nc++) {
+						float out[C * LD];
+						for (int i = 0; i < C * LD; i++)
+							out[i] = -12345.0f;
+						sets[s].gemm[types[t]](n, out, LD, x, bx, nr, y, by, nc);
+						for (int c = 0; c < C; c++) {
+							for (int i = 0; i < LD; i++) {
+								float got = out[c * LD + i];
+								if (c >= nc || i >= nr) {
+									cr_assert(got == -12345.0f, "%s %s %dx%d wrote (%d, %d)", sets[s].name,
+										  tt->name, nr, nc, i, c);
+									continue;
+								}
+								bool ok = is_k_quant(types[t]) ? got == want[c][i]
+											       : fabsf(got - want[c][i]) <= 2e-5f * scale[c][i];
+								cr_assert(ok, "%s %s n=%d %dx%d (%d, %d): %.9g vs ref %.9g", sets[s].name, tt->name,
+									  n, nr, nc, i, c, got, want[c][i]);
+							}
+						}
+					}
+				}
+			}
+			free(x);
+			free(y);
+			free(fx);
+			free(fy);
+		}
+	}
 }
 
 Test(quant, simd_quantize_bit_exact)
