@@ -6,10 +6,15 @@
  * spelling, special ids in range), so the rest of the module trusts the struct. Tokenizing is
  * llama.cpp's: with parse_special, the text is first cut at occurrences of special tokens
  * (longest token text first, each token's occurrences left to right inside the pieces still
- * raw); each raw fragment then goes to the model's tokenizer (spm.c), with the SPM dummy prefix
- * at the start and after each special token. Differences from llama.cpp, on purpose:
- * user-defined tokens are matched only with parse_special (llama.cpp matches them always), and
- * the per-model lstrip/rstrip attributes (phi-3) are not applied.
+ * raw); each raw fragment then goes to the model's tokenizer (spm.c or bpe.c), with the SPM
+ * dummy prefix at the start and after each special token. Differences from llama.cpp, on
+ * purpose: user-defined tokens are matched only with parse_special (llama.cpp matches them
+ * always), and the per-model lstrip/rstrip attributes (phi-3) are not applied.
+ *
+ * Defaults by model: SPM (`llama`) has unk 0, bos 1, eos 2, adds BOS and a dummy prefix; BPE
+ * (`gpt2`) has no default special ids, never a dummy prefix (so the streaming detokenizer never
+ * drops a leading space), and adds BOS by its pre-tokenizer's default (see bpe.c); the
+ * tokenizer.ggml.* keys override all of these except the BPE dummy prefix.
  *
  * The text -> id table is open addressing with linear probing over a power-of-two array of ids
  * (load <= 1/2), hashed with FNV-1a; duplicate texts keep the last id, as llama.cpp does.
@@ -132,7 +137,8 @@ static int hex_digit(char c)
 /* builds v->piece: the bytes each token decodes to */
 static int pieces_build(vocab *v, const char *path)
 {
-	/* a decoded piece is never longer than its text (U+2581 shrinks, <0xXX> shrinks) */
+	/* a decoded piece is never longer than its text (U+2581 shrinks, <0xXX> shrinks, a byte-level
+	 * character is 1 or 2 bytes for one) */
 	v->piece = sh_alloc(v->text_off[v->n_tokens] + 1);
 	v->piece_off = sh_alloc(((size_t)v->n_tokens + 1) * sizeof *v->piece_off);
 	if (!v->piece || !v->piece_off)
@@ -142,6 +148,10 @@ static int pieces_build(vocab *v, const char *path)
 		uint32_t n;
 		const char *s = tok_text(v, id, &n);
 		v->piece_off[id] = pos;
+		if (v->kind == VOCAB_BPE && (v->type[id] == VOCAB_TT_NORMAL || v->type[id] == VOCAB_TT_BYTE)) {
+			pos += bpe_decode_text(s, n, v->piece + pos);
+			continue;
+		}
 		switch (v->type[id]) {
 		case VOCAB_TT_NORMAL:
 			for (uint32_t i = 0; i < n; i++) {
@@ -223,7 +233,8 @@ static void eog_build(vocab *v)
 		v->flags[v->eot] |= VOCAB_F_EOG;
 }
 
-static int load_spm(vocab *v, const gguf_ctx *g)
+/* what every tokenizer model has: token texts, scores, types, the text -> id table, pieces */
+static int load_tokens(vocab *v, const gguf_ctx *g)
 {
 	bool bad = false;
 	const gguf_kv *tokens = find_array(g, "tokenizer.ggml.tokens", GGUF_T_STRING, 0, &bad);
@@ -273,13 +284,20 @@ static int load_spm(vocab *v, const gguf_ctx *g)
 			return SH_EFORMAT;
 		}
 		v->type[id] = (uint8_t)t;
+		if (t == VOCAB_TT_CONTROL || t == VOCAB_TT_UNKNOWN)
+			v->flags[id] |= VOCAB_F_SPECIAL;
 	}
 	v->text_off[n] = pos;
 
 	int rc;
 	if ((rc = map_build(v)) < 0 || (rc = pieces_build(v, g->path)) < 0 || (rc = specials_build(v)) < 0)
 		return rc;
+	return SH_OK;
+}
 
+static int load_spm(vocab *v, const gguf_ctx *g)
+{
+	int rc, n = v->n_tokens;
 	/* llama.cpp's SPM defaults: unk 0, bos 1, eos 2, add BOS, dummy prefix */
 	if ((rc = get_id(g, "tokenizer.ggml.bos_token_id", 1, n, &v->bos)) < 0 ||
 	    (rc = get_id(g, "tokenizer.ggml.eos_token_id", 2, n, &v->eos)) < 0 ||
@@ -305,8 +323,6 @@ static int load_spm(vocab *v, const gguf_ctx *g)
 
 	v->spm_words = true;
 	for (int id = 0; id < n; id++) {
-		if (v->type[id] == VOCAB_TT_CONTROL || v->type[id] == VOCAB_TT_UNKNOWN)
-			v->flags[id] |= VOCAB_F_SPECIAL;
 		uint32_t tn, i = 0;
 		const char *t = tok_text(v, id, &tn);
 		while (i + 3 <= tn && memcmp(t + i, "\xe2\x96\x81", 3) == 0)
@@ -314,7 +330,24 @@ static int load_spm(vocab *v, const gguf_ctx *g)
 		if (memmem(t + i, tn - i, "\xe2\x96\x81", 3))
 			v->spm_words = false;
 	}
-	eog_build(v);
+	return SH_OK;
+}
+
+/* BPE: no defaults for the special ids (llama.cpp's 11 is a Falcon leftover), no dummy prefix
+ * (the key is ignored: byte-level BPE spells the space itself), BOS by the pre-tokenizer unless
+ * tokenizer.ggml.add_bos_token says otherwise */
+static int load_bpe(vocab *v, const gguf_ctx *g)
+{
+	int rc, n = v->n_tokens;
+	bool add_bos_default;
+	if ((rc = get_id(g, "tokenizer.ggml.bos_token_id", -1, n, &v->bos)) < 0 ||
+	    (rc = get_id(g, "tokenizer.ggml.eos_token_id", -1, n, &v->eos)) < 0 ||
+	    (rc = get_id(g, "tokenizer.ggml.unknown_token_id", -1, n, &v->unk)) < 0 ||
+	    (rc = get_id(g, "tokenizer.ggml.eot_token_id", -1, n, &v->eot)) < 0 ||
+	    (rc = bpe_load(v, g, &add_bos_default)) < 0 ||
+	    (rc = get_flag(g, "tokenizer.ggml.add_bos_token", add_bos_default, &v->add_bos)) < 0)
+		return rc;
+	v->add_space_prefix = false;
 	return SH_OK;
 }
 
@@ -330,8 +363,9 @@ vocab *vocab_load(const gguf_ctx *g, int *err)
 		rc = SH_EFORMAT;
 		goto fail;
 	}
-	if (!gguf_str_eq(model, "llama")) {
-		sh_log_error("%s: tokenizer model '%.*s' is not supported yet", g->path,
+	enum vocab_kind kind = gguf_str_eq(model, "llama") ? VOCAB_SPM : gguf_str_eq(model, "gpt2") ? VOCAB_BPE : 0;
+	if (!kind) {
+		sh_log_error("%s: tokenizer model '%.*s' is not supported", g->path,
 			     (int)SH_MIN(model.len, 64u), model.ptr);
 		rc = SH_EUNSUP;
 		goto fail;
@@ -339,9 +373,10 @@ vocab *vocab_load(const gguf_ctx *g, int *err)
 	rc = SH_ENOMEM;
 	if (!(v = sh_alloc(sizeof *v)))
 		goto fail;
-	v->kind = VOCAB_SPM;
-	if ((rc = load_spm(v, g)) < 0)
+	v->kind = kind;
+	if ((rc = load_tokens(v, g)) < 0 || (rc = kind == VOCAB_SPM ? load_spm(v, g) : load_bpe(v, g)) < 0)
 		goto fail;
+	eog_build(v);
 	if (err)
 		*err = SH_OK;
 	return v;
@@ -365,6 +400,7 @@ void vocab_free(vocab *v)
 	sh_free(v->flags);
 	sh_free(v->map);
 	sh_free(v->special);
+	bpe_free(v->bpe);
 	sh_free(v);
 }
 
@@ -469,7 +505,10 @@ int vocab_tokenize(const vocab *v, const char *text, size_t len, bool add_bos, b
 			prev_special = true;
 			continue;
 		}
-		rc = spm_tokenize(v, text + cur.a[f].off, cur.a[f].len, v->add_space_prefix && prev_special, &o);
+		if (v->kind == VOCAB_BPE)
+			rc = bpe_tokenize(v, text + cur.a[f].off, cur.a[f].len, &o);
+		else
+			rc = spm_tokenize(v, text + cur.a[f].off, cur.a[f].len, v->add_space_prefix && prev_special, &o);
 		if (rc < 0)
 			goto out;
 		prev_special = false;

@@ -2,9 +2,12 @@
  * vocab.h - tokenizers from GGUF metadata, special tokens, streaming detokenization.
  *
  * A vocab is built once from a model's tokenizer.* keys and is read-only afterwards (shared by
- * every request). Issue 2 covers SPM (`tokenizer.ggml.model = llama`): pieces use U+2581 for a
- * space, a dummy prefix space is added unless tokenizer.ggml.add_space_prefix is false, merges are
- * chosen by score, and bytes with no piece fall back to <0xXX> tokens.
+ * every request; every function here is safe to call from many threads at once). Two models:
+ * - SPM (`tokenizer.ggml.model = llama`): pieces use U+2581 for a space, a dummy prefix space is
+ *   added unless tokenizer.ggml.add_space_prefix is false, merges are chosen by score, and bytes
+ *   with no piece fall back to <0xXX> tokens (spm.c);
+ * - BPE (`gpt2`): byte-level (GPT-2 bytes-to-unicode), the text first cut by the pre-tokenizer
+ *   regexes tokenizer.ggml.pre names, then merges by rank from tokenizer.ggml.merges (bpe.c).
  */
 #ifndef SHOAL_VOCAB_H
 #define SHOAL_VOCAB_H
@@ -19,14 +22,18 @@ enum { VOCAB_TT_NORMAL = 1, VOCAB_TT_UNKNOWN = 2, VOCAB_TT_CONTROL = 3, VOCAB_TT
 
 typedef struct vocab vocab;
 
-/* NULL on failure (logged: missing/malformed tokenizer keys, unsupported tokenizer model) */
+/* NULL on failure (logged: missing/malformed tokenizer keys, unsupported tokenizer model, an
+ * unknown BPE pre-tokenizer name: SH_EUNSUP) */
 vocab *vocab_load(const gguf_ctx *g, int *err);
+/* the i-th tokenizer.ggml.pre name BPE vocabs may use (0, 1, ...); NULL past the last */
+const char *vocab_bpe_pre_name(int i);
 void vocab_free(vocab *v);
 
 int vocab_n_tokens(const vocab *v);
 int vocab_bos(const vocab *v);            /* -1 if none */
 int vocab_eos(const vocab *v);
-bool vocab_add_bos(const vocab *v);       /* tokenizer.ggml.add_bos_token (SPM default true) */
+bool vocab_add_bos(const vocab *v);       /* tokenizer.ggml.add_bos_token (default: SPM true; BPE
+					   * true for the Llama 3 family, tekken, chameleon, else false) */
 bool vocab_is_eog(const vocab *v, int id);/* eos, eot, im_end, ... : generation stops here */
 
 /* Tokenizes text[0..len). add_bos prepends BOS when the vocab has one. parse_special: control and
@@ -36,14 +43,16 @@ bool vocab_is_eog(const vocab *v, int id);/* eos, eot, im_end, ... : generation 
 int vocab_tokenize(const vocab *v, const char *text, size_t len, bool add_bos, bool parse_special,
 		   int *out, int max);
 
-/* The bytes a token decodes to (U+2581 -> ' ', <0xXX> -> that byte; control tokens -> "" unless
- * special). Returns the length written (<= size), or -needed if size is too small. An id out of
+/* The bytes a token decodes to (SPM: U+2581 -> ' ', <0xXX> -> that byte; BPE: byte-level
+ * characters -> their bytes, so a piece may be part of a UTF-8 character; control tokens -> ""
+ * unless special). Returns the length written (<= size), or -needed if size is too small. An id out of
  * range decodes to nothing (0, logged), here and in vocab_stream_push. */
 int vocab_token_to_piece(const vocab *v, int id, bool special, char *buf, int size);
 
 /* Streaming detokenizer: feed ids one at a time; it emits only complete UTF-8 characters and
  * holds back an incomplete tail; the concatenation of all output equals the full decode.
- * The leading space the SPM dummy prefix produced is dropped from the first piece after BOS. */
+ * The leading space the SPM dummy prefix produced is dropped from the first piece after BOS
+ * (SPM only: BPE has no dummy prefix, its spaces are the text's own). */
 typedef struct {
 	const vocab *v;
 	char tail[8];

@@ -1,11 +1,15 @@
 /*
- * test_vocab.c - the SPM tokenizer against llama.cpp's own test vectors (llama-spm, phi-3) and
- * the stories260K references, decoding, the streaming detokenizer, special tokens, eog, and
- * rejection of tokenizer models not supported yet.
+ * test_vocab.c - the SPM and BPE tokenizers against llama.cpp's own test vectors (llama-spm,
+ * phi-3, llama-bpe, qwen2, gpt-2) and the stories260K references; decoding and the streaming
+ * detokenizer over multi-byte text in every vocab; special tokens, BOS defaults, eog; BPE loading
+ * from small synthetic vocabs (every pre-tokenizer name, bad merges, unknown or missing pre);
+ * a vocab shared by tokenizing threads.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "vocab/vocab.h"
 
@@ -149,8 +153,17 @@ static void run_vectors(const char *name)
 	unload(&l);
 }
 
-Test(vocab, llama_spm_vectors) { run_vectors("ggml-vocab-llama-spm.gguf"); }
-Test(vocab, phi3_vectors) { run_vectors("ggml-vocab-phi-3.gguf"); }
+/* every vocab with llama.cpp test vectors in shared/models/vocab */
+static const char *const vector_vocabs[] = { "llama-spm", "phi-3", "llama-bpe", "qwen2", "gpt-2" };
+
+Test(vocab, vectors)
+{
+	for (size_t i = 0; i < SH_ARRAY_LEN(vector_vocabs); i++) {
+		char name[64];
+		snprintf(name, sizeof name, "ggml-vocab-%s.gguf", vector_vocabs[i]);
+		run_vectors(name);
+	}
+}
 
 /* ---------------------------------------------------------------- stories260K */
 Test(vocab, stories_prompts)
@@ -283,32 +296,47 @@ static int stream_all(const vocab *v, const int *ids, int n, char *out, int cap)
 	return len;
 }
 
+/* multi-byte text in every vocab: CJK, emoji (with ZWJ and variation selectors), combining marks */
 Test(vocab, stream_multibyte)
 {
-	loaded l = load(mpath("vocab/ggml-vocab-llama-spm.gguf"));
 	const char *texts[] = {
 		"Rust 🦀 ist schnell: 蟹是一种甲壳动物。 ok 🦀🦀 Ωmega 𝕏 — “quoted” ẞ",
 		" leading space, then 中文 and 😀😃 at the end 🦀",
 		"🦀",
 		"  two spaces\tand a tab\n日本語のテキスト",
+		"cafe\xcc\x81 n\xcc\x83 Z\xcd\x91\xcd\x9b\xcc\x8d a\xcc\x8a\xcc\x8a नमस्ते 👩‍👩‍👧‍👦 ❤️ 🏳️‍🌈 한국어",
 	};
-	for (size_t t = 0; t < SH_ARRAY_LEN(texts); t++) {
-		size_t tl = strlen(texts[t]);
-		for (int bos = 0; bos < 2; bos++) {
-			int n;
-			int *ids = tokenize(l.v, texts[t], tl, bos, false, &n);
-			bool has_bytes = false;
-			for (int i = 0; i < n; i++)
-				has_bytes |= ids[i] >= 3 && ids[i] < 259;
-			cr_assert(t != 0 || has_bytes, "test text should need byte fallback");
-			char out[1024];
-			int len = stream_all(l.v, ids, n, out, sizeof out);
-			cr_assert_eq((size_t)len, tl, "text %zu: %d bytes, want %zu", t, len, tl);
-			cr_assert(memcmp(out, texts[t], tl) == 0, "text %zu: got '%.*s'", t, len, out);
-			free(ids);
+	for (size_t i = 0; i < SH_ARRAY_LEN(vector_vocabs); i++) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", vector_vocabs[i]);
+		loaded l = load(mpath(rel));
+		bool split_char = false; /* some token ends inside a UTF-8 character */
+		for (size_t t = 0; t < SH_ARRAY_LEN(texts); t++) {
+			size_t tl = strlen(texts[t]);
+			for (int bos = 0; bos < 2; bos++) {
+				int n;
+				int *ids = tokenize(l.v, texts[t], tl, bos, false, &n);
+				for (int k = 0; k < n; k++) {
+					char piece[256];
+					int pn = vocab_token_to_piece(l.v, ids[k], false, piece, sizeof piece);
+					cr_assert_geq(pn, 0);
+					split_char |= !valid_utf8(piece, pn);
+				}
+				char out[1024];
+				int len = stream_all(l.v, ids, n, out, sizeof out);
+				cr_assert_eq((size_t)len, tl, "%s text %zu: %d bytes, want %zu", rel, t, len, tl);
+				cr_assert(memcmp(out, texts[t], tl) == 0, "%s text %zu: got '%.*s'", rel, t, len, out);
+				free(ids);
+			}
 		}
+		cr_assert(split_char, "%s: the texts should need a character split across tokens", rel);
+		unload(&l);
 	}
+}
 
+Test(vocab, stream_room)
+{
+	loaded l = load(mpath("vocab/ggml-vocab-llama-spm.gguf"));
 	/* too small an output: -needed, and nothing consumed */
 	int ids[2];
 	cr_assert_eq(vocab_tokenize(l.v, "Hello world", 11, false, false, ids, 2), 2);
@@ -329,6 +357,44 @@ Test(vocab, stream_multibyte)
 	cr_assert_eq(vocab_stream_flush(&st, out, sizeof out), 2);
 	cr_assert_eq((uint8_t)out[0], 0xF0);
 	cr_assert_eq((uint8_t)out[1], 0x9F);
+	unload(&l);
+}
+
+Test(vocab, bpe_decode)
+{
+	loaded l = load(mpath("vocab/ggml-vocab-gpt-2.gguf"));
+	char buf[64];
+	cr_assert_eq(vocab_token_to_piece(l.v, 995, false, buf, sizeof buf), 6); /* Ġworld */
+	cr_assert(memcmp(buf, " world", 6) == 0);
+	cr_assert_eq(vocab_token_to_piece(l.v, 995, false, buf, 5), -6);
+	cr_assert_eq(vocab_token_to_piece(l.v, 198, false, buf, sizeof buf), 1); /* Ċ */
+	cr_assert_eq(buf[0], '\n');
+	cr_assert_eq(vocab_token_to_piece(l.v, 8582, false, buf, sizeof buf), 2); /* ðŁ: first half of 🦀 */
+	cr_assert_eq((uint8_t)buf[0], 0xF0);
+	cr_assert_eq((uint8_t)buf[1], 0x9F);
+	cr_assert_eq(vocab_token_to_piece(l.v, 50256, false, buf, sizeof buf), 0); /* <|endoftext|> */
+	cr_assert_eq(vocab_token_to_piece(l.v, 50256, true, buf, sizeof buf), 13);
+	cr_assert(memcmp(buf, "<|endoftext|>", 13) == 0);
+
+	/* BPE has no dummy prefix: a leading space is the text's own and is streamed */
+	int n;
+	int *ids = tokenize(l.v, " Hello", 6, false, false, &n);
+	check_ids(ids, n, (int[]){ 18435 }, 1, "gpt-2 ' Hello'");
+	char out[16];
+	cr_assert_eq(stream_all(l.v, ids, n, out, sizeof out), 6);
+	cr_assert(memcmp(out, " Hello", 6) == 0);
+	free(ids);
+
+	/* bytes that are not UTF-8 survive the round trip (they match no regex, so stay bytes) */
+	const char raw[] = "ok \xff\xfe \xe4\xb8 \xc3(";
+	ids = tokenize(l.v, raw, sizeof raw - 1, false, false, &n);
+	char cat[64];
+	int m = 0;
+	for (int i = 0; i < n; i++)
+		m += vocab_token_to_piece(l.v, ids[i], false, cat + m, (int)sizeof cat - m);
+	cr_assert_eq(m, (int)sizeof raw - 1);
+	cr_assert(memcmp(cat, raw, sizeof raw - 1) == 0);
+	free(ids);
 	unload(&l);
 }
 
@@ -358,6 +424,38 @@ Test(vocab, parse_special)
 	unload(&l);
 }
 
+/* parse_special on a BPE vocab: on, the special text is the token; off, it is plain text */
+static void bpe_special(const char *vocab_name, const char *text, const int *want, int n_want, int n_special)
+{
+	char rel[64];
+	snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", vocab_name);
+	loaded l = load(mpath(rel));
+	int n;
+	int *ids = tokenize(l.v, text, strlen(text), false, true, &n);
+	check_ids(ids, n, want, n_want, rel);
+	free(ids);
+
+	ids = tokenize(l.v, text, strlen(text), false, false, &n);
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < n_want; k++)
+			cr_assert(k >= n_special || ids[i] != want[k], "%s: special token %d matched with parse_special off",
+				  rel, want[k]);
+	char out[256];
+	int len = stream_all(l.v, ids, n, out, sizeof out);
+	cr_assert_eq((size_t)len, strlen(text));
+	cr_assert(memcmp(out, text, (size_t)len) == 0);
+	free(ids);
+	unload(&l);
+}
+
+Test(vocab, bpe_parse_special)
+{
+	/* the special ids come first in each list */
+	bpe_special("llama-bpe", "<|begin_of_text|>Hello<|eot_id|>", (int[]){ 128000, 9906, 128009 }, 3, 1);
+	bpe_special("qwen2", "<|im_start|>user\nHi<|im_end|>", (int[]){ 151644, 872, 198, 13048, 151645 }, 5, 1);
+	bpe_special("gpt-2", "Hi<|endoftext|>", (int[]){ 17250, 50256 }, 2, 0);
+}
+
 Test(vocab, eog)
 {
 	loaded l = load(mpath("vocab/ggml-vocab-phi-3.gguf"));
@@ -378,15 +476,304 @@ Test(vocab, eog)
 	unload(&l);
 }
 
-Test(vocab, gpt2_rejected)
+/* BOS defaults and end-of-generation tokens of the BPE vocabs */
+Test(vocab, bpe_bos_eog)
+{
+	static const struct {
+		const char *name;
+		int n_tokens, bos, eos;
+		bool add_bos;
+		int eog[2], not_eog;
+	} cases[] = {
+		/* Llama 3: BOS by the llama-bpe default; <|end_of_text|> and <|eot_id|> end */
+		{ "llama-bpe", 128256, 128000, 128001, true, { 128001, 128009 }, 128000 },
+		/* Qwen2: no BOS; <|endoftext|> and <|im_end|> end, <|im_start|> does not */
+		{ "qwen2", 151936, 151643, 151643, false, { 151643, 151645 }, 151644 },
+		{ "gpt-2", 50257, 50256, 50256, false, { 50256, 50256 }, 0 },
+	};
+	for (size_t i = 0; i < SH_ARRAY_LEN(cases); i++) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", cases[i].name);
+		loaded l = load(mpath(rel));
+		cr_assert_eq(vocab_n_tokens(l.v), cases[i].n_tokens, "%s", rel);
+		cr_assert_eq(vocab_bos(l.v), cases[i].bos, "%s", rel);
+		cr_assert_eq(vocab_eos(l.v), cases[i].eos, "%s", rel);
+		cr_assert_eq(vocab_add_bos(l.v), cases[i].add_bos, "%s", rel);
+		cr_assert(vocab_is_eog(l.v, cases[i].eog[0]) && vocab_is_eog(l.v, cases[i].eog[1]), "%s", rel);
+		cr_assert(!vocab_is_eog(l.v, cases[i].not_eog), "%s", rel);
+		int ids[4];
+		int n = vocab_tokenize(l.v, "Hi", 2, vocab_add_bos(l.v), false, ids, 4);
+		cr_assert_eq(n, 1 + cases[i].add_bos, "%s", rel);
+		cr_assert(!cases[i].add_bos || ids[0] == cases[i].bos, "%s", rel);
+		unload(&l);
+	}
+}
+
+/* words longer than the stack scratch (runs of letters, spaces, emoji, digits, bytes that are not
+ * UTF-8) tokenize and decode back to the text */
+Test(vocab, bpe_long_words)
+{
+	static const char *const units[] = { "a", " ", "\xf0\x9f\xa6\x80", "7", "\xff\xc3", "ab\xcc\x81" };
+	const char *names[] = { "llama-bpe", "qwen2", "gpt-2" };
+	enum { LEN = 6000 };
+	char *text = malloc(LEN + 8), *out = malloc(LEN + 8);
+	for (size_t i = 0; i < SH_ARRAY_LEN(names); i++) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", names[i]);
+		loaded l = load(mpath(rel));
+		for (size_t u = 0; u < SH_ARRAY_LEN(units); u++) {
+			size_t len = 0, ul = strlen(units[u]);
+			while (len + ul <= LEN) {
+				memcpy(text + len, units[u], ul);
+				len += ul;
+			}
+			text[len++] = 'x';
+			int n;
+			int *ids = tokenize(l.v, text, len, false, false, &n);
+			int m = 0;
+			for (int k = 0; k < n; k++) {
+				int pn = vocab_token_to_piece(l.v, ids[k], false, out + m, LEN + 8 - m);
+				cr_assert_geq(pn, 0);
+				m += pn;
+			}
+			cr_assert_eq((size_t)m, len, "%s unit %zu", rel, u);
+			cr_assert(memcmp(out, text, len) == 0, "%s unit %zu", rel, u);
+			free(ids);
+		}
+		unload(&l);
+	}
+	free(text);
+	free(out);
+}
+
+/* ---------------------------------------------------------------- synthetic BPE vocabs */
+/* stderr captured into a temporary file */
+typedef struct {
+	int saved;
+	FILE *tmp;
+} capture;
+
+static void capture_begin(capture *c)
+{
+	fflush(stderr);
+	c->tmp = tmpfile();
+	cr_assert(c->tmp);
+	c->saved = dup(2);
+	dup2(fileno(c->tmp), 2);
+}
+
+static char *capture_end(capture *c)
+{
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	long n = lseek(fileno(c->tmp), 0, SEEK_END);
+	char *s = calloc(1, (size_t)n + 1);
+	cr_assert_eq(pread(fileno(c->tmp), s, (size_t)n, 0), n);
+	fclose(c->tmp);
+	return s;
+}
+
+/* the GPT-2 byte-level spelling of byte b (UTF-8, NUL-terminated) */
+static void byte_spelling(int b, char out[3])
+{
+	int cp = b;
+	if (b <= 0x20)
+		cp = 0x100 + b;
+	else if (b >= 0x7F && b <= 0xA0)
+		cp = 0x121 + b - 0x7F;
+	else if (b == 0xAD)
+		cp = 0x143;
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		out[1] = 0;
+	} else {
+		out[0] = (char)(0xC0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3F));
+		out[2] = 0;
+	}
+}
+
+/* A tiny gpt2 vocab: the 256 byte tokens (id = byte), then "ab", "abc", "Ġab", <|x|> (control).
+ * pre: tokenizer.ggml.pre (NULL: no key); merges: NULL for none. Written to a temporary file and
+ * loaded; *err gets vocab_load's code, *log what it logged. */
+static vocab *tiny_bpe(const char *pre, const char *const *merges, int n_merges, gguf_ctx **g, int *err, char **log)
+{
+	static const char *const extra[] = { "ab", "abc", "\u0120ab", "<|x|>" };
+	char spell[256][3];
+	const char *toks[256 + SH_ARRAY_LEN(extra)];
+	int32_t types[SH_ARRAY_LEN(toks)];
+	for (int b = 0; b < 256; b++) {
+		byte_spelling(b, spell[b]);
+		toks[b] = spell[b];
+		types[b] = VOCAB_TT_NORMAL;
+	}
+	for (size_t i = 0; i < SH_ARRAY_LEN(extra); i++) {
+		toks[256 + i] = extra[i];
+		types[256 + i] = i + 1 == SH_ARRAY_LEN(extra) ? VOCAB_TT_CONTROL : VOCAB_TT_NORMAL;
+	}
+	gguf_writer *w = gguf_writer_init();
+	gguf_writer_set_str(w, "general.architecture", "gpt2");
+	gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+	if (pre)
+		gguf_writer_set_str(w, "tokenizer.ggml.pre", pre);
+	gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, SH_ARRAY_LEN(toks));
+	gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_T_INT32, SH_ARRAY_LEN(types), types);
+	if (merges)
+		gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, (uint64_t)n_merges);
+	char path[] = "/tmp/shoal-vocab-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(gguf_writer_write(w, path, NULL, NULL), 0);
+	gguf_writer_free(w);
+	*g = gguf_open(path, err);
+	unlink(path);
+	cr_assert(*g);
+	capture c;
+	capture_begin(&c);
+	vocab *v = vocab_load(*g, err);
+	*log = capture_end(&c);
+	return v;
+}
+
+static const char *const tiny_merges[] = { "a b", "ab c", "\xc4\xa0 ab" };
+
+Test(vocab, bpe_merges)
 {
 	sh_base_init();
-	int err = 0;
-	gguf_ctx *g = gguf_open(mpath("vocab/ggml-vocab-gpt-2.gguf"), &err);
-	cr_assert(g);
-	vocab *v = vocab_load(g, &err);
+	gguf_ctx *g;
+	int err;
+	char *log;
+	/* "x yz": yz is no token; "abc": no space; "ab c" again: the first rank stays */
+	const char *const merges[] = { "a b", "x yz", "ab c", "abc", "ab c", "\xc4\xa0 ab" };
+	vocab *v = tiny_bpe("gpt-2", merges, SH_ARRAY_LEN(merges), &g, &err, &log);
+	cr_assert(v, "%s", log);
+	cr_assert(strstr(log, "2 of 6 merges skipped") && strstr(log, "#1 'x yz'"), "log: %s", log);
+	cr_assert_eq(vocab_bos(v), -1);
+	cr_assert(!vocab_add_bos(v));
+	int n;
+	/* "abc" merges fully; " abd" is Ġab + d; "ba" has no merge */
+	int *ids = tokenize(v, "abc abd ba", 10, true, false, &n);
+	check_ids(ids, n, (int[]){ 257, 258, 'd', ' ', 'b', 'a' }, 6, "tiny");
+	free(ids);
+	vocab_free(v);
+	gguf_free(g);
+	free(log);
+
+	v = tiny_bpe("gpt-2", NULL, 0, &g, &err, &log);
+	cr_assert_null(v);
+	cr_assert_eq(err, SH_EFORMAT);
+	cr_assert(strstr(log, "tokenizer.ggml.merges is missing"), "log: %s", log);
+	gguf_free(g);
+	free(log);
+}
+
+/* every supported pre-tokenizer compiles, and its pieces cover the text exactly (byte-level BPE
+ * decodes back to its input whatever the split) */
+Test(vocab, bpe_pre_names)
+{
+	sh_base_init();
+	const char text[] = "Hello, y'all! It's 2024: 12345678 apples\n\n  and\t中文字符 ... über-Straße "
+			    "<sentinel:3> IMGIMGABZ 🦀👩‍👧 ८७ x=a+b; //done   \r\n";
+	int n_names = 0;
+	for (const char *name; (name = vocab_bpe_pre_name(n_names)); n_names++) {
+		gguf_ctx *g;
+		int err;
+		char *log;
+		vocab *v = tiny_bpe(name, tiny_merges, SH_ARRAY_LEN(tiny_merges), &g, &err, &log);
+		cr_assert(v, "pre '%s': %s", name, log);
+		cr_assert_eq(log[0], 0, "pre '%s' logged: %s", name, log);
+		int n;
+		int *ids = tokenize(v, text, sizeof text - 1, false, false, &n);
+		char out[512];
+		int len = stream_all(v, ids, n, out, sizeof out);
+		cr_assert_eq(len, (int)sizeof text - 1, "pre '%s'", name);
+		cr_assert(memcmp(out, text, sizeof text - 1) == 0, "pre '%s': '%.*s'", name, len, out);
+		free(ids);
+		vocab_free(v);
+		gguf_free(g);
+		free(log);
+	}
+	cr_assert_gt(n_names, 40);
+}
+
+/* documented: an unknown name is SH_EUNSUP naming it; no key is "default" with a warning */
+Test(vocab, bpe_pre_unknown)
+{
+	sh_base_init();
+	gguf_ctx *g;
+	int err;
+	char *log;
+	vocab *v = tiny_bpe("no-such-pre", tiny_merges, SH_ARRAY_LEN(tiny_merges), &g, &err, &log);
 	cr_assert_null(v);
 	cr_assert_eq(err, SH_EUNSUP);
+	cr_assert(strstr(log, "unknown BPE pre-tokenizer 'no-such-pre'"), "log: %s", log);
 	gguf_free(g);
+	free(log);
+
+	v = tiny_bpe(NULL, tiny_merges, SH_ARRAY_LEN(tiny_merges), &g, &err, &log);
+	cr_assert(v, "%s", log);
+	cr_assert(strstr(log, "no tokenizer.ggml.pre") && strstr(log, "'default'"), "log: %s", log);
+	int n;
+	int *ids = tokenize(v, "abc <|x|>", 9, false, true, &n);
+	check_ids(ids, n, (int[]){ 257, ' ', 259 }, 3, "default pre");
+	free(ids);
+	vocab_free(v);
+	gguf_free(g);
+	free(log);
+}
+
+Test(vocab, gpt2_works)
+{
+	loaded l = load(mpath("vocab/ggml-vocab-gpt-2.gguf"));
+	cr_assert_eq(vocab_n_tokens(l.v), 50257);
+	int n;
+	int *ids = tokenize(l.v, "Hello world", 11, false, false, &n);
+	check_ids(ids, n, (int[]){ 15496, 995 }, 2, "gpt-2 Hello world");
+	free(ids);
+	unload(&l);
 	vocab_free(NULL);
+}
+
+/* ---------------------------------------------------------------- threads */
+typedef struct {
+	const vocab *v;
+	const char *text;
+	size_t len;
+	int *ids;
+	int n;
+} tok_job;
+
+static void *tok_thread(void *p)
+{
+	tok_job *j = p;
+	for (int r = 0; r < 4; r++)
+		j->n = vocab_tokenize(j->v, j->text, j->len, false, false, j->ids, 1 << 16);
+	return NULL;
+}
+
+/* one shared vocab, tokenizing from several threads at once, gives the single-thread ids */
+Test(vocab, bpe_threads)
+{
+	loaded l = load(mpath("vocab/ggml-vocab-qwen2.gguf"));
+	size_t len;
+	char *text = read_file(mpath("vocab/ggml-vocab-qwen2.gguf.inp"), &len);
+	int n;
+	int *want = tokenize(l.v, text, len, false, false, &n);
+	cr_assert_lt(n, 1 << 16);
+	tok_job jobs[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (tok_job){ l.v, text, len, malloc(sizeof(int) << 16), 0 };
+		cr_assert_eq(pthread_create(&th[i], NULL, tok_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		check_ids(jobs[i].ids, jobs[i].n, want, n, "thread");
+		free(jobs[i].ids);
+	}
+	free(want);
+	free(text);
+	unload(&l);
 }
