@@ -14,9 +14,9 @@ endif
 BUILD ?= build
 OPT ?= -O3
 CFLAGS_BASE := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -MMD -MP \
-	-fno-strict-aliasing -pthread
+	-fno-strict-aliasing -ffp-contract=off -pthread
 CFLAGS += $(CFLAGS_BASE)
-LDLIBS := -lm -lpthread
+LDLIBS := -lpcre2-8 -ljansson -lm -lpthread
 ARCH := $(shell uname -m)
 ifeq ($(ARCH),x86_64)
 FLAGS_AVX2 := -mavx2 -mfma -mf16c

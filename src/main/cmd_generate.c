@@ -189,7 +189,11 @@ int cmd_generate(int argc, char **argv)
 	double t1 = sh_time_sec();
 	vocab_stream vs;
 	vocab_stream_init(&vs, e.v);
-	char piece[256];
+	char piece[1024];
+	/* the stream sees the prompt first, so the output is decode(prompt + generated) minus
+	 * decode(prompt): a continuation keeps its leading space, a start after BOS drops it */
+	for (int i = 0; i < n; i++)
+		vocab_stream_push(&vs, ids[i], piece, sizeof piece);
 	int n_gen = 0, pos = n;
 	for (; n_gen < o.n_predict; n_gen++) {
 		int tok = sample_next(s, e.logits);
