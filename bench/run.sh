@@ -29,5 +29,5 @@ done
 
 if [ -x build/bench_tokenize ]; then
 	echo "== tokenizer"
-	build/bench_tokenize "$SHARED/models/vocab/ggml-vocab-llama-spm.gguf"
+	build/bench_tokenize "$SHARED/models/vocab"
 fi
