@@ -93,17 +93,10 @@ static int gen_tokenize(const gen_opts *o, const vocab *v, bool add_bos, int **o
 	} else {
 		len = strlen(text);
 	}
-	int n = vocab_tokenize(v, text, len, add_bos, o->parse_special, NULL, 0);
-	int *ids = n >= 0 ? malloc(sizeof(int) * (size_t)(n + 1)) : NULL;
-	if (n >= 0 && ids)
-		n = vocab_tokenize(v, text, len, add_bos, o->parse_special, ids, n);
+	int n = vocab_tokenize_alloc(v, text, len, add_bos, o->parse_special, out);
 	free(file);
-	if (n < 0 || !ids) {
-		free(ids);
+	if (n < 0)
 		sh_log_error("cannot tokenize the prompt");
-		return n < 0 ? n : SH_ENOMEM;
-	}
-	*out = ids;
 	return n;
 }
 

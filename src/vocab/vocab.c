@@ -24,6 +24,7 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <stdlib.h>
 
 /* ---------------------------------------------------------------- text -> id table */
 static inline uint32_t hash_bytes(const char *s, size_t n)
@@ -518,6 +519,33 @@ out:
 	sh_free(cur.a);
 	sh_free(next.a);
 	return rc;
+}
+
+int vocab_tokenize_alloc(const vocab *v, const char *text, size_t len, bool add_bos, bool parse_special,
+			 int **out)
+{
+	*out = NULL;
+	int n = vocab_tokenize(v, text, len, add_bos, parse_special, NULL, 0);
+	if (n < 0)
+		return n;
+	int *ids = malloc(sizeof(int) * ((size_t)n + 1));
+	if (!ids)
+		return SH_ENOMEM;
+	int m = vocab_tokenize(v, text, len, add_bos, parse_special, ids, n);
+	if (m != n) {
+		free(ids);
+		return m < 0 ? m : SH_EINVAL;
+	}
+	*out = ids;
+	return n;
+}
+
+int vocab_tokenize_chat(const vocab *v, const char *text, size_t len, int **out)
+{
+	int n = vocab_tokenize_alloc(v, text, len, vocab_add_bos(v), true, out);
+	if (n >= 2 && (*out)[0] == v->bos && (*out)[1] == v->bos)
+		memmove(*out, *out + 1, sizeof(int) * (size_t)--n);
+	return n;
 }
 
 /* ---------------------------------------------------------------- decode */

@@ -42,6 +42,12 @@ bool vocab_is_eog(const vocab *v, int id);/* eos, eot, im_end, ... : generation 
  * room), or a negative error. */
 int vocab_tokenize(const vocab *v, const char *text, size_t len, bool add_bos, bool parse_special,
 		   int *out, int max);
+/* The same into a malloc'd array (*out, freed by the caller; at least one element). */
+int vocab_tokenize_alloc(const vocab *v, const char *text, size_t len, bool add_bos, bool parse_special,
+			 int **out);
+/* A rendered chat prompt: special tokens parsed, BOS as the vocab adds it unless the template
+ * already wrote it (a doubled BOS at the start is collapsed to one). Result as vocab_tokenize_alloc. */
+int vocab_tokenize_chat(const vocab *v, const char *text, size_t len, int **out);
 
 /* The bytes a token decodes to (SPM: U+2581 -> ' ', <0xXX> -> that byte; BPE: byte-level
  * characters -> their bytes, so a piece may be part of a UTF-8 character; control tokens -> ""

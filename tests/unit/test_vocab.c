@@ -456,6 +456,27 @@ Test(vocab, bpe_parse_special)
 	bpe_special("gpt-2", "Hi<|endoftext|>", (int[]){ 17250, 50256 }, 2, 0);
 }
 
+/* a rendered chat prompt: specials parsed, one BOS whether or not the template wrote it */
+Test(vocab, tokenize_chat)
+{
+	loaded l = load(mpath("vocab/ggml-vocab-llama-bpe.gguf"));
+	const char *with = "<|begin_of_text|>Hello<|eot_id|>", *without = "Hello<|eot_id|>";
+	int *ids, n = vocab_tokenize_chat(l.v, with, strlen(with), &ids);
+	check_ids(ids, n, (int[]){ 128000, 9906, 128009 }, 3, "template wrote BOS");
+	free(ids);
+	n = vocab_tokenize_chat(l.v, without, strlen(without), &ids);
+	check_ids(ids, n, (int[]){ 128000, 9906, 128009 }, 3, "BOS added");
+	free(ids);
+	unload(&l);
+
+	l = load(mpath("vocab/ggml-vocab-qwen2.gguf"));
+	cr_assert(!vocab_add_bos(l.v));
+	n = vocab_tokenize_chat(l.v, "<|im_start|>", 12, &ids);
+	check_ids(ids, n, (int[]){ 151644 }, 1, "qwen2 adds no BOS");
+	free(ids);
+	unload(&l);
+}
+
 Test(vocab, eog)
 {
 	loaded l = load(mpath("vocab/ggml-vocab-phi-3.gguf"));
