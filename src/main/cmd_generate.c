@@ -30,9 +30,11 @@ static int gen_parse(int argc, char **argv, gen_opts *o)
 	o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		long l;
 		bool ok = true;
-		if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+		int sampling = opt_sample(argc, argv, &i, &o->sp);
+		if (sampling)
+			ok = sampling > 0;
+		else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
 			ok = (o->model = opt_value(argc, argv, &i)) != NULL;
 		else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
 			ok = (o->prompt = opt_value(argc, argv, &i)) != NULL;
@@ -44,22 +46,6 @@ static int gen_parse(int argc, char **argv, gen_opts *o)
 			ok = opt_int(argc, argv, &i, 1, 1024, &o->threads);
 		else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size"))
 			ok = opt_int(argc, argv, &i, 1, 1 << 24, &o->n_ctx);
-		else if (!strcmp(a, "--temp"))
-			ok = opt_float(argc, argv, &i, &o->sp.temp);
-		else if (!strcmp(a, "--top-k"))
-			ok = opt_int(argc, argv, &i, 0, 1 << 30, &l) && ((o->sp.top_k = (int)l), true);
-		else if (!strcmp(a, "--top-p"))
-			ok = opt_float(argc, argv, &i, &o->sp.top_p);
-		else if (!strcmp(a, "--min-p"))
-			ok = opt_float(argc, argv, &i, &o->sp.min_p);
-		else if (!strcmp(a, "--repeat-penalty"))
-			ok = opt_float(argc, argv, &i, &o->sp.repeat_penalty);
-		else if (!strcmp(a, "--frequency-penalty"))
-			ok = opt_float(argc, argv, &i, &o->sp.freq_penalty);
-		else if (!strcmp(a, "--presence-penalty"))
-			ok = opt_float(argc, argv, &i, &o->sp.presence_penalty);
-		else if (!strcmp(a, "--seed"))
-			ok = opt_int(argc, argv, &i, 0, 0x7fffffffffffffffL, &l) && ((o->sp.seed = (uint64_t)l), true);
 		else if (!strcmp(a, "--ignore-eos"))
 			o->ignore_eos = true;
 		else if (!strcmp(a, "--no-bos"))

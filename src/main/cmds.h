@@ -6,6 +6,7 @@
 #define SHOAL_CMDS_H
 
 #include "base/base.h"
+#include "sample/sample.h"
 
 int cmd_info(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
@@ -18,6 +19,9 @@ int cmd_bench(int argc, char **argv);
 const char *opt_value(int argc, char **argv, int *i);
 bool opt_int(int argc, char **argv, int *i, long min, long max, long *out);
 bool opt_float(int argc, char **argv, int *i, float *out);
+/* the sampling options (--temp, --top-k, --top-p, --min-p, --repeat-penalty, --frequency-penalty,
+ * --presence-penalty, --seed): 1 if argv[*i] was one and parsed, 0 if not one, -1 on a bad value */
+int opt_sample(int argc, char **argv, int *i, sample_params *sp);
 /* reads a whole file into a NUL-terminated malloc'd buffer; NULL on error (logged) */
 char *file_read_all(const char *path, size_t *len);
 

@@ -68,6 +68,32 @@ bool opt_float(int argc, char **argv, int *i, float *out)
 	return true;
 }
 
+int opt_sample(int argc, char **argv, int *i, sample_params *sp)
+{
+	const char *a = argv[*i];
+	long l;
+	bool ok;
+	if (!strcmp(a, "--temp"))
+		ok = opt_float(argc, argv, i, &sp->temp);
+	else if (!strcmp(a, "--top-k"))
+		ok = opt_int(argc, argv, i, 0, 1 << 30, &l) && ((sp->top_k = (int)l), true);
+	else if (!strcmp(a, "--top-p"))
+		ok = opt_float(argc, argv, i, &sp->top_p);
+	else if (!strcmp(a, "--min-p"))
+		ok = opt_float(argc, argv, i, &sp->min_p);
+	else if (!strcmp(a, "--repeat-penalty"))
+		ok = opt_float(argc, argv, i, &sp->repeat_penalty);
+	else if (!strcmp(a, "--frequency-penalty"))
+		ok = opt_float(argc, argv, i, &sp->freq_penalty);
+	else if (!strcmp(a, "--presence-penalty"))
+		ok = opt_float(argc, argv, i, &sp->presence_penalty);
+	else if (!strcmp(a, "--seed"))
+		ok = opt_int(argc, argv, i, 0, 0x7fffffffffffffffL, &l) && ((sp->seed = (uint64_t)l), true);
+	else
+		return 0;
+	return ok ? 1 : -1;
+}
+
 char *file_read_all(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
