@@ -1,0 +1,666 @@
+/*
+ * wire.c - encoding and validating decoding of protocol v1 messages (layouts in wire.h and
+ * docs/protocol.md).
+ *
+ * Every integer is written and read byte by byte in little-endian order, so the code does not
+ * depend on the host's byte order or on alignment; only the f32 hidden state takes a memcpy fast
+ * path on little-endian hosts. wire_decode checks in this order: the header (length, magic,
+ * version, type, flags, payload length against the frame), then the payload: its fixed part's
+ * length, counts against the caps and limits, the exact total length (computed in 64 bits with
+ * overflow checks), then every field and record. Only after all of that is the message filled in.
+ */
+#include "cluster/wire.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- byte order */
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+static void putf(uint8_t *p, float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	put32(p, u);
+}
+static float getf(const uint8_t *p)
+{
+	uint32_t u = get32(p);
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+#define HOST_LE (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+
+/* ---------------------------------------------------------------- layouts */
+#define HELLO_FIXED 36
+#define PLAN_FIXED 8
+#define PLAN_NODE 32
+#define OPEN_BYTES 40
+#define FWD_FIXED 32
+#define FWD_TOKEN 24
+#define TOKEN_FIXED 8
+#define TOKEN_ENTRY 16
+#define CANCEL_FIXED 24
+#define ERROR_FIXED 24
+#define PING_BYTES 8
+
+static const char *type_names[] = {
+	[WIRE_HELLO] = "HELLO", [WIRE_WELCOME] = "WELCOME", [WIRE_PLAN] = "PLAN", [WIRE_OPEN] = "OPEN",
+	[WIRE_FORWARD] = "FORWARD", [WIRE_TOKEN] = "TOKEN", [WIRE_CANCEL] = "CANCEL", [WIRE_ERROR] = "ERROR",
+	[WIRE_PING] = "PING", [WIRE_PONG] = "PONG",
+};
+
+const char *wire_type_name(int type)
+{
+	return type >= 1 && type <= WIRE_TYPE_MAX ? type_names[type] : "?";
+}
+
+static uint32_t max_tokens(const wire_limits *lim)
+{
+	return lim && lim->max_tokens ? SH_MIN(lim->max_tokens, (uint32_t)WIRE_MAX_TOKENS) : WIRE_MAX_TOKENS;
+}
+
+/* cluster names: [A-Za-z0-9._-]; other strings: printable ASCII */
+static bool name_char(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+	       c == '_' || c == '-';
+}
+static bool print_char(uint8_t c) { return c >= 0x20 && c < 0x7f; }
+
+static bool str_ok(const char *s, size_t n, bool (*ok)(uint8_t))
+{
+	for (size_t i = 0; i < n; i++)
+		if (!ok((uint8_t)s[i]))
+			return false;
+	return true;
+}
+
+/* OPEN: what sample_init accepts, so an accepted OPEN never fails there */
+#define WIRE_MAX_WINDOW (1 << 20)
+static bool open_floats_ok(const sample_params *s)
+{
+	return isfinite(s->temp) && s->top_p >= 0.0f && s->top_p <= 1.0f && s->min_p >= 0.0f && s->min_p <= 1.0f &&
+	       s->repeat_penalty > 0.0f && isfinite(s->repeat_penalty) && isfinite(s->freq_penalty) &&
+	       isfinite(s->presence_penalty);
+}
+
+/* ---------------------------------------------------------------- sizes */
+static uint64_t payload_size(const wire_msg *m)
+{
+	uint64_t n, rec, hid;
+	char why[128];
+	switch (m->h.type) {
+	case WIRE_HELLO:
+	case WIRE_WELCOME: {
+		const wire_hello *h = &m->hello;
+		size_t c = strnlen(h->cluster, sizeof h->cluster), o = strnlen(h->host, sizeof h->host);
+		size_t d = strnlen(h->model, sizeof h->model);
+		if (c < 1 || c > WIRE_MAX_NAME || o > WIRE_MAX_NAME || d > WIRE_MAX_MODEL ||
+		    !str_ok(h->cluster, c, name_char) || !str_ok(h->host, o, print_char) ||
+		    !str_ok(h->model, d, print_char) || h->proto_min < 1 || h->proto_min > h->proto_max ||
+		    h->mem_usable > h->mem_total)
+			return 0;
+		return HELLO_FIXED + c + o + d;
+	}
+	case WIRE_PLAN:
+		if (plan_check(&m->plan, why, sizeof why))
+			return 0;
+		return PLAN_FIXED + (uint64_t)m->plan.n_nodes * PLAN_NODE;
+	case WIRE_OPEN:
+		if (!open_floats_ok(&m->open) || m->open.penalty_last_n < -1 || m->open.penalty_last_n > WIRE_MAX_WINDOW)
+			return 0;
+		return OPEN_BYTES;
+	case WIRE_FORWARD:
+		n = m->fwd.n;
+		if (n < 1 || n > WIRE_MAX_TOKENS || m->fwd.dim > WIRE_MAX_DIM || m->fwd.layer >= PLAN_MAX_LAYERS ||
+		    (m->fwd.layer == 0) != (m->fwd.dim == 0) || (m->fwd.dim == 0 && m->h.flags & WIRE_FLAG_F16))
+			return 0;
+		if ((!m->fwd.tokens && !m->fwd.raw_tokens) || (m->fwd.dim && !m->fwd.hidden && !m->fwd.raw_hidden))
+			return 0;
+		rec = n * FWD_TOKEN;
+		hid = n * m->fwd.dim * (m->h.flags & WIRE_FLAG_F16 ? 2 : 4);
+		return FWD_FIXED + rec + hid;
+	case WIRE_TOKEN:
+		n = m->tokens.n;
+		if (n < 1 || n > WIRE_MAX_TOKENS || (!m->tokens.items && !m->tokens.raw))
+			return 0;
+		return TOKEN_FIXED + n * TOKEN_ENTRY;
+	case WIRE_CANCEL:
+		n = m->cancel.n;
+		if (n < 1 || n > WIRE_MAX_CANCEL || (!m->cancel.ids && !m->cancel.raw))
+			return 0;
+		return CANCEL_FIXED + n * 8;
+	case WIRE_ERROR:
+		n = strnlen(m->error.text, sizeof m->error.text);
+		if (n > WIRE_MAX_ERROR || !str_ok(m->error.text, n, print_char))
+			return 0;
+		return ERROR_FIXED + n;
+	case WIRE_PING:
+	case WIRE_PONG:
+		return PING_BYTES;
+	}
+	return 0;
+}
+
+size_t wire_size(const wire_msg *m)
+{
+	if (m->h.flags & ~WIRE_FLAGS_KNOWN || (m->h.flags & WIRE_FLAG_F16 && m->h.type != WIRE_FORWARD))
+		return 0;
+	uint64_t p = payload_size(m);
+	if (!p || p > WIRE_MAX_PAYLOAD)
+		return 0;
+	return WIRE_HEADER_BYTES + (size_t)p;
+}
+
+/* ---------------------------------------------------------------- encode */
+static void put_str(uint8_t **q, const char *s, size_t n)
+{
+	memcpy(*q, s, n);
+	*q += n;
+}
+
+int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
+{
+	size_t total = wire_size(m);
+	if (!total)
+		return SH_EINVAL;
+	if (total > cap)
+		return SH_ERANGE;
+	uint8_t *b = buf, *p = b + WIRE_HEADER_BYTES;
+	memcpy(b, WIRE_MAGIC, 4);
+	b[4] = m->h.version ? m->h.version : WIRE_VERSION;
+	b[5] = m->h.type;
+	put16(b + 6, m->h.flags);
+	put32(b + 8, (uint32_t)(total - WIRE_HEADER_BYTES));
+	put32(b + 12, m->h.epoch);
+	put64(b + 16, m->h.request_id);
+	put64(b + 24, m->h.seq);
+	memcpy(b + 32, m->h.sender, WIRE_ID_BYTES);
+
+	switch (m->h.type) {
+	case WIRE_HELLO:
+	case WIRE_WELCOME: {
+		const wire_hello *h = &m->hello;
+		size_t c = strnlen(h->cluster, sizeof h->cluster), o = strnlen(h->host, sizeof h->host);
+		size_t d = strnlen(h->model, sizeof h->model);
+		put16(p, h->proto_min);
+		put16(p + 2, h->proto_max);
+		put32(p + 4, h->caps);
+		put64(p + 8, h->mem_total);
+		put64(p + 16, h->mem_usable);
+		put32(p + 24, h->weight);
+		put16(p + 28, h->node_port);
+		put16(p + 30, h->api_port);
+		p[32] = (uint8_t)c;
+		p[33] = (uint8_t)o;
+		p[34] = (uint8_t)d;
+		p[35] = 0;
+		uint8_t *q = p + HELLO_FIXED;
+		put_str(&q, h->cluster, c);
+		put_str(&q, h->host, o);
+		put_str(&q, h->model, d);
+		break;
+	}
+	case WIRE_PLAN: {
+		const plan *pl = &m->plan;
+		put32(p, (uint32_t)pl->n_layers);
+		put16(p + 4, (uint16_t)pl->n_nodes);
+		put16(p + 6, 0);
+		for (int i = 0; i < pl->n_nodes; i++) {
+			uint8_t *r = p + PLAN_FIXED + (size_t)i * PLAN_NODE;
+			memcpy(r, pl->nodes[i].id, WIRE_ID_BYTES);
+			put64(r + 16, pl->nodes[i].memory);
+			put32(r + 24, (uint32_t)pl->nodes[i].first);
+			put32(r + 28, (uint32_t)pl->nodes[i].last);
+		}
+		break;
+	}
+	case WIRE_OPEN: {
+		const sample_params *s = &m->open;
+		putf(p, s->temp);
+		put32(p + 4, (uint32_t)s->top_k);
+		putf(p + 8, s->top_p);
+		putf(p + 12, s->min_p);
+		putf(p + 16, s->repeat_penalty);
+		putf(p + 20, s->freq_penalty);
+		putf(p + 24, s->presence_penalty);
+		put32(p + 28, (uint32_t)s->penalty_last_n);
+		put64(p + 32, s->seed);
+		break;
+	}
+	case WIRE_FORWARD: {
+		const wire_forward *f = &m->fwd;
+		memcpy(p, f->origin, WIRE_ID_BYTES);
+		put32(p + 16, f->layer);
+		put32(p + 20, f->n);
+		put32(p + 24, f->dim);
+		put32(p + 28, 0);
+		uint8_t *r = p + FWD_FIXED;
+		for (uint32_t i = 0; i < f->n; i++, r += FWD_TOKEN) {
+			wire_fwd_token t = wire_forward_token(m, i);
+			put64(r, t.request_id);
+			put32(r + 8, t.pos);
+			put32(r + 12, (uint32_t)t.token);
+			put32(r + 16, t.flags);
+			put32(r + 20, 0);
+		}
+		size_t nv = (size_t)f->n * f->dim;
+		if (nv && !f->hidden) {
+			/* a decoded message: its hidden state is already in wire form */
+			memcpy(r, f->raw_hidden, nv * (m->h.flags & WIRE_FLAG_F16 ? 2 : 4));
+		} else if (m->h.flags & WIRE_FLAG_F16) {
+			for (size_t i = 0; i < nv; i++)
+				put16(r + 2 * i, sh_f32_to_f16(f->hidden[i]));
+		} else if (HOST_LE) {
+			if (nv)
+				memcpy(r, f->hidden, nv * 4);
+		} else {
+			for (size_t i = 0; i < nv; i++)
+				putf(r + 4 * i, f->hidden[i]);
+		}
+		break;
+	}
+	case WIRE_TOKEN: {
+		put32(p, m->tokens.n);
+		put32(p + 4, 0);
+		uint8_t *r = p + TOKEN_FIXED;
+		for (uint32_t i = 0; i < m->tokens.n; i++, r += TOKEN_ENTRY) {
+			wire_tok t = wire_tokens_get(m, i);
+			put64(r, t.request_id);
+			put32(r + 8, t.pos);
+			put32(r + 12, (uint32_t)t.token);
+		}
+		break;
+	}
+	case WIRE_CANCEL:
+		memcpy(p, m->cancel.origin, WIRE_ID_BYTES);
+		put32(p + 16, m->cancel.n);
+		put32(p + 20, m->cancel.reason);
+		for (uint32_t i = 0; i < m->cancel.n; i++)
+			put64(p + CANCEL_FIXED + 8 * (size_t)i, wire_cancel_get(m, i));
+		break;
+	case WIRE_ERROR: {
+		size_t n = strnlen(m->error.text, WIRE_MAX_ERROR);
+		memcpy(p, m->error.origin, WIRE_ID_BYTES);
+		put32(p + 16, (uint32_t)m->error.code);
+		put16(p + 20, (uint16_t)n);
+		put16(p + 22, 0);
+		memcpy(p + ERROR_FIXED, m->error.text, n);
+		break;
+	}
+	case WIRE_PING:
+	case WIRE_PONG:
+		put64(p, m->ping.time_ns);
+		break;
+	}
+	return (int64_t)total;
+}
+
+/* ---------------------------------------------------------------- decode */
+static int bad(char *err, size_t cap, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int bad(char *err, size_t cap, int code, const char *fmt, ...)
+{
+	if (err && cap) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, cap, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+#define BAD(...) bad(err, cap, SH_EFORMAT, __VA_ARGS__)
+
+/* the payload must be exactly `want` bytes */
+#define NEED_LEN(want)                                                                                       \
+	do {                                                                                                 \
+		if ((uint64_t)(want) != len)                                                                 \
+			return BAD("%s: payload of %" PRIu64 " bytes, expected %" PRIu64, tn, (uint64_t)len, \
+				   (uint64_t)(want));                                                        \
+	} while (0)
+#define NEED_MIN(want)                                                                                    \
+	do {                                                                                              \
+		if (len < (uint64_t)(want))                                                               \
+			return BAD("%s: payload of %" PRIu64 " bytes, shorter than its %u-byte fixed part", \
+				   tn, (uint64_t)len, (unsigned)(want));                                  \
+	} while (0)
+
+static int decode_hello(const uint8_t *p, uint64_t len, wire_msg *m, const char *tn, char *err, size_t cap)
+{
+	NEED_MIN(HELLO_FIXED);
+	unsigned c = p[32], o = p[33], d = p[34];
+	if (p[35])
+		return BAD("%s: reserved byte is %u, not 0", tn, p[35]);
+	if (c < 1 || c > WIRE_MAX_NAME || o > WIRE_MAX_NAME || d > WIRE_MAX_MODEL)
+		return BAD("%s: string lengths %u/%u/%u out of range (cluster 1..%d, host 0..%d, model 0..%d)", tn,
+			   c, o, d, WIRE_MAX_NAME, WIRE_MAX_NAME, WIRE_MAX_MODEL);
+	NEED_LEN(HELLO_FIXED + c + o + d);
+	const char *s = (const char *)p + HELLO_FIXED;
+	if (!str_ok(s, c, name_char))
+		return BAD("%s: cluster name has a byte outside [A-Za-z0-9._-]", tn);
+	if (!str_ok(s + c, o, print_char) || !str_ok(s + c + o, d, print_char))
+		return BAD("%s: host or model name has a non-printable byte", tn);
+	wire_hello *h = &m->hello;
+	h->proto_min = get16(p);
+	h->proto_max = get16(p + 2);
+	if (h->proto_min < 1 || h->proto_min > h->proto_max)
+		return BAD("%s: protocol versions %u..%u", tn, h->proto_min, h->proto_max);
+	h->caps = get32(p + 4);
+	h->mem_total = get64(p + 8);
+	h->mem_usable = get64(p + 16);
+	if (h->mem_usable > h->mem_total)
+		return BAD("%s: usable memory %" PRIu64 " exceeds total %" PRIu64, tn, h->mem_usable, h->mem_total);
+	h->weight = get32(p + 24);
+	h->node_port = get16(p + 28);
+	h->api_port = get16(p + 30);
+	memcpy(h->cluster, s, c);
+	h->cluster[c] = '\0';
+	memcpy(h->host, s + c, o);
+	h->host[o] = '\0';
+	memcpy(h->model, s + c + o, d);
+	h->model[d] = '\0';
+	return SH_OK;
+}
+
+static int decode_plan(const uint8_t *p, uint64_t len, const wire_limits *lim, wire_msg *m, const char *tn,
+		       char *err, size_t cap)
+{
+	NEED_MIN(PLAN_FIXED);
+	uint32_t n_layers = get32(p), n_nodes = get16(p + 4);
+	if (get16(p + 6))
+		return BAD("%s: reserved field is not 0", tn);
+	if (n_layers < 1 || n_layers > PLAN_MAX_LAYERS)
+		return BAD("%s: %" PRIu32 " layers (1 to %d)", tn, n_layers, PLAN_MAX_LAYERS);
+	if (lim && lim->n_layers && n_layers != lim->n_layers)
+		return BAD("%s: %" PRIu32 " layers, the model has %" PRIu32, tn, n_layers, lim->n_layers);
+	if (n_nodes < 1 || n_nodes > PLAN_MAX_NODES)
+		return BAD("%s: %" PRIu32 " nodes (1 to %d)", tn, n_nodes, PLAN_MAX_NODES);
+	NEED_LEN(PLAN_FIXED + (uint64_t)n_nodes * PLAN_NODE);
+	plan *pl = &m->plan;
+	memset(pl, 0, sizeof *pl);
+	pl->n_layers = (int)n_layers;
+	pl->n_nodes = (int)n_nodes;
+	for (uint32_t i = 0; i < n_nodes; i++) {
+		const uint8_t *r = p + PLAN_FIXED + (size_t)i * PLAN_NODE;
+		uint32_t first = get32(r + 24), last = get32(r + 28);
+		if (first > n_layers || last > n_layers)
+			return BAD("%s: node %" PRIu32 ": range [%" PRIu32 ", %" PRIu32 ") beyond %" PRIu32 " layers", tn, i,
+				   first, last, n_layers);
+		plan_shard *s = &pl->nodes[i];
+		memcpy(s->id, r, WIRE_ID_BYTES);
+		s->memory = get64(r + 16);
+		s->first = (int)first;
+		s->last = (int)last;
+		pl->n_used += s->last > s->first;
+		if (!sh_add_ok(pl->available, s->memory, &pl->available))
+			pl->available = UINT64_MAX;
+	}
+	char why[128];
+	if (plan_check(pl, why, sizeof why))
+		return BAD("%s: %s", tn, why);
+	return SH_OK;
+}
+
+static int decode_open(const uint8_t *p, uint64_t len, wire_msg *m, const char *tn, char *err, size_t cap)
+{
+	NEED_LEN(OPEN_BYTES);
+	sample_params *s = &m->open;
+	s->temp = getf(p);
+	s->top_k = (int32_t)get32(p + 4);
+	s->top_p = getf(p + 8);
+	s->min_p = getf(p + 12);
+	s->repeat_penalty = getf(p + 16);
+	s->freq_penalty = getf(p + 20);
+	s->presence_penalty = getf(p + 24);
+	s->penalty_last_n = (int32_t)get32(p + 28);
+	s->seed = get64(p + 32);
+	if (!open_floats_ok(s))
+		return BAD("%s: sampling parameters out of range", tn);
+	if (s->penalty_last_n < -1 || s->penalty_last_n > WIRE_MAX_WINDOW)
+		return BAD("%s: penalty_last_n %d (-1 to %d)", tn, s->penalty_last_n, WIRE_MAX_WINDOW);
+	return SH_OK;
+}
+
+static int check_token(const wire_limits *lim, int32_t token, uint32_t pos, const char *tn, uint32_t i, char *err,
+		       size_t cap)
+{
+	if (token < 0 || (lim && lim->n_vocab && (uint32_t)token >= lim->n_vocab))
+		return BAD("%s: token %" PRIu32 ": id %" PRId32 " outside the vocabulary of %" PRIu32, tn, i, token,
+			   lim ? lim->n_vocab : 0);
+	if (pos > INT32_MAX || (lim && lim->n_ctx && pos >= lim->n_ctx))
+		return BAD("%s: token %" PRIu32 ": position %" PRIu32 " outside the context of %" PRIu32, tn, i, pos,
+			   lim && lim->n_ctx ? lim->n_ctx : (uint32_t)INT32_MAX);
+	return SH_OK;
+}
+
+static int decode_forward(const uint8_t *p, uint64_t len, uint16_t flags, const wire_limits *lim, wire_msg *m,
+			  const char *tn, char *err, size_t cap)
+{
+	NEED_MIN(FWD_FIXED);
+	uint32_t layer = get32(p + 16), n = get32(p + 20), dim = get32(p + 24);
+	if (get32(p + 28))
+		return BAD("%s: reserved field is not 0", tn);
+	uint32_t n_layers = lim && lim->n_layers ? lim->n_layers : PLAN_MAX_LAYERS;
+	if (layer >= n_layers)
+		return BAD("%s: layer %" PRIu32 " of a model of %" PRIu32 " layers", tn, layer, n_layers);
+	if (n < 1 || n > max_tokens(lim))
+		return BAD("%s: %" PRIu32 " tokens (1 to %" PRIu32 ")", tn, n, max_tokens(lim));
+	if (layer == 0) {
+		if (dim != 0 || flags & WIRE_FLAG_F16)
+			return BAD("%s: layer 0 takes tokens, but a hidden state (dim %" PRIu32 ", %s) is declared", tn, dim,
+				   flags & WIRE_FLAG_F16 ? "f16" : "f32");
+	} else if (lim && lim->dim ? dim != lim->dim : (dim < 1 || dim > WIRE_MAX_DIM)) {
+		return BAD("%s: hidden size %" PRIu32 ", expected %" PRIu32, tn, dim,
+			   lim && lim->dim ? lim->dim : (uint32_t)WIRE_MAX_DIM);
+	}
+	uint64_t hid = (uint64_t)n * dim * (flags & WIRE_FLAG_F16 ? 2 : 4); /* < 2^13 * 2^32 * 4 */
+	NEED_LEN(FWD_FIXED + (uint64_t)n * FWD_TOKEN + hid);
+	const uint8_t *r = p + FWD_FIXED;
+	for (uint32_t i = 0; i < n; i++, r += FWD_TOKEN) {
+		uint32_t fl = get32(r + 16);
+		int e = check_token(lim, (int32_t)get32(r + 12), get32(r + 8), tn, i, err, cap);
+		if (e)
+			return e;
+		if (fl & ~(uint32_t)WIRE_TOKEN_FLAGS_KNOWN || get32(r + 20))
+			return BAD("%s: token %" PRIu32 ": unknown flags 0x%" PRIx32 " or reserved field not 0", tn, i, fl);
+	}
+	wire_forward *f = &m->fwd;
+	memcpy(f->origin, p, WIRE_ID_BYTES);
+	f->layer = layer;
+	f->n = n;
+	f->dim = dim;
+	f->tokens = NULL;
+	f->hidden = NULL;
+	f->raw_tokens = p + FWD_FIXED;
+	f->raw_hidden = dim ? p + FWD_FIXED + (size_t)n * FWD_TOKEN : NULL;
+	return SH_OK;
+}
+
+static int decode_tokens(const uint8_t *p, uint64_t len, const wire_limits *lim, wire_msg *m, const char *tn,
+			 char *err, size_t cap)
+{
+	NEED_MIN(TOKEN_FIXED);
+	uint32_t n = get32(p);
+	if (get32(p + 4))
+		return BAD("%s: reserved field is not 0", tn);
+	if (n < 1 || n > max_tokens(lim))
+		return BAD("%s: %" PRIu32 " tokens (1 to %" PRIu32 ")", tn, n, max_tokens(lim));
+	NEED_LEN(TOKEN_FIXED + (uint64_t)n * TOKEN_ENTRY);
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *r = p + TOKEN_FIXED + (size_t)i * TOKEN_ENTRY;
+		int e = check_token(lim, (int32_t)get32(r + 12), get32(r + 8), tn, i, err, cap);
+		if (e)
+			return e;
+	}
+	m->tokens.n = n;
+	m->tokens.items = NULL;
+	m->tokens.raw = p + TOKEN_FIXED;
+	return SH_OK;
+}
+
+static int decode_cancel(const uint8_t *p, uint64_t len, wire_msg *m, const char *tn, char *err, size_t cap)
+{
+	NEED_MIN(CANCEL_FIXED);
+	uint32_t n = get32(p + 16);
+	if (n < 1 || n > WIRE_MAX_CANCEL)
+		return BAD("%s: %" PRIu32 " request ids (1 to %d)", tn, n, WIRE_MAX_CANCEL);
+	NEED_LEN(CANCEL_FIXED + (uint64_t)n * 8);
+	memcpy(m->cancel.origin, p, WIRE_ID_BYTES);
+	m->cancel.n = n;
+	m->cancel.reason = get32(p + 20);
+	m->cancel.ids = NULL;
+	m->cancel.raw = p + CANCEL_FIXED;
+	return SH_OK;
+}
+
+static int decode_error(const uint8_t *p, uint64_t len, wire_msg *m, const char *tn, char *err, size_t cap)
+{
+	NEED_MIN(ERROR_FIXED);
+	uint32_t n = get16(p + 20);
+	if (get16(p + 22))
+		return BAD("%s: reserved field is not 0", tn);
+	if (n > WIRE_MAX_ERROR)
+		return BAD("%s: text of %" PRIu32 " bytes (at most %d)", tn, n, WIRE_MAX_ERROR);
+	NEED_LEN(ERROR_FIXED + n);
+	if (!str_ok((const char *)p + ERROR_FIXED, n, print_char))
+		return BAD("%s: text has a non-printable byte", tn);
+	memcpy(m->error.origin, p, WIRE_ID_BYTES);
+	m->error.code = (int32_t)get32(p + 16);
+	memcpy(m->error.text, p + ERROR_FIXED, n);
+	m->error.text[n] = '\0';
+	return SH_OK;
+}
+
+int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg *m, char *err, size_t cap)
+{
+	const uint8_t *b = frame;
+	if (err && cap)
+		err[0] = '\0';
+	if (flen < WIRE_HEADER_BYTES)
+		return BAD("frame of %zu bytes, shorter than the %d-byte header", flen, WIRE_HEADER_BYTES);
+	if (memcmp(b, WIRE_MAGIC, 4))
+		return BAD("bad magic (not a shoal message)");
+	if (b[4] != WIRE_VERSION)
+		return bad(err, cap, SH_EUNSUP, "protocol version %u, this node speaks %d", b[4], WIRE_VERSION);
+	uint8_t type = b[5];
+	if (type < 1 || type > WIRE_TYPE_MAX)
+		return BAD("unknown message type %u", type);
+	const char *tn = wire_type_name(type);
+	uint16_t flags = get16(b + 6);
+	if (flags & ~WIRE_FLAGS_KNOWN || (flags & WIRE_FLAG_F16 && type != WIRE_FORWARD))
+		return BAD("%s: unknown flags 0x%x", tn, flags);
+	uint64_t len = get32(b + 8);
+	if (len > WIRE_MAX_PAYLOAD || len != flen - WIRE_HEADER_BYTES)
+		return BAD("%s: header says %" PRIu64 " payload bytes, the frame carries %zu", tn, len,
+			   flen - WIRE_HEADER_BYTES);
+	memset(&m->h, 0, sizeof m->h);
+	const uint8_t *p = b + WIRE_HEADER_BYTES;
+	int e = SH_OK;
+	switch (type) {
+	case WIRE_HELLO:
+	case WIRE_WELCOME:
+		e = decode_hello(p, len, m, tn, err, cap);
+		break;
+	case WIRE_PLAN:
+		e = decode_plan(p, len, lim, m, tn, err, cap);
+		break;
+	case WIRE_OPEN:
+		e = decode_open(p, len, m, tn, err, cap);
+		break;
+	case WIRE_FORWARD:
+		e = decode_forward(p, len, flags, lim, m, tn, err, cap);
+		break;
+	case WIRE_TOKEN:
+		e = decode_tokens(p, len, lim, m, tn, err, cap);
+		break;
+	case WIRE_CANCEL:
+		e = decode_cancel(p, len, m, tn, err, cap);
+		break;
+	case WIRE_ERROR:
+		e = decode_error(p, len, m, tn, err, cap);
+		break;
+	case WIRE_PING:
+	case WIRE_PONG:
+		NEED_LEN(PING_BYTES);
+		m->ping.time_ns = get64(p);
+		break;
+	}
+	if (e)
+		return e;
+	m->h.version = b[4];
+	m->h.type = type;
+	m->h.flags = flags;
+	m->h.payload_len = (uint32_t)len;
+	m->h.epoch = get32(b + 12);
+	m->h.request_id = get64(b + 16);
+	m->h.seq = get64(b + 24);
+	memcpy(m->h.sender, b + 32, WIRE_ID_BYTES);
+	return SH_OK;
+}
+
+/* ---------------------------------------------------------------- accessors */
+wire_fwd_token wire_forward_token(const wire_msg *m, uint32_t i)
+{
+	SH_ASSERT(m->h.type == WIRE_FORWARD && i < m->fwd.n);
+	if (m->fwd.tokens)
+		return m->fwd.tokens[i];
+	const uint8_t *r = m->fwd.raw_tokens + (size_t)i * FWD_TOKEN;
+	return (wire_fwd_token){ get64(r), get32(r + 8), (int32_t)get32(r + 12), get32(r + 16) };
+}
+
+void wire_forward_hidden(const wire_msg *m, float *out)
+{
+	SH_ASSERT(m->h.type == WIRE_FORWARD);
+	size_t nv = (size_t)m->fwd.n * m->fwd.dim;
+	if (m->fwd.hidden) {
+		memcpy(out, m->fwd.hidden, nv * sizeof(float));
+		return;
+	}
+	const uint8_t *r = m->fwd.raw_hidden;
+	if (!nv)
+		return;
+	if (m->h.flags & WIRE_FLAG_F16) {
+		for (size_t i = 0; i < nv; i++)
+			out[i] = sh_f16_to_f32(get16(r + 2 * i));
+	} else if (HOST_LE) {
+		memcpy(out, r, nv * 4);
+	} else {
+		for (size_t i = 0; i < nv; i++)
+			out[i] = getf(r + 4 * i);
+	}
+}
+
+wire_tok wire_tokens_get(const wire_msg *m, uint32_t i)
+{
+	SH_ASSERT(m->h.type == WIRE_TOKEN && i < m->tokens.n);
+	if (m->tokens.items)
+		return m->tokens.items[i];
+	const uint8_t *r = m->tokens.raw + (size_t)i * TOKEN_ENTRY;
+	return (wire_tok){ get64(r), get32(r + 8), (int32_t)get32(r + 12) };
+}
+
+uint64_t wire_cancel_get(const wire_msg *m, uint32_t i)
+{
+	SH_ASSERT(m->h.type == WIRE_CANCEL && i < m->cancel.n);
+	return m->cancel.ids ? m->cancel.ids[i] : get64(m->cancel.raw + 8 * (size_t)i);
+}

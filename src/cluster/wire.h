@@ -1,0 +1,198 @@
+/*
+ * wire.h - the node-to-node messages of shoal's protocol v1 (docs/protocol.md is the reference).
+ *
+ * One message is one ZeroMQ frame: a fixed 48-byte little-endian header, then a payload of
+ * exactly header.payload_len bytes whose layout depends on the type:
+ *
+ *   off size field
+ *     0    4 magic "SHOL"
+ *     4    1 version (WIRE_VERSION)
+ *     5    1 type (enum wire_type)
+ *     6    2 flags (WIRE_FLAG_*; unknown bits are an error)
+ *     8    4 payload_len (== frame length - 48)
+ *    12    4 epoch: the plan epoch the sender acts under (PLAN: the epoch it announces)
+ *    16    8 request_id: OPEN, ERROR: the request; FORWARD: the sender's batch id; else free
+ *    24    8 seq: FORWARD: the step; PING/PONG: the ping number; else free
+ *    32   16 sender node id
+ *
+ * wire_encode writes a message into a caller buffer (no allocation; wire_size tells how large).
+ * wire_decode validates a received frame completely before anything is exposed: the header,
+ * every length against the frame and against overflow, counts against the caps, dimensions,
+ * layer ranges, token ids and positions against the caller's model limits, strings' bytes,
+ * reserved fields (zero). On failure it returns a negative code and a message that names the
+ * message type and what is wrong; it logs nothing, the caller drops the frame with one log line.
+ * Variable-length parts of a decoded message are not copied: they stay in the frame and are read
+ * with the accessors below (which also work on a message built for encoding).
+ */
+#ifndef SHOAL_WIRE_H
+#define SHOAL_WIRE_H
+
+#include "base/base.h"
+#include "cluster/plan.h"
+#include "sample/sample.h"
+
+#define WIRE_MAGIC "SHOL"
+#define WIRE_VERSION 1
+#define WIRE_HEADER_BYTES 48
+#define WIRE_ID_BYTES PLAN_ID_BYTES
+#define WIRE_MAX_PAYLOAD (256u << 20)  /* a receiver sets ZMQ_MAXMSGSIZE to header + this */
+#define WIRE_MAX_TOKENS 8192           /* tokens of one FORWARD or TOKEN message */
+#define WIRE_MAX_DIM 65536             /* hidden size */
+#define WIRE_MAX_CANCEL 4096           /* request ids of one CANCEL */
+#define WIRE_MAX_NAME 64               /* cluster name, host name */
+#define WIRE_MAX_MODEL 128             /* model name */
+#define WIRE_MAX_ERROR 512             /* error text */
+#define WIRE_ERR_CAP 160               /* enough for any wire_decode message */
+
+enum wire_type {
+	WIRE_HELLO = 1,    /* a node introduces itself to a peer */
+	WIRE_WELCOME = 2,  /* the peer's answer: its own introduction */
+	WIRE_PLAN = 3,     /* the layer ranges of a membership epoch */
+	WIRE_OPEN = 4,     /* a request begins: sampling parameters for the last shard */
+	WIRE_FORWARD = 5,  /* a batch of tokens and their hidden states to the next shard */
+	WIRE_TOKEN = 6,    /* sampled tokens back to the node that took the requests */
+	WIRE_CANCEL = 7,   /* requests ended: free their state */
+	WIRE_ERROR = 8,    /* a request failed */
+	WIRE_PING = 9,
+	WIRE_PONG = 10,
+	WIRE_TYPE_MAX = 10
+};
+
+enum {
+	WIRE_FLAG_F16 = 1,        /* FORWARD: the hidden state is f16 (else f32) */
+	WIRE_FLAGS_KNOWN = 1,
+};
+
+enum {                            /* wire_hello.caps: what a node can do (unknown bits ignored) */
+	WIRE_CAP_F16 = 1 << 0,    /* accepts f16 hidden states */
+	WIRE_CAP_AVX2 = 1 << 1,
+	WIRE_CAP_AVX512 = 1 << 2,
+	WIRE_CAP_NEON = 1 << 3,
+};
+
+enum {                            /* wire_fwd_token.flags */
+	WIRE_TOKEN_SAMPLE = 1,    /* the last shard samples a token after this one */
+	WIRE_TOKEN_FLAGS_KNOWN = 1,
+};
+
+typedef struct {
+	uint8_t version;          /* encode: 0 means WIRE_VERSION */
+	uint8_t type;             /* enum wire_type */
+	uint16_t flags;
+	uint32_t payload_len;     /* set by wire_encode / wire_decode */
+	uint32_t epoch;
+	uint64_t request_id;
+	uint64_t seq;
+	uint8_t sender[WIRE_ID_BYTES];
+} wire_header;
+
+/* HELLO, WELCOME */
+typedef struct {
+	uint16_t proto_min, proto_max;   /* protocol versions the node speaks */
+	uint32_t caps;                   /* WIRE_CAP_* */
+	uint64_t mem_total;              /* bytes of RAM */
+	uint64_t mem_usable;             /* bytes it gives the model (<= mem_total) */
+	uint32_t weight;                 /* relative compute speed (0: unknown) */
+	uint16_t node_port, api_port;
+	char cluster[WIRE_MAX_NAME + 1]; /* 1..64 of [A-Za-z0-9._-] */
+	char host[WIRE_MAX_NAME + 1];    /* 0..64 printable ASCII */
+	char model[WIRE_MAX_MODEL + 1];  /* 0..128 printable ASCII: the model it serves ("" none) */
+} wire_hello;
+
+/* FORWARD: one record per token */
+typedef struct {
+	uint64_t request_id;      /* with the origin, names the sequence (its KV state) */
+	uint32_t pos;             /* position in the sequence */
+	int32_t token;            /* the token id (input of layer 0; the sampler's history at the end) */
+	uint32_t flags;           /* WIRE_TOKEN_* */
+} wire_fwd_token;
+
+typedef struct {
+	uint8_t origin[WIRE_ID_BYTES];   /* the node that took the requests (gets the TOKENs) */
+	uint32_t layer;                  /* the first layer the receiver runs; 0: tokens are the input */
+	uint32_t n;                      /* tokens */
+	uint32_t dim;                    /* hidden size; 0 when layer == 0 (no hidden state) */
+	const wire_fwd_token *tokens;    /* encode: [n] */
+	const float *hidden;             /* encode: [n, dim] (f16 on the wire with WIRE_FLAG_F16) */
+	const uint8_t *raw_tokens;       /* decode: records inside the frame */
+	const uint8_t *raw_hidden;       /* decode: hidden state inside the frame */
+} wire_forward;
+
+/* TOKEN: one entry per sampled token */
+typedef struct {
+	uint64_t request_id;
+	uint32_t pos;             /* position of the token whose logits gave this sample */
+	int32_t token;
+} wire_tok;
+
+typedef struct {
+	uint32_t n;
+	const wire_tok *items;           /* encode: [n] */
+	const uint8_t *raw;              /* decode */
+} wire_tokens;
+
+typedef struct {
+	uint8_t origin[WIRE_ID_BYTES];   /* the node whose requests these are */
+	uint32_t reason;                 /* WIRE_CANCEL_* (informational) */
+	uint32_t n;
+	const uint64_t *ids;             /* encode: [n] */
+	const uint8_t *raw;              /* decode */
+} wire_cancel;
+
+enum { WIRE_CANCEL_DONE = 0, WIRE_CANCEL_CLIENT = 1, WIRE_CANCEL_ERROR = 2, WIRE_CANCEL_REPLAN = 3 };
+
+typedef struct {
+	uint8_t origin[WIRE_ID_BYTES];   /* the node whose request failed (header.request_id) */
+	int32_t code;                    /* SH_E* */
+	char text[WIRE_MAX_ERROR + 1];   /* no control characters */
+} wire_error;
+
+/* PING, PONG: PONG echoes the PING's seq and time */
+typedef struct {
+	uint64_t time_ns;                /* the pinger's monotonic clock */
+} wire_ping;
+
+typedef struct {
+	wire_header h;
+	union {
+		wire_hello hello;        /* HELLO, WELCOME */
+		plan plan;               /* PLAN: n_layers, n_nodes, ids, memory, ranges (epoch: header) */
+		sample_params open;      /* OPEN */
+		wire_forward fwd;        /* FORWARD */
+		wire_tokens tokens;      /* TOKEN */
+		wire_cancel cancel;      /* CANCEL */
+		wire_error error;        /* ERROR */
+		wire_ping ping;          /* PING, PONG */
+	};
+} wire_msg;
+
+/* What the receiving node expects; a zero field is checked against the protocol's caps only. */
+typedef struct {
+	uint32_t dim;             /* FORWARD hidden size */
+	uint32_t n_layers;        /* PLAN n_layers, FORWARD layer < it */
+	uint32_t n_vocab;         /* token ids below it */
+	uint32_t n_ctx;           /* positions below it */
+	uint32_t max_tokens;      /* tokens per FORWARD / TOKEN (capped at WIRE_MAX_TOKENS) */
+} wire_limits;
+
+/* Bytes wire_encode will write, or 0 if the message cannot be encoded (unknown type, counts
+ * over the caps, strings too long). */
+size_t wire_size(const wire_msg *m);
+/* Encodes into buf; returns the bytes written, or SH_EINVAL (what wire_size rejects) or
+ * SH_ERANGE (cap too small). m->h.payload_len is ignored (computed). */
+int64_t wire_encode(const wire_msg *m, void *buf, size_t cap);
+/* Decodes and validates a frame (lim may be NULL: caps only). SH_OK, or SH_EFORMAT / SH_EUNSUP
+ * (another protocol version) with err (cap bytes, WIRE_ERR_CAP is enough) saying why; m's
+ * contents are unspecified then. A decoded message points into frame, which must outlive it. */
+int wire_decode(const void *frame, size_t len, const wire_limits *lim, wire_msg *m, char *err, size_t cap);
+
+const char *wire_type_name(int type);   /* "FORWARD", ...; "?" for unknown */
+
+/* accessors of the variable-length parts (i < n, checked by assert) */
+wire_fwd_token wire_forward_token(const wire_msg *m, uint32_t i);
+/* the hidden state as f32 into out [n, dim] (f16 uses the table of sh_base_init) */
+void wire_forward_hidden(const wire_msg *m, float *out);
+wire_tok wire_tokens_get(const wire_msg *m, uint32_t i);
+uint64_t wire_cancel_get(const wire_msg *m, uint32_t i);
+
+#endif

@@ -1,0 +1,564 @@
+/*
+ * test_wire.c - protocol v1 messages: every type round-trips (decode(encode(m)) == m, and
+ * encode(decode(frame)) == frame); every truncation and extension of every message is rejected;
+ * every single-bit corruption is either rejected or decodes to a message that re-encodes to the
+ * same bytes (the encoding is canonical); and a list of hand-made defects is rejected with a
+ * message that names what is wrong. Frames are decoded from heap copies of their exact size, so
+ * ASan catches any read past the end.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cluster/wire.h"
+
+/* ---------------------------------------------------------------- fixtures */
+#define DIM 64
+#define NTOK 5
+
+static const wire_limits LIM = { .dim = DIM, .n_layers = 12, .n_vocab = 1000, .n_ctx = 4096, .max_tokens = 512 };
+
+static wire_fwd_token g_toks[NTOK];
+static float g_hidden[NTOK * DIM];
+static wire_tok g_samples[3];
+static uint64_t g_ids[4] = { 1, 2, 0xffffffffffffffffull, 77 };
+
+static void fixtures_init(void)
+{
+	sh_base_init();
+	for (int i = 0; i < NTOK; i++)
+		g_toks[i] = (wire_fwd_token){ .request_id = 100 + (uint64_t)(i % 2), .pos = (uint32_t)(i * 3),
+					      .token = i * 11, .flags = i == NTOK - 1 ? WIRE_TOKEN_SAMPLE : 0 };
+	sh_rng r;
+	sh_rng_seed(&r, 3);
+	for (int i = 0; i < NTOK * DIM; i++)
+		g_hidden[i] = sh_rng_normal(&r) * 4.0f;
+	g_hidden[7] = -0.0f;
+	g_hidden[8] = 1e-30f;
+	for (int i = 0; i < 3; i++)
+		g_samples[i] = (wire_tok){ .request_id = 1ull << (20 * i), .pos = (uint32_t)i, .token = 999 - i };
+}
+
+static void header_init(wire_msg *m, int type)
+{
+	memset(m, 0, sizeof *m);
+	m->h.type = (uint8_t)type;
+	m->h.epoch = 7;
+	m->h.request_id = 0x0102030405060708ull;
+	m->h.seq = 42;
+	for (int i = 0; i < WIRE_ID_BYTES; i++)
+		m->h.sender[i] = (uint8_t)(0xa0 + i);
+}
+
+/* one valid message of each kind; index -> message */
+#define N_SAMPLES 13
+static void sample_msg(int k, wire_msg *m)
+{
+	static const int types[N_SAMPLES] = { WIRE_HELLO, WIRE_WELCOME, WIRE_PLAN, WIRE_OPEN, WIRE_FORWARD,
+					      WIRE_FORWARD, WIRE_FORWARD, WIRE_TOKEN, WIRE_CANCEL, WIRE_ERROR,
+					      WIRE_PING, WIRE_PONG, WIRE_HELLO };
+	header_init(m, types[k]);
+	switch (k) {
+	case 0:
+	case 1:
+	case 12:
+		m->hello = (wire_hello){ .proto_min = 1, .proto_max = 1, .caps = WIRE_CAP_F16 | WIRE_CAP_AVX2,
+					 .mem_total = 32ull << 30, .mem_usable = 20ull << 30, .weight = 1234,
+					 .node_port = 7070, .api_port = 8080 };
+		strcpy(m->hello.cluster, k == 12 ? "a" : "home-lab_2.x");
+		strcpy(m->hello.host, k == 12 ? "" : "box one (x86)");
+		strcpy(m->hello.model, k == 12 ? "" : "llama-3.2-1b-instruct:q4_k_m");
+		break;
+	case 2: {
+		plan_model pm = { .n_layers = 12 };
+		for (int l = 0; l < 12; l++)
+			pm.layer_bytes[l] = 100;
+		plan_node n[4] = { { .id = { 3 }, .memory = 800 }, { .id = { 1 }, .memory = 0 },
+				   { .id = { 2 }, .memory = 400 }, { .id = { 9 }, .memory = 500 } };
+		cr_assert_eq(plan_compute(n, 4, &pm, &m->plan), SH_OK);
+		break;
+	}
+	case 3:
+		sample_params_default(&m->open);
+		m->open.seed = 0xdeadbeefcafef00dull;
+		m->open.penalty_last_n = -1;
+		m->open.temp = -0.0f;
+		break;
+	case 4: /* f32 hidden */
+	case 5: /* f16 hidden */
+		memset(m->fwd.origin, 0x5a, WIRE_ID_BYTES);
+		m->fwd.layer = 5;
+		m->fwd.n = NTOK;
+		m->fwd.dim = DIM;
+		m->fwd.tokens = g_toks;
+		m->fwd.hidden = g_hidden;
+		m->h.flags = k == 5 ? WIRE_FLAG_F16 : 0;
+		break;
+	case 6: /* layer 0: tokens only */
+		memset(m->fwd.origin, 0x11, WIRE_ID_BYTES);
+		m->fwd.layer = 0;
+		m->fwd.n = NTOK;
+		m->fwd.tokens = g_toks;
+		break;
+	case 7:
+		m->tokens.n = 3;
+		m->tokens.items = g_samples;
+		break;
+	case 8:
+		memset(m->cancel.origin, 0x22, WIRE_ID_BYTES);
+		m->cancel.n = 4;
+		m->cancel.reason = WIRE_CANCEL_CLIENT;
+		m->cancel.ids = g_ids;
+		break;
+	case 9:
+		memset(m->error.origin, 0x33, WIRE_ID_BYTES);
+		m->error.code = SH_ERANGE;
+		strcpy(m->error.text, "context full: 4096 tokens");
+		break;
+	case 10:
+	case 11:
+		m->ping.time_ns = 123456789012345ull;
+		break;
+	}
+}
+
+/* encodes into an exact-size heap buffer */
+static uint8_t *encode(const wire_msg *m, size_t *len)
+{
+	size_t n = wire_size(m);
+	cr_assert_gt(n, 0, "wire_size rejects sample of type %s", wire_type_name(m->h.type));
+	uint8_t *b = malloc(n);
+	cr_assert_eq(wire_encode(m, b, n - 1), SH_ERANGE);
+	cr_assert_eq(wire_encode(m, b, n), (int64_t)n);
+	*len = n;
+	return b;
+}
+
+/* decodes a heap copy of exactly len bytes */
+static int decode(const uint8_t *frame, size_t len, const wire_limits *lim, wire_msg *m, uint8_t **copy, char *err)
+{
+	*copy = malloc(len ? len : 1);
+	memcpy(*copy, frame, len);
+	return wire_decode(*copy, len, lim, m, err, WIRE_ERR_CAP);
+}
+
+/* ---------------------------------------------------------------- round trips */
+static void check_equal(const wire_msg *a, const wire_msg *b)
+{
+	cr_assert_eq(b->h.version, WIRE_VERSION);
+	cr_assert_eq(a->h.type, b->h.type);
+	cr_assert_eq(a->h.flags, b->h.flags);
+	cr_assert_eq(a->h.epoch, b->h.epoch);
+	cr_assert_eq(a->h.request_id, b->h.request_id);
+	cr_assert_eq(a->h.seq, b->h.seq);
+	cr_assert_arr_eq(a->h.sender, b->h.sender, WIRE_ID_BYTES);
+	switch (a->h.type) {
+	case WIRE_HELLO:
+	case WIRE_WELCOME:
+		cr_assert_eq(a->hello.proto_min, b->hello.proto_min);
+		cr_assert_eq(a->hello.proto_max, b->hello.proto_max);
+		cr_assert_eq(a->hello.caps, b->hello.caps);
+		cr_assert_eq(a->hello.mem_total, b->hello.mem_total);
+		cr_assert_eq(a->hello.mem_usable, b->hello.mem_usable);
+		cr_assert_eq(a->hello.weight, b->hello.weight);
+		cr_assert_eq(a->hello.node_port, b->hello.node_port);
+		cr_assert_eq(a->hello.api_port, b->hello.api_port);
+		cr_assert_str_eq(a->hello.cluster, b->hello.cluster);
+		cr_assert_str_eq(a->hello.host, b->hello.host);
+		cr_assert_str_eq(a->hello.model, b->hello.model);
+		break;
+	case WIRE_PLAN:
+		cr_assert(plan_equal(&a->plan, &b->plan));
+		cr_assert_eq(a->plan.n_used, b->plan.n_used);
+		for (int i = 0; i < a->plan.n_nodes; i++)
+			cr_assert_eq(a->plan.nodes[i].memory, b->plan.nodes[i].memory);
+		break;
+	case WIRE_OPEN:
+		cr_assert(!memcmp(&a->open.temp, &b->open.temp, 4));
+		cr_assert_eq(a->open.top_k, b->open.top_k);
+		cr_assert_eq(a->open.top_p, b->open.top_p);
+		cr_assert_eq(a->open.min_p, b->open.min_p);
+		cr_assert_eq(a->open.repeat_penalty, b->open.repeat_penalty);
+		cr_assert_eq(a->open.freq_penalty, b->open.freq_penalty);
+		cr_assert_eq(a->open.presence_penalty, b->open.presence_penalty);
+		cr_assert_eq(a->open.penalty_last_n, b->open.penalty_last_n);
+		cr_assert_eq(a->open.seed, b->open.seed);
+		break;
+	case WIRE_FORWARD: {
+		cr_assert_arr_eq(a->fwd.origin, b->fwd.origin, WIRE_ID_BYTES);
+		cr_assert(a->fwd.layer == b->fwd.layer && a->fwd.n == b->fwd.n && a->fwd.dim == b->fwd.dim);
+		for (uint32_t i = 0; i < a->fwd.n; i++) {
+			wire_fwd_token x = wire_forward_token(a, i), y = wire_forward_token(b, i);
+			cr_assert(x.request_id == y.request_id && x.pos == y.pos && x.token == y.token && x.flags == y.flags);
+		}
+		size_t nv = (size_t)a->fwd.n * a->fwd.dim;
+		float *h = malloc(sizeof(float) * (nv + 1));
+		wire_forward_hidden(b, h);
+		for (size_t i = 0; i < nv; i++) {
+			float want = a->h.flags & WIRE_FLAG_F16 ? sh_f16_to_f32(sh_f32_to_f16(a->fwd.hidden[i]))
+							       : a->fwd.hidden[i];
+			cr_assert(!memcmp(&want, &h[i], 4), "hidden[%zu]: %g, want %g", i, h[i], want);
+		}
+		free(h);
+		break;
+	}
+	case WIRE_TOKEN:
+		cr_assert_eq(a->tokens.n, b->tokens.n);
+		for (uint32_t i = 0; i < a->tokens.n; i++) {
+			wire_tok x = wire_tokens_get(a, i), y = wire_tokens_get(b, i);
+			cr_assert(x.request_id == y.request_id && x.pos == y.pos && x.token == y.token);
+		}
+		break;
+	case WIRE_CANCEL:
+		cr_assert_arr_eq(a->cancel.origin, b->cancel.origin, WIRE_ID_BYTES);
+		cr_assert(a->cancel.n == b->cancel.n && a->cancel.reason == b->cancel.reason);
+		for (uint32_t i = 0; i < a->cancel.n; i++)
+			cr_assert_eq(wire_cancel_get(a, i), wire_cancel_get(b, i));
+		break;
+	case WIRE_ERROR:
+		cr_assert_arr_eq(a->error.origin, b->error.origin, WIRE_ID_BYTES);
+		cr_assert_eq(a->error.code, b->error.code);
+		cr_assert_str_eq(a->error.text, b->error.text);
+		break;
+	case WIRE_PING:
+	case WIRE_PONG:
+		cr_assert_eq(a->ping.time_ns, b->ping.time_ns);
+		break;
+	}
+}
+
+/* accepted frames re-encode to the same bytes */
+static void check_canonical(const wire_msg *m, const uint8_t *frame, size_t len)
+{
+	size_t n = wire_size(m);
+	cr_assert_eq(n, len, "re-encoded size %zu, frame %zu (type %s)", n, len, wire_type_name(m->h.type));
+	uint8_t *b = malloc(n);
+	cr_assert_eq(wire_encode(m, b, n), (int64_t)n);
+	cr_assert(!memcmp(b, frame, n), "re-encoding a %s differs", wire_type_name(m->h.type));
+	free(b);
+}
+
+Test(wire, every_message_round_trips, .init = fixtures_init)
+{
+	for (int k = 0; k < N_SAMPLES; k++) {
+		wire_msg m, d;
+		sample_msg(k, &m);
+		size_t len;
+		uint8_t *f = encode(&m, &len), *copy;
+		char err[WIRE_ERR_CAP];
+		cr_assert_eq(decode(f, len, &LIM, &d, &copy, err), SH_OK, "sample %d (%s): %s", k,
+			     wire_type_name(m.h.type), err);
+		cr_assert_eq(d.h.payload_len, len - WIRE_HEADER_BYTES);
+		check_equal(&m, &d);
+		check_canonical(&d, f, len);
+		/* also without limits */
+		cr_assert_eq(wire_decode(copy, len, NULL, &d, err, sizeof err), SH_OK, "%s", err);
+		free(copy);
+		free(f);
+	}
+}
+
+Test(wire, header_is_little_endian_at_fixed_offsets, .init = fixtures_init)
+{
+	wire_msg m;
+	sample_msg(10, &m); /* PING */
+	size_t len;
+	uint8_t *f = encode(&m, &len);
+	cr_assert_eq(len, WIRE_HEADER_BYTES + 8);
+	static const uint8_t want[32] = { 'S', 'H', 'O', 'L', 1, WIRE_PING, 0, 0, 8, 0, 0, 0, 7, 0, 0, 0,
+					  8, 7, 6, 5, 4, 3, 2, 1, 42, 0, 0, 0, 0, 0, 0, 0 };
+	cr_assert_arr_eq(f, want, sizeof want);
+	cr_assert_arr_eq(f + 32, m.h.sender, WIRE_ID_BYTES);
+	free(f);
+}
+
+Test(wire, f16_halves_the_hidden_state, .init = fixtures_init)
+{
+	wire_msg a, b;
+	sample_msg(4, &a);
+	sample_msg(5, &b);
+	cr_assert_eq(wire_size(&a) - wire_size(&b), (size_t)NTOK * DIM * 2);
+	/* f16 precision: relative error <= 2^-11 for these normal values */
+	size_t len;
+	uint8_t *f = encode(&b, &len), *copy;
+	wire_msg d;
+	char err[WIRE_ERR_CAP];
+	cr_assert_eq(decode(f, len, &LIM, &d, &copy, err), SH_OK, "%s", err);
+	float h[NTOK * DIM];
+	wire_forward_hidden(&d, h);
+	for (int i = 0; i < NTOK * DIM; i++)
+		if (fabsf(g_hidden[i]) > 1e-4f)
+			cr_assert_leq(fabsf(h[i] - g_hidden[i]), fabsf(g_hidden[i]) * (1.0f / 2048), "%d", i);
+	free(copy);
+	free(f);
+}
+
+/* ---------------------------------------------------------------- truncation and corruption */
+Test(wire, truncations_and_extensions_are_rejected, .init = fixtures_init)
+{
+	for (int k = 0; k < N_SAMPLES; k++) {
+		wire_msg m, d;
+		sample_msg(k, &m);
+		size_t len;
+		uint8_t *f = encode(&m, &len), *copy;
+		char err[WIRE_ERR_CAP];
+		for (size_t n = 0; n < len; n++) {
+			cr_assert_eq(decode(f, n, &LIM, &d, &copy, err), SH_EFORMAT, "sample %d cut at %zu accepted", k, n);
+			cr_assert_str_not_empty(err);
+			free(copy);
+		}
+		/* one more byte, with the header's length left or fixed up */
+		uint8_t *g = malloc(len + 1);
+		memcpy(g, f, len);
+		g[len] = 0;
+		cr_assert_eq(decode(g, len + 1, &LIM, &d, &copy, err), SH_EFORMAT);
+		cr_assert(strstr(err, "payload bytes"), "%s", err);
+		free(copy);
+		g[8]++;
+		cr_assert_eq(decode(g, len + 1, &LIM, &d, &copy, err), SH_EFORMAT, "sample %d extended accepted", k);
+		free(copy);
+		/* and one less, fixed up: the type's own length check catches it */
+		memcpy(g, f, len);
+		g[8]--;
+		cr_assert_eq(decode(g, len - 1, &LIM, &d, &copy, err), SH_EFORMAT, "sample %d shortened accepted", k);
+		free(copy);
+		free(g);
+		free(f);
+	}
+}
+
+Test(wire, bit_flips_are_rejected_or_canonical, .init = fixtures_init)
+{
+	int rejected = 0, accepted = 0;
+	for (int k = 0; k < N_SAMPLES; k++) {
+		wire_msg m, d;
+		sample_msg(k, &m);
+		size_t len;
+		uint8_t *f = encode(&m, &len), *copy;
+		char err[WIRE_ERR_CAP];
+		for (size_t i = 0; i < len; i++)
+			for (int bit = 0; bit < 8; bit++) {
+				f[i] ^= (uint8_t)(1 << bit);
+				int e = decode(f, len, &LIM, &d, &copy, err);
+				if (e == SH_OK) {
+					check_canonical(&d, copy, len);
+					accepted++;
+				} else {
+					cr_assert(e == SH_EFORMAT || e == SH_EUNSUP);
+					cr_assert_str_not_empty(err);
+					rejected++;
+				}
+				free(copy);
+				f[i] ^= (uint8_t)(1 << bit);
+			}
+		free(f);
+	}
+	cr_assert(rejected > 1000 && accepted > 1000, "rejected %d accepted %d", rejected, accepted);
+}
+
+/* ---------------------------------------------------------------- specific defects */
+typedef void (*mutate_fn)(uint8_t *f, size_t len);
+
+/* encodes sample k, applies fn, expects rejection with `want` in the message */
+static void expect_reject(int k, void (*fn)(wire_msg *m), mutate_fn mut, const wire_limits *lim, int code,
+			  const char *want)
+{
+	wire_msg m, d;
+	sample_msg(k, &m);
+	if (fn)
+		fn(&m);
+	size_t len;
+	uint8_t *f = encode(&m, &len), *copy;
+	if (mut)
+		mut(f, len);
+	char err[WIRE_ERR_CAP];
+	cr_assert_eq(decode(f, len, lim, &d, &copy, err), code, "want '%s', got '%s'", want, err);
+	cr_assert(strstr(err, want), "message '%s' does not say '%s'", err, want);
+	free(copy);
+	free(f);
+}
+
+static void mut_magic(uint8_t *f, size_t len) { f[3] = 'X'; }
+static void mut_version(uint8_t *f, size_t len) { f[4] = 2; }
+static void mut_type0(uint8_t *f, size_t len) { f[5] = 0; }
+static void mut_type11(uint8_t *f, size_t len) { f[5] = 11; }
+static void mut_flags(uint8_t *f, size_t len) { f[7] = 0x80; }
+static void mut_f16_flag(uint8_t *f, size_t len) { f[6] = WIRE_FLAG_F16; }
+static void mut_len_huge(uint8_t *f, size_t len) { memset(f + 8, 0xff, 4); }
+static void mut_hello_reserved(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 35] = 1; }
+static void mut_hello_name(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 36 + 2] = '/'; }
+static void mut_hello_host(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 36 + 12 + 1] = '\n'; }
+static void mut_hello_namelen0(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 32] = 0; }
+static void mut_hello_namelen(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 32] = 200; }
+static void mut_fwd_n_huge(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES + 20, 0xff, 4); }
+static void mut_fwd_dim_huge(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES + 24, 0xff, 4); }
+static void mut_fwd_tok_flags(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 32 + 16] |= 2; }
+static void mut_fwd_tok_reserved(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 32 + 23] = 1; }
+static void mut_fwd_reserved(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 28] = 1; }
+static void mut_plan_order(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 8 + 32] = 0; }
+static void mut_plan_gap(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 8 + 2 * 32 + 24] += 1; }
+static void mut_plan_empty_range(uint8_t *f, size_t len)
+{
+	f[WIRE_HEADER_BYTES + 8 + 24] = 3; /* node 0 holds nothing: [3, 3) instead of [0, 0) */
+	f[WIRE_HEADER_BYTES + 8 + 28] = 3;
+}
+static void mut_plan_nodes0(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 4] = 0; }
+static void mut_plan_range_huge(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 8 + 3 * 32 + 31] = 0x80; }
+static void mut_error_ctrl(uint8_t *f, size_t len) { f[len - 1] = 0x07; }
+static void mut_error_len(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 21] = 0x40; }
+static void mut_cancel_n0(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES + 16, 0, 4); }
+static void mut_open_nan(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES + 8, 0xff, 4); }
+static void mut_tokens_neg(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 8 + 15] = 0x80; }
+
+static void mut_usable(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 23] = 0xff; }
+static void mut_proto(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES] = 2; }
+static void mut_open_window(uint8_t *f, size_t len)
+{
+	static const uint8_t minus2[4] = { 0xfe, 0xff, 0xff, 0xff };
+	memcpy(f + WIRE_HEADER_BYTES + 28, minus2, 4);
+}
+static void mut_open_top_p(uint8_t *f, size_t len)
+{
+	static const uint8_t f1_5[4] = { 0, 0, 0xc0, 0x3f }; /* 1.5f */
+	memcpy(f + WIRE_HEADER_BYTES + 8, f1_5, 4);
+}
+static void set_big_token(wire_msg *m)
+{
+	static wire_fwd_token t[NTOK];
+	memcpy(t, g_toks, sizeof t);
+	t[2].token = 1000;
+	m->fwd.tokens = t;
+}
+static void set_big_pos(wire_msg *m)
+{
+	static wire_fwd_token t[NTOK];
+	memcpy(t, g_toks, sizeof t);
+	t[4].pos = 4096;
+	m->fwd.tokens = t;
+}
+static void set_layer(wire_msg *m) { m->fwd.layer = 12; }
+
+Test(wire, defects_are_named, .init = fixtures_init)
+{
+	expect_reject(10, NULL, mut_magic, &LIM, SH_EFORMAT, "magic");
+	expect_reject(10, NULL, mut_version, &LIM, SH_EUNSUP, "protocol version 2");
+	expect_reject(10, NULL, mut_type0, &LIM, SH_EFORMAT, "unknown message type 0");
+	expect_reject(10, NULL, mut_type11, &LIM, SH_EFORMAT, "unknown message type 11");
+	expect_reject(10, NULL, mut_flags, &LIM, SH_EFORMAT, "PING: unknown flags 0x8000");
+	expect_reject(7, NULL, mut_f16_flag, &LIM, SH_EFORMAT, "TOKEN: unknown flags 0x1");
+	expect_reject(6, NULL, mut_f16_flag, &LIM, SH_EFORMAT, "layer 0 takes tokens");
+	expect_reject(4, NULL, mut_len_huge, &LIM, SH_EFORMAT, "header says 4294967295 payload bytes");
+	expect_reject(0, NULL, mut_hello_reserved, &LIM, SH_EFORMAT, "HELLO: reserved");
+	expect_reject(0, NULL, mut_hello_name, &LIM, SH_EFORMAT, "cluster name has a byte outside");
+	expect_reject(1, NULL, mut_hello_host, &LIM, SH_EFORMAT, "WELCOME: host or model name has a non-printable");
+	expect_reject(0, NULL, mut_hello_namelen0, &LIM, SH_EFORMAT, "string lengths 0/");
+	expect_reject(0, NULL, mut_hello_namelen, &LIM, SH_EFORMAT, "string lengths 200/");
+	expect_reject(0, NULL, mut_usable, &LIM, SH_EFORMAT, "usable memory");
+	expect_reject(0, NULL, mut_proto, &LIM, SH_EFORMAT, "protocol versions 2..1");
+	expect_reject(4, NULL, mut_fwd_n_huge, &LIM, SH_EFORMAT, "FORWARD: 4294967295 tokens (1 to 512)");
+	expect_reject(4, NULL, mut_fwd_n_huge, NULL, SH_EFORMAT, "FORWARD: 4294967295 tokens (1 to 8192)");
+	expect_reject(4, NULL, mut_fwd_dim_huge, &LIM, SH_EFORMAT, "hidden size 4294967295, expected 64");
+	expect_reject(4, NULL, mut_fwd_dim_huge, NULL, SH_EFORMAT, "hidden size 4294967295, expected 65536");
+	expect_reject(4, NULL, mut_fwd_tok_flags, &LIM, SH_EFORMAT, "token 0: unknown flags 0x2");
+	expect_reject(4, NULL, mut_fwd_tok_reserved, &LIM, SH_EFORMAT, "reserved");
+	expect_reject(4, NULL, mut_fwd_reserved, &LIM, SH_EFORMAT, "FORWARD: reserved");
+	expect_reject(4, set_big_token, NULL, &LIM, SH_EFORMAT, "token 2: id 1000 outside the vocabulary of 1000");
+	expect_reject(4, set_big_pos, NULL, &LIM, SH_EFORMAT, "token 4: position 4096 outside the context of 4096");
+	expect_reject(5, set_layer, NULL, &LIM, SH_EFORMAT, "FORWARD: layer 12 of a model of 12 layers");
+	expect_reject(2, NULL, mut_plan_order, &LIM, SH_EFORMAT, "ascending");
+	expect_reject(2, NULL, mut_plan_gap, &LIM, SH_EFORMAT, "does not continue");
+	expect_reject(2, NULL, mut_plan_empty_range, &LIM, SH_EFORMAT, "empty range must be [0, 0)");
+	expect_reject(2, NULL, mut_plan_nodes0, &LIM, SH_EFORMAT, "PLAN: 0 nodes");
+	expect_reject(2, NULL, mut_plan_range_huge, &LIM, SH_EFORMAT, "beyond 12 layers");
+	expect_reject(2, NULL, NULL, &(wire_limits){ .n_layers = 13 }, SH_EFORMAT, "PLAN: 12 layers, the model has 13");
+	expect_reject(9, NULL, mut_error_ctrl, &LIM, SH_EFORMAT, "ERROR: text has a non-printable byte");
+	expect_reject(9, NULL, mut_error_len, &LIM, SH_EFORMAT, "ERROR: text of 16409 bytes");
+	expect_reject(8, NULL, mut_cancel_n0, &LIM, SH_EFORMAT, "CANCEL: 0 request ids");
+	expect_reject(3, NULL, mut_open_nan, &LIM, SH_EFORMAT, "OPEN: sampling parameters");
+	expect_reject(3, NULL, mut_open_window, &LIM, SH_EFORMAT, "penalty_last_n -2");
+	expect_reject(3, NULL, mut_open_top_p, &LIM, SH_EFORMAT, "OPEN: sampling parameters");
+	expect_reject(7, NULL, mut_tokens_neg, &LIM, SH_EFORMAT, "TOKEN: token 0: id -");
+	/* the frame shorter than a header */
+	char err[WIRE_ERR_CAP];
+	wire_msg d;
+	cr_assert_eq(wire_decode("SHOL", 4, &LIM, &d, err, sizeof err), SH_EFORMAT);
+	cr_assert(strstr(err, "frame of 4 bytes"), "%s", err);
+	/* a tiny error buffer truncates, never overflows */
+	char tiny[8] = "xxxxxxx";
+	cr_assert_eq(wire_decode("SHOL", 4, &LIM, &d, tiny, 4), SH_EFORMAT);
+	cr_assert_str_eq(tiny, "fra");
+}
+
+Test(wire, encoder_refuses_what_the_decoder_would, .init = fixtures_init)
+{
+	wire_msg m;
+	uint8_t buf[256];
+	sample_msg(0, &m);
+	strcpy(m.hello.cluster, "bad name");
+	cr_assert_eq(wire_size(&m), 0);
+	cr_assert_eq(wire_encode(&m, buf, sizeof buf), SH_EINVAL);
+	sample_msg(0, &m);
+	m.hello.cluster[0] = '\0';
+	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(9, &m);
+	strcpy(m.error.text, "line\nbreak");
+	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(6, &m);
+	m.h.flags = WIRE_FLAG_F16;
+	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(4, &m);
+	m.fwd.n = WIRE_MAX_TOKENS + 1;
+	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(4, &m);
+	m.fwd.n = WIRE_MAX_TOKENS;
+	m.fwd.dim = WIRE_MAX_DIM; /* 2 GiB > WIRE_MAX_PAYLOAD */
+	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(2, &m);
+	m.plan.nodes[1].last = 0;
+	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(3, &m);
+	m.open.top_p = 1.5f;
+	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(0, &m);
+	m.hello.mem_usable = m.hello.mem_total + 1;
+	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(10, &m);
+	m.h.flags = 4;
+	cr_assert_eq(wire_size(&m), 0);
+	m.h.flags = 0;
+	m.h.type = 0;
+	cr_assert_eq(wire_size(&m), 0);
+	cr_assert_str_eq(wire_type_name(0), "?");
+	cr_assert_str_eq(wire_type_name(WIRE_FORWARD), "FORWARD");
+}
+
+Test(wire, random_frames_never_crash, .init = fixtures_init)
+{
+	/* random payloads behind valid headers of every type: mostly rejected, never a fault */
+	sh_rng r;
+	sh_rng_seed(&r, 99);
+	int accepted = 0;
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t plen = sh_rng_u64(&r) % 200;
+		uint8_t *f = malloc(WIRE_HEADER_BYTES + plen);
+		memcpy(f, "SHOL", 4);
+		f[4] = 1;
+		f[5] = (uint8_t)(1 + sh_rng_u64(&r) % WIRE_TYPE_MAX);
+		f[6] = f[7] = 0;
+		for (int i = 8; i < WIRE_HEADER_BYTES; i++)
+			f[i] = (uint8_t)sh_rng_u64(&r);
+		f[8] = (uint8_t)plen;
+		f[9] = f[10] = f[11] = 0;
+		for (size_t i = 0; i < plen; i++)
+			f[WIRE_HEADER_BYTES + i] = (uint8_t)(sh_rng_u64(&r) % 4 ? sh_rng_u64(&r) % 3 : sh_rng_u64(&r));
+		wire_msg d;
+		char err[WIRE_ERR_CAP];
+		if (wire_decode(f, WIRE_HEADER_BYTES + plen, NULL, &d, err, sizeof err) == SH_OK) {
+			check_canonical(&d, f, WIRE_HEADER_BYTES + plen);
+			accepted++;
+		}
+		free(f);
+	}
+	cr_assert_gt(accepted, 0);
+}
