@@ -4,6 +4,8 @@
 #   2. `shoal bench` on synthesized tinyllama-1.1b models (Q4_0, Q8_0, Q4_K_M) with 2 threads:
 #      prompt and generation tok/s, memory bandwidth, fraction of the bandwidth bound
 #   3. tokenizer encode MB/s
+#   4. the HTTP API (bench/api_bench.sh): API generation tok/s over `shoal generate`, time to first
+#      token, aggregate tok/s of 1, 4 and 8 concurrent streams
 # Synthesized models are cached in build/bench-models (they depend only on the preset and seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,4 +32,9 @@ done
 if [ -x build/bench_tokenize ]; then
 	echo "== tokenizer"
 	build/bench_tokenize "$SHARED/models/vocab"
+fi
+
+if command -v node >/dev/null; then
+	echo "== HTTP API (tinyllama-1.1b q4_0, $THREADS threads)"
+	SHOAL="$SHOAL" THREADS="$THREADS" REPEATS="${REPEATS:-5}" bench/api_bench.sh "$M/tinyllama-1.1b-q4_0.gguf"
 fi

@@ -18,3 +18,18 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
+
+# node and the system tests' npm packages (the official openai client), pinned by
+# tests/system/node/package-lock.json; installed only when missing
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	echo "install-deps: installing nodejs npm"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+NODE_TESTS="$(cd "$(dirname "$0")/.." && pwd)/tests/system/node"
+if [ ! -d "$NODE_TESTS/node_modules" ]; then
+	echo "install-deps: npm ci in tests/system/node"
+	(cd "$NODE_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,78 @@
+/*
+ * openai.h - the OpenAI API's JSON: request bodies of /v1/chat/completions and /v1/completions
+ * parsed and validated into a request struct (or an OpenAI error object), and the response,
+ * stream-chunk and error shapes. No HTTP here and no model: the parser is a pure function of the
+ * body bytes (fuzzed by tests/fuzz/fuzz_request.c).
+ *
+ * Validation follows OpenAI: every known field is type- and range-checked, the error names the
+ * field (param) and says why; null means "default"; unknown fields are ignored. Chat messages are
+ * normalized to [{role, content: string}] (text parts joined with "\n") for the template.
+ */
+#ifndef SHOAL_OPENAI_H
+#define SHOAL_OPENAI_H
+
+#include <jansson.h>
+#include <time.h>
+
+#include "serve/sched.h"
+
+#define API_MAX_MESSAGES 4096
+
+enum api_kind { API_CHAT = 1, API_COMPLETION = 2 };
+
+typedef struct {
+	int status;          /* HTTP status */
+	char type[32];       /* invalid_request_error, authentication_error, not_found_error, server_error */
+	char code[48];       /* "" is null */
+	char param[96];      /* "" is null */
+	char message[512];
+} api_error;
+
+typedef struct {
+	enum api_kind kind;
+	json_t *messages;    /* chat: [{role, content}] (owned) */
+	char *prompt;        /* completion: text prompt (owned, NUL-terminated) or NULL */
+	size_t prompt_len;
+	int *prompt_ids;     /* completion: token prompt (owned) or NULL */
+	int n_prompt_ids;
+	char *model;         /* as asked (owned) or NULL */
+	sched_params sp;     /* sampling, max_tokens, ignore_eos, stop strings */
+	bool has_seed;       /* else the caller picks a random seed */
+	bool stream, include_usage;
+} api_request;
+
+typedef struct {
+	int n_vocab;         /* token prompts must be in [0, n_vocab) */
+} api_limits;
+
+/* Parses body[0..len) (any bytes). Returns 0 and fills req, or a negative code and fills err
+ * (status 400). api_request_free must be called either way. */
+int api_request_parse(enum api_kind kind, const char *body, size_t len, const api_limits *lim, api_request *req,
+		      api_error *err);
+void api_request_free(api_request *req);
+
+void api_error_set(api_error *e, int status, const char *type, const char *code, const char *param,
+		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* {"error": {"message", "type", "param", "code"}} */
+json_t *api_error_json(const api_error *e);
+
+/* ---------------------------------------------------------------- responses */
+typedef struct {
+	enum api_kind kind;
+	char id[48];         /* chatcmpl-... / cmpl-... */
+	time_t created;
+	const char *model;
+} api_resp_meta;
+
+const char *api_finish_name(enum sched_finish f);   /* "stop", "length" (others: "stop") */
+/* a whole non-streaming response */
+json_t *api_response(const api_resp_meta *m, const char *text, size_t len, enum sched_finish f, int n_prompt,
+		     int n_gen);
+/* a stream chunk: text (may be NULL: none), role (chat's first chunk), finish (SCHED_RUNNING:
+ * none); with_usage adds "usage": null as OpenAI does when include_usage is set */
+json_t *api_chunk(const api_resp_meta *m, const char *text, size_t len, bool role, enum sched_finish f,
+		  bool with_usage);
+/* the last chunk when include_usage is set: no choices, the usage */
+json_t *api_usage_chunk(const api_resp_meta *m, int n_prompt, int n_gen);
+
+#endif

@@ -1,0 +1,401 @@
+/*
+ * openai_request.c - request bodies to api_request, or an OpenAI error object.
+ *
+ * Order of checks: the body is valid UTF-8, then well-formed JSON (jansson, strict: no NUL in
+ * strings, no trailing bytes), then an object, then each known field. Each check fails with a
+ * 400 whose message names the field and the reason and whose param is the field's path.
+ */
+#include "api/openai.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define BAD(code, param, ...) (api_error_set(err, 400, "invalid_request_error", code, param, __VA_ARGS__), SH_EINVAL)
+#define NOMEM() (api_error_set(err, 503, "server_error", "out_of_memory", NULL, "out of memory"), SH_ENOMEM)
+
+void api_error_set(api_error *e, int status, const char *type, const char *code, const char *param,
+		   const char *fmt, ...)
+{
+	memset(e, 0, sizeof *e);
+	e->status = status;
+	snprintf(e->type, sizeof e->type, "%s", type ? type : "invalid_request_error");
+	snprintf(e->code, sizeof e->code, "%s", code ? code : "");
+	snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	va_end(ap);
+	/* messages quote request text; keep them valid UTF-8 after truncation */
+	size_t n = strlen(e->message);
+	while (n && !text_utf8_valid(e->message, n))
+		e->message[--n] = 0;
+}
+
+json_t *api_error_json(const api_error *e)
+{
+	return json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", e->message, "type", e->type, "param",
+			 e->param[0] ? json_string(e->param) : json_null(), "code",
+			 e->code[0] ? json_string(e->code) : json_null());
+}
+
+void api_request_free(api_request *req)
+{
+	json_decref(req->messages);
+	free(req->prompt);
+	free(req->prompt_ids);
+	free(req->model);
+	memset(req, 0, sizeof *req);
+}
+
+/* ---------------------------------------------------------------- typed fields */
+static const char *type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
+	}
+	return "a value";
+}
+
+/* the field, or NULL when absent or null */
+static json_t *field(json_t *o, const char *name)
+{
+	json_t *v = json_object_get(o, name);
+	return json_is_null(v) ? NULL : v;
+}
+
+static int get_bool(json_t *o, const char *name, bool *out, api_error *err)
+{
+	json_t *v = field(o, name);
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return BAD("invalid_type", name, "'%s' must be a boolean, not %s", name, type_name(v));
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* a number in [lo, hi] */
+static int get_num(json_t *o, const char *name, double lo, double hi, float *out, api_error *err)
+{
+	json_t *v = field(o, name);
+	if (!v)
+		return 0;
+	if (!json_is_number(v))
+		return BAD("invalid_type", name, "'%s' must be a number, not %s", name, type_name(v));
+	double x = json_number_value(v);
+	if (!(x >= lo && x <= hi))
+		return BAD("invalid_value", name, "'%s' must be between %g and %g, got %g", name, lo, hi, x);
+	*out = (float)x;
+	return 0;
+}
+
+/* an integer (a JSON number with no fraction) in [lo, hi]; *present tells whether it was given */
+static int get_int(json_t *o, const char *name, int64_t lo, int64_t hi, int64_t *out, bool *present, api_error *err)
+{
+	json_t *v = field(o, name);
+	if (present)
+		*present = v != NULL;
+	if (!v)
+		return 0;
+	int64_t x;
+	if (json_is_integer(v)) {
+		x = json_integer_value(v);
+	} else if (json_is_real(v)) {
+		double d = json_real_value(v);
+		if (d != floor(d) || !(d >= -9.2e18 && d <= 9.2e18))
+			return BAD("invalid_type", name, "'%s' must be an integer, got %g", name, d);
+		x = (int64_t)d;
+	} else {
+		return BAD("invalid_type", name, "'%s' must be an integer, not %s", name, type_name(v));
+	}
+	if (x < lo || x > hi)
+		return BAD("invalid_value", name, "'%s' must be between %lld and %lld, got %lld", name, (long long)lo,
+			   (long long)hi, (long long)x);
+	*out = x;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- stop, messages, prompt */
+static int add_stop(sched_params *sp, const json_t *s, const char *param, api_error *err)
+{
+	size_t n = json_string_length(s);
+	if (n == 0)
+		return 0; /* an empty stop string stops nothing */
+	if (n > SCHED_STOP_MAX_LEN)
+		return BAD("invalid_value", param, "'%s' is %zu bytes long, at most %d are allowed", param, n,
+			   SCHED_STOP_MAX_LEN);
+	if (memchr(json_string_value(s), 0, n))
+		return BAD("invalid_value", param, "'%s' must not contain NUL characters", param);
+	for (int i = 0; i < sp->n_stop; i++)
+		if (!strcmp(sp->stop[i], json_string_value(s)))
+			return 0;
+	memcpy(sp->stop[sp->n_stop], json_string_value(s), n + 1);
+	sp->n_stop++;
+	return 0;
+}
+
+static int parse_stop(json_t *o, sched_params *sp, api_error *err)
+{
+	json_t *v = field(o, "stop");
+	if (!v)
+		return 0;
+	if (json_is_string(v))
+		return add_stop(sp, v, "stop", err);
+	if (!json_is_array(v))
+		return BAD("invalid_type", "stop", "'stop' must be a string or an array of strings, not %s", type_name(v));
+	if (json_array_size(v) > SCHED_MAX_STOP)
+		return BAD("invalid_value", "stop", "'stop' has %zu strings, at most %d are allowed", json_array_size(v),
+			   SCHED_MAX_STOP);
+	size_t i;
+	json_t *s;
+	json_array_foreach(v, i, s) {
+		char param[32];
+		snprintf(param, sizeof param, "stop[%zu]", i);
+		if (!json_is_string(s))
+			return BAD("invalid_type", param, "'%s' must be a string, not %s", param, type_name(s));
+		if (add_stop(sp, s, param, err))
+			return SH_EINVAL;
+	}
+	return 0;
+}
+
+/* content: a string, or an array of {type: "text", text} parts (joined with "\n"); null for an
+ * assistant message; returns a new string value */
+static json_t *parse_content(json_t *m, size_t i, bool may_be_null, api_error *err)
+{
+	char param[96];
+	snprintf(param, sizeof param, "messages[%zu].content", i);
+	json_t *c = json_object_get(m, "content");
+	if (!c || json_is_null(c)) {
+		if (may_be_null)
+			return json_string("");
+		(void)BAD("missing_required_parameter", param, "'%s' is required", param);
+		return NULL;
+	}
+	if (json_is_string(c))
+		return json_stringn(json_string_value(c), json_string_length(c));
+	if (!json_is_array(c)) {
+		(void)BAD("invalid_type", param, "'%s' must be a string or an array of content parts, not %s", param,
+		    type_name(c));
+		return NULL;
+	}
+	text_buf b = { 0 };
+	size_t j;
+	json_t *part;
+	json_array_foreach(c, j, part) {
+		char pp[128];
+		snprintf(pp, sizeof pp, "%s[%zu]", param, j);
+		json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
+		if (!json_is_object(part)) {
+			(void)BAD("invalid_type", pp, "'%s' must be an object, not %s", pp, type_name(part));
+			goto fail;
+		}
+		if (!json_is_string(type)) {
+			(void)BAD(type ? "invalid_type" : "missing_required_parameter", pp, "'%s.type' must be a string", pp);
+			goto fail;
+		}
+		if (strcmp(json_string_value(type), "text") != 0) {
+			(void)BAD("invalid_value", pp, "'%s.type' is '%.40s': only text content parts are supported", pp,
+			    json_string_value(type));
+			goto fail;
+		}
+		if (!json_is_string(text)) {
+			(void)BAD(text ? "invalid_type" : "missing_required_parameter", pp, "'%s.text' must be a string", pp);
+			goto fail;
+		}
+		if ((j && text_buf_add(&b, "\n", 1)) || text_buf_add(&b, json_string_value(text), json_string_length(text))) {
+			(void)NOMEM();
+			goto fail;
+		}
+	}
+	json_t *s = json_stringn(b.p ? b.p : "", b.len);
+	text_buf_free(&b);
+	return s;
+fail:
+	text_buf_free(&b);
+	return NULL;
+}
+
+static int parse_messages(json_t *o, api_request *req, api_error *err)
+{
+	json_t *ms = json_object_get(o, "messages");
+	if (!ms || json_is_null(ms))
+		return BAD("missing_required_parameter", "messages", "'messages' is required");
+	if (!json_is_array(ms))
+		return BAD("invalid_type", "messages", "'messages' must be an array, not %s", type_name(ms));
+	size_t n = json_array_size(ms);
+	if (n == 0)
+		return BAD("invalid_value", "messages", "'messages' must have at least one message");
+	if (n > API_MAX_MESSAGES)
+		return BAD("invalid_value", "messages", "'messages' has %zu messages, at most %d are allowed", n,
+			   API_MAX_MESSAGES);
+	if (!(req->messages = json_array()))
+		goto nomem;
+	size_t i;
+	json_t *m;
+	json_array_foreach(ms, i, m) {
+		char param[64];
+		snprintf(param, sizeof param, "messages[%zu]", i);
+		if (!json_is_object(m))
+			return BAD("invalid_type", param, "'%s' must be an object, not %s", param, type_name(m));
+		json_t *role = json_object_get(m, "role");
+		snprintf(param, sizeof param, "messages[%zu].role", i);
+		if (!role || json_is_null(role))
+			return BAD("missing_required_parameter", param, "'%s' is required", param);
+		if (!json_is_string(role))
+			return BAD("invalid_type", param, "'%s' must be a string, not %s", param, type_name(role));
+		const char *r = json_string_value(role);
+		if (!strcmp(r, "developer"))
+			r = "system";
+		if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant"))
+			return BAD("invalid_value", param,
+				   "'%s' is '%.40s': it must be 'system', 'developer', 'user' or 'assistant'", param,
+				   json_string_value(role));
+		json_t *content = parse_content(m, i, !strcmp(r, "assistant"), err);
+		if (!content)
+			return SH_EINVAL;
+		json_t *nm = json_pack("{s:s, s:o}", "role", r, "content", content);
+		if (!nm || json_array_append_new(req->messages, nm))
+			goto nomem;
+	}
+	return 0;
+nomem:
+	return NOMEM();
+}
+
+static int parse_ids(const json_t *a, const char *param, const api_limits *lim, api_request *req, api_error *err)
+{
+	size_t n = json_array_size(a);
+	if (n == 0)
+		return BAD("invalid_value", param, "'%s' must not be empty", param);
+	if (n > (1u << 24))
+		return BAD("invalid_value", param, "'%s' has too many tokens", param);
+	if (!(req->prompt_ids = malloc(sizeof(int) * n)))
+		return NOMEM();
+	size_t i;
+	json_t *t;
+	json_array_foreach(a, i, t) {
+		json_int_t id = json_integer_value(t);
+		if (!json_is_integer(t) || id < 0 || id >= lim->n_vocab)
+			return BAD("invalid_value", param, "'%s[%zu]' must be a token id in [0, %d)", param, i, lim->n_vocab);
+		req->prompt_ids[i] = (int)id;
+	}
+	req->n_prompt_ids = (int)n;
+	return 0;
+}
+
+/* prompt: a string, [string], [token ids] or [[token ids]] (one prompt only) */
+static int parse_prompt(json_t *o, const api_limits *lim, api_request *req, api_error *err)
+{
+	json_t *p = json_object_get(o, "prompt");
+	if (!p || json_is_null(p))
+		return BAD("missing_required_parameter", "prompt", "'prompt' is required");
+	if (json_is_array(p)) {
+		size_t n = json_array_size(p);
+		json_t *first = json_array_get(p, 0);
+		if (n == 0)
+			return BAD("invalid_value", "prompt", "'prompt' must not be an empty array");
+		if (json_is_integer(first))
+			return parse_ids(p, "prompt", lim, req, err);
+		if (n != 1)
+			return BAD("invalid_value", "prompt", "'prompt' has %zu prompts: only one is supported", n);
+		if (json_is_array(first))
+			return parse_ids(first, "prompt[0]", lim, req, err);
+		if (!json_is_string(first))
+			return BAD("invalid_type", "prompt[0]", "'prompt[0]' must be a string or an array of token ids, not %s",
+				   type_name(first));
+		p = first;
+	} else if (!json_is_string(p)) {
+		return BAD("invalid_type", "prompt", "'prompt' must be a string or an array, not %s", type_name(p));
+	}
+	req->prompt_len = json_string_length(p);
+	if (!(req->prompt = malloc(req->prompt_len + 1)))
+		return NOMEM();
+	memcpy(req->prompt, json_string_value(p), req->prompt_len + 1);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the body */
+static int parse_object(enum api_kind kind, json_t *o, const api_limits *lim, api_request *req, api_error *err)
+{
+	sched_params *sp = &req->sp;
+	int64_t x = 0, mt = 0, mct = 0;
+	bool has_mt = false, has_mct = false;
+
+	json_t *model = field(o, "model");
+	if (model && !json_is_string(model))
+		return BAD("invalid_type", "model", "'model' must be a string, not %s", type_name(model));
+	if (model && !(req->model = strdup(json_string_value(model))))
+		return NOMEM();
+	if (kind == API_CHAT ? parse_messages(o, req, err) : parse_prompt(o, lim, req, err))
+		return SH_EINVAL;
+
+	if (get_int(o, "max_tokens", 1, INT32_MAX, &mt, &has_mt, err) ||
+	    get_int(o, "max_completion_tokens", 1, INT32_MAX, &mct, &has_mct, err))
+		return SH_EINVAL;
+	sp->max_tokens = has_mct ? (int)mct : has_mt ? (int)mt : 0;
+
+	if (get_num(o, "temperature", 0, 2, &sp->sp.temp, err) || get_num(o, "top_p", 0, 1, &sp->sp.top_p, err) ||
+	    get_num(o, "min_p", 0, 1, &sp->sp.min_p, err) ||
+	    get_num(o, "frequency_penalty", -2, 2, &sp->sp.freq_penalty, err) ||
+	    get_num(o, "presence_penalty", -2, 2, &sp->sp.presence_penalty, err) ||
+	    get_num(o, "repetition_penalty", 0.01, 10, &sp->sp.repeat_penalty, err))
+		return SH_EINVAL;
+	bool has;
+	if (get_int(o, "top_k", 0, INT32_MAX, &x, &has, err))
+		return SH_EINVAL;
+	if (has)
+		sp->sp.top_k = (int)x;
+	if (get_int(o, "seed", INT64_MIN, INT64_MAX, &x, &req->has_seed, err))
+		return SH_EINVAL;
+	if (req->has_seed)
+		sp->sp.seed = (uint64_t)x;
+	if (get_int(o, "n", 1, INT32_MAX, &x, &has, err))
+		return SH_EINVAL;
+	if (has && x != 1)
+		return BAD("invalid_value", "n", "'n' is %lld: only n=1 is supported", (long long)x);
+	if (get_bool(o, "stream", &req->stream, err) || get_bool(o, "ignore_eos", &sp->ignore_eos, err))
+		return SH_EINVAL;
+	json_t *so = field(o, "stream_options");
+	if (so && !json_is_object(so))
+		return BAD("invalid_type", "stream_options", "'stream_options' must be an object, not %s", type_name(so));
+	if (so) {
+		json_t *iu = field(so, "include_usage");
+		if (iu && !json_is_boolean(iu))
+			return BAD("invalid_type", "stream_options.include_usage",
+				   "'stream_options.include_usage' must be a boolean, not %s", type_name(iu));
+		req->include_usage = json_is_true(iu);
+	}
+	return parse_stop(o, sp, err);
+}
+
+int api_request_parse(enum api_kind kind, const char *body, size_t len, const api_limits *lim, api_request *req,
+		      api_error *err)
+{
+	memset(req, 0, sizeof *req);
+	memset(err, 0, sizeof *err);
+	req->kind = kind;
+	sample_params_default(&req->sp.sp);
+	if (len == 0)
+		return BAD("invalid_json", NULL, "the request body is empty: it must be a JSON object");
+	if (!text_utf8_valid(body, len))
+		return BAD("invalid_encoding", NULL, "the request body is not valid UTF-8");
+	json_error_t je;
+	json_t *o = json_loadb(body, len, 0, &je);
+	if (!o)
+		return BAD("invalid_json", NULL, "the request body is not valid JSON: %s (line %d, column %d)", je.text,
+			   je.line, je.column);
+	int rc = json_is_object(o) ? parse_object(kind, o, lim, req, err)
+				   : BAD("invalid_json", NULL, "the request body must be a JSON object, not %s", type_name(o));
+	json_decref(o);
+	return rc;
+}

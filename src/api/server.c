@@ -1,0 +1,676 @@
+/*
+ * server.c - routes, request bodies, completions (JSON and SSE), models, health, metrics.
+ *
+ * One connection's life in MHD's thread-per-connection mode:
+ *   handle() first call       allocate the conn state
+ *   handle() with body bytes  append up to max_body; past it, discard (then 413)
+ *   handle() last call        route, authorize, parse, tokenize, submit, then either wait for the
+ *                             whole answer (JSON) or queue a chunked SSE response whose content
+ *                             callback (stream_read) waits for text and formats chunks
+ *   request_done()            frees the conn state; a stream's free callback releases (and so
+ *                             cancels, if still running) its scheduler request
+ * Waits are slices of WAIT_SLICE seconds with a check of the client's socket in between.
+ */
+#define _GNU_SOURCE /* POLLRDHUP */
+#include "api/server.h"
+#include "api/openai.h"
+
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define WAIT_SLICE 0.1              /* seconds between client-socket checks while waiting */
+#define DISCARD_MAX (256ull << 20)  /* body bytes past the limit read before hanging up */
+#define MAX_CONNECTIONS 512
+#define CONNECTION_TIMEOUT 300      /* seconds of socket inactivity */
+
+enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_MODEL, R_HEALTH, R_METRICS };
+
+struct api_server {
+	api_server_opts o;
+	char *model_id, *api_key;
+	sched *s;
+	const vocab *v;
+	int n_vocab;
+	struct MHD_Daemon *d;
+	int port;
+	bool quiesced;
+	pthread_mutex_t mu;          /* status counts, rng */
+	uint64_t by_status[600];
+	sh_rng rng;
+};
+
+typedef struct {
+	text_buf body;
+	bool too_big;
+	uint64_t discarded;
+} conn;
+
+typedef struct {
+	api_server *srv;
+	sched_req *r;
+	api_resp_meta meta;
+	bool include_usage;
+	int fd;
+	text_buf out, text;
+	size_t off;
+	bool started, ended;
+} stream;
+
+/* ---------------------------------------------------------------- small helpers */
+static uint64_t srv_rand(api_server *srv)
+{
+	pthread_mutex_lock(&srv->mu);
+	uint64_t x = sh_rng_u64(&srv->rng);
+	pthread_mutex_unlock(&srv->mu);
+	return x;
+}
+
+static void count_status(api_server *srv, unsigned status)
+{
+	pthread_mutex_lock(&srv->mu);
+	srv->by_status[status < 600 ? status : 0]++;
+	pthread_mutex_unlock(&srv->mu);
+}
+
+static int conn_fd(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return ci ? ci->connect_fd : -1;
+}
+
+/* the client closed its end (or the socket failed) */
+static bool peer_gone(int fd)
+{
+	if (fd < 0)
+		return false;
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+		return true;
+	char b;
+	return (p.revents & POLLIN) && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static void add_common_headers(struct MHD_Response *resp)
+{
+	MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+}
+
+static enum MHD_Result send_buf(api_server *srv, struct MHD_Connection *c, unsigned status, const char *type,
+				const char *data, size_t len, const char *hname, const char *hval)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", type);
+	add_common_headers(resp);
+	if (hname)
+		MHD_add_response_header(resp, hname, hval);
+	enum MHD_Result r = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	count_status(srv, status);
+	return r;
+}
+
+static enum MHD_Result send_json(api_server *srv, struct MHD_Connection *c, unsigned status, json_t *j,
+				 const char *hname, const char *hval)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	static const char nomem[] =
+		"{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"param\":null,\"code\":\"out_of_memory\"}}";
+	if (!s)
+		return send_buf(srv, c, 503, "application/json", nomem, sizeof nomem - 1, NULL, NULL);
+	enum MHD_Result r = send_buf(srv, c, status, "application/json", s, strlen(s), hname, hval);
+	free(s);
+	return r;
+}
+
+static enum MHD_Result send_error(api_server *srv, struct MHD_Connection *c, const api_error *e)
+{
+	const char *hname = NULL, *hval = NULL;
+	if (e->status == 401)
+		hname = "WWW-Authenticate", hval = "Bearer";
+	else if (e->status == 503)
+		hname = "Retry-After", hval = "1";
+	return send_json(srv, c, (unsigned)e->status, api_error_json(e), hname, hval);
+}
+
+#define SEND_ERR(status, type, code, param, ...)                                          \
+	do {                                                                              \
+		api_error e_;                                                             \
+		api_error_set(&e_, status, type, code, param, __VA_ARGS__);               \
+		return send_error(srv, c, &e_);                                           \
+	} while (0)
+
+/* ---------------------------------------------------------------- routes */
+static enum route route_of(const api_server *srv, const char *url)
+{
+	if (!strcmp(url, "/v1/chat/completions"))
+		return R_CHAT;
+	if (!strcmp(url, "/v1/completions"))
+		return R_COMPLETIONS;
+	if (!strcmp(url, "/v1/models"))
+		return R_MODELS;
+	if (!strncmp(url, "/v1/models/", 11) && url[11])
+		return R_MODEL;
+	if (!strcmp(url, "/health"))
+		return R_HEALTH;
+	if (!strcmp(url, "/metrics"))
+		return R_METRICS;
+	return R_NONE;
+}
+
+static bool authorized(const api_server *srv, struct MHD_Connection *c)
+{
+	if (!srv->api_key)
+		return true;
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7))
+		return false;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	size_t a = strlen(h), b = strlen(srv->api_key);
+	unsigned diff = (unsigned)(a != b);
+	for (size_t i = 0; i < a; i++) /* constant time in the key's content */
+		diff |= (unsigned char)h[i] ^ (unsigned char)srv->api_key[i % (b ? b : 1)];
+	return diff == 0;
+}
+
+/* ---------------------------------------------------------------- prompts */
+/* a prompt's text: special tokens parsed, BOS as the model says unless the text starts with it */
+static int tokenize(api_server *srv, const char *text, size_t len, int **out, api_error *err)
+{
+	int n = vocab_tokenize_chat(srv->v, text, len, out);
+	if (n < 0) {
+		*out = NULL;
+		api_error_set(err, n == SH_ENOMEM ? 503 : 400, n == SH_ENOMEM ? "server_error" : "invalid_request_error",
+			      NULL, NULL, "the prompt cannot be tokenized (%s)", sh_strerror(n));
+		return -1;
+	}
+	return n;
+}
+
+static int build_prompt(api_server *srv, api_request *req, int **ids, api_error *err)
+{
+	int n;
+	if (req->prompt_ids) {
+		*ids = req->prompt_ids;
+		req->prompt_ids = NULL;
+		n = req->n_prompt_ids;
+	} else if (req->kind == API_COMPLETION) {
+		n = tokenize(srv, req->prompt, req->prompt_len, ids, err);
+	} else {
+		char *text = NULL, msg[256] = "";
+		size_t len = 0;
+		if (!srv->o.chat_render || srv->o.chat_render(srv->o.chat_ctx, req->messages, &text, &len, msg, sizeof msg)) {
+			api_error_set(err, 400, "invalid_request_error", "invalid_value", "messages",
+				      "the messages cannot be rendered with the chat template: %s", msg);
+			return -1;
+		}
+		n = tokenize(srv, text, len, ids, err);
+		free(text);
+	}
+	if (n < 0)
+		return -1;
+	if (n == 0) {
+		api_error_set(err, 400, "invalid_request_error", "invalid_value", req->kind == API_CHAT ? "messages" : "prompt",
+			      "the prompt is empty");
+		free(*ids);
+		return -1;
+	}
+	if (n > srv->o.n_ctx) {
+		api_error_set(err, 400, "invalid_request_error", "context_length_exceeded",
+			      req->kind == API_CHAT ? "messages" : "prompt",
+			      "the prompt has %d tokens, the context holds %d", n, srv->o.n_ctx);
+		free(*ids);
+		return -1;
+	}
+	return n;
+}
+
+static void meta_init(api_server *srv, api_resp_meta *m, enum api_kind kind)
+{
+	m->kind = kind;
+	m->created = time(NULL);
+	m->model = srv->model_id;
+	snprintf(m->id, sizeof m->id, "%s%016llx%08llx", kind == API_CHAT ? "chatcmpl-" : "cmpl-",
+		 (unsigned long long)srv_rand(srv), (unsigned long long)(srv_rand(srv) & 0xffffffffu));
+}
+
+static const char *finish_log_name(enum sched_finish f)
+{
+	return f == SCHED_FINISH_CANCELLED ? "cancelled" : f == SCHED_FINISH_ABORTED ? "aborted" : api_finish_name(f);
+}
+
+/* ---------------------------------------------------------------- streaming */
+static int sse_event(text_buf *out, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	int rc = s ? text_buf_addf(out, "data: %s\n\n", s) : SH_ENOMEM;
+	free(s);
+	return rc;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	stream *st = cls;
+	for (;;) {
+		if (st->off < st->out.len) {
+			size_t n = SH_MIN(max, st->out.len - st->off);
+			memcpy(buf, st->out.p + st->off, n);
+			st->off += n;
+			return (ssize_t)n;
+		}
+		st->out.len = st->off = 0;
+		if (st->ended)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (!st->started) {
+			st->started = true;
+			if (st->meta.kind == API_CHAT &&
+			    sse_event(&st->out, api_chunk(&st->meta, "", 0, true, SCHED_RUNNING, st->include_usage)))
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			continue;
+		}
+		if (peer_gone(st->fd)) {
+			sched_req_cancel(st->r);
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+		sched_status ss;
+		st->text.len = 0;
+		if (sched_req_read(st->r, WAIT_SLICE, &st->text, &ss))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		int rc = 0;
+		if (st->text.len)
+			rc |= sse_event(&st->out, api_chunk(&st->meta, st->text.p, st->text.len, false, SCHED_RUNNING,
+							    st->include_usage));
+		if (ss.finish == SCHED_FINISH_STOP || ss.finish == SCHED_FINISH_LENGTH) {
+			rc |= sse_event(&st->out, api_chunk(&st->meta, NULL, 0, false, ss.finish, st->include_usage));
+			if (st->include_usage)
+				rc |= sse_event(&st->out, api_usage_chunk(&st->meta, ss.n_prompt, ss.n_gen));
+		} else if (ss.finish != SCHED_RUNNING) {
+			api_error e;
+			api_error_set(&e, 503, "server_error", "server_stopping", NULL, "the server is stopping");
+			rc |= sse_event(&st->out, api_error_json(&e));
+		}
+		if (ss.finish != SCHED_RUNNING) {
+			rc |= text_buf_add(&st->out, "data: [DONE]\n\n", 14);
+			st->ended = true;
+			sh_log_info("%s: prompt %d tokens, generated %d, %s", st->meta.id, ss.n_prompt, ss.n_gen,
+				    finish_log_name(ss.finish));
+		}
+		if (rc)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+}
+
+static void stream_free(void *cls)
+{
+	stream *st = cls;
+	sched_req_release(st->r); /* cancels it if the client left early */
+	text_buf_free(&st->out);
+	text_buf_free(&st->text);
+	free(st);
+}
+
+/* ---------------------------------------------------------------- completions */
+static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection *c, conn *k, enum api_kind kind)
+{
+	api_request req;
+	api_error err;
+	api_limits lim = { .n_vocab = srv->n_vocab };
+	int *ids = NULL;
+	enum MHD_Result ret;
+	if (api_request_parse(kind, k->body.p ? k->body.p : "", k->body.len, &lim, &req, &err)) {
+		api_request_free(&req);
+		return send_error(srv, c, &err);
+	}
+	int n = build_prompt(srv, &req, &ids, &err);
+	if (n < 0) {
+		api_request_free(&req);
+		return send_error(srv, c, &err);
+	}
+	if (!req.has_seed)
+		req.sp.sp.seed = srv_rand(srv);
+	int e = 0;
+	sched_req *r = sched_submit(srv->s, ids, n, &req.sp, &e);
+	free(ids);
+	bool stream_mode = req.stream, include_usage = req.include_usage;
+	api_request_free(&req);
+	if (!r) {
+		if (e == SCHED_EFULL)
+			SEND_ERR(503, "server_error", "server_busy", NULL,
+				 "all slots are busy and the queue is full: try again later");
+		if (e == SH_ENOMEM)
+			SEND_ERR(503, "server_error", "out_of_memory", NULL, "out of memory");
+		SEND_ERR(400, "invalid_request_error", "invalid_value", NULL, "the request cannot be run (%s)",
+			 sh_strerror(e));
+	}
+
+	if (stream_mode) {
+		stream *st = calloc(1, sizeof *st);
+		struct MHD_Response *resp = st ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st,
+										 stream_free)
+					       : NULL;
+		if (!resp) {
+			free(st);
+			sched_req_release(r);
+			SEND_ERR(503, "server_error", "out_of_memory", NULL, "out of memory");
+		}
+		st->srv = srv;
+		st->r = r;
+		st->fd = conn_fd(c);
+		st->include_usage = include_usage;
+		meta_init(srv, &st->meta, kind);
+		MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+		MHD_add_response_header(resp, "Cache-Control", "no-cache");
+		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+		add_common_headers(resp);
+		ret = MHD_queue_response(c, 200, resp);
+		MHD_destroy_response(resp); /* stream_free runs when MHD is done with it */
+		count_status(srv, 200);
+		return ret;
+	}
+
+	/* non-streaming: wait here, watching the client */
+	int fd = conn_fd(c);
+	text_buf text = { 0 };
+	sched_status ss;
+	for (;;) {
+		if (sched_req_read(r, WAIT_SLICE, &text, &ss)) {
+			ss.finish = SCHED_FINISH_ABORTED;
+			break;
+		}
+		if (ss.finish != SCHED_RUNNING)
+			break;
+		if (peer_gone(fd)) {
+			sched_req_release(r);
+			text_buf_free(&text);
+			return MHD_NO; /* closes the connection */
+		}
+	}
+	sched_req_release(r);
+	api_resp_meta m;
+	meta_init(srv, &m, kind);
+	if (ss.finish != SCHED_FINISH_STOP && ss.finish != SCHED_FINISH_LENGTH) {
+		text_buf_free(&text);
+		SEND_ERR(503, "server_error", "server_stopping", NULL, "the server is stopping");
+	}
+	sh_log_info("%s: prompt %d tokens, generated %d, %s", m.id, ss.n_prompt, ss.n_gen, api_finish_name(ss.finish));
+	ret = send_json(srv, c, 200, api_response(&m, text.p, text.len, ss.finish, ss.n_prompt, ss.n_gen), NULL, NULL);
+	text_buf_free(&text);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- models, health, metrics */
+static json_t *model_json(const api_server *srv)
+{
+	return json_pack("{s:s, s:s, s:I, s:s}", "id", srv->model_id, "object", "model", "created",
+			 (json_int_t)srv->o.model_created, "owned_by", "shoal");
+}
+
+static enum MHD_Result handle_metrics(api_server *srv, struct MHD_Connection *c)
+{
+	sched_stats st;
+	sched_stats_get(srv->s, &st);
+	text_buf b = { 0 };
+	int rc = text_buf_addf(&b, "# HELP shoal_http_requests_total HTTP requests answered, by status code.\n"
+				   "# TYPE shoal_http_requests_total counter\n");
+	pthread_mutex_lock(&srv->mu);
+	for (int code = 0; code < 600; code++)
+		if (srv->by_status[code])
+			rc |= text_buf_addf(&b, "shoal_http_requests_total{code=\"%d\"} %llu\n", code,
+					    (unsigned long long)srv->by_status[code]);
+	pthread_mutex_unlock(&srv->mu);
+#define METRIC(name, type, help, fmt, val) \
+	rc |= text_buf_addf(&b, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " " fmt "\n", val)
+	METRIC("shoal_requests_finished_total", "counter", "Generation requests finished (any reason).", "%llu",
+	       (unsigned long long)st.requests);
+	METRIC("shoal_prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", "%llu",
+	       (unsigned long long)st.prompt_tokens);
+	METRIC("shoal_prompt_tokens_cached_total", "counter", "Prompt tokens reused from a slot's KV cache.", "%llu",
+	       (unsigned long long)st.cached_tokens);
+	METRIC("shoal_generated_tokens_total", "counter", "Generated tokens.", "%llu", (unsigned long long)st.gen_tokens);
+	METRIC("shoal_generation_tokens_per_second", "gauge", "Generated tokens per second over the last 10 s.", "%.3f",
+	       st.gen_rate);
+	METRIC("shoal_steps_total", "counter", "Batched forward steps.", "%llu", (unsigned long long)st.steps);
+	METRIC("shoal_steps_batched_total", "counter", "Forward steps that advanced more than one sequence.", "%llu",
+	       (unsigned long long)st.steps_multi);
+	METRIC("shoal_step_tokens_total", "counter", "Tokens through forward steps.", "%llu",
+	       (unsigned long long)st.step_tokens);
+	METRIC("shoal_busy_seconds_total", "counter", "Seconds spent in forward steps.", "%.6f", st.busy_sec);
+	METRIC("shoal_queue_depth", "gauge", "Requests waiting for a slot.", "%d", st.queued);
+	METRIC("shoal_slots_active", "gauge", "Slots generating or processing a prompt.", "%d", st.active);
+	METRIC("shoal_slots_total", "gauge", "Slots (parallel sequences).", "%d", st.n_slots);
+#undef METRIC
+	enum MHD_Result r = rc ? MHD_NO
+			       : send_buf(srv, c, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len, NULL, NULL);
+	text_buf_free(&b);
+	return r;
+}
+
+static const char *allowed_methods(enum route rt)
+{
+	return rt == R_CHAT || rt == R_COMPLETIONS ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+}
+
+static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn *k, const char *url, const char *method)
+{
+	enum route rt = route_of(srv, url);
+	bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	if (rt == R_NONE)
+		SEND_ERR(404, "invalid_request_error", "unknown_url", NULL, "unknown URL: %s %.200s", method, url);
+	if (!strcmp(method, "OPTIONS")) { /* CORS preflight */
+		struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			return MHD_NO;
+		add_common_headers(resp);
+		MHD_add_response_header(resp, "Access-Control-Allow-Methods", allowed_methods(rt));
+		MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+		MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+		enum MHD_Result r = MHD_queue_response(c, 204, resp);
+		MHD_destroy_response(resp);
+		count_status(srv, 204);
+		return r;
+	}
+	if ((rt == R_CHAT || rt == R_COMPLETIONS) ? !post : !get) {
+		api_error e;
+		api_error_set(&e, 405, "invalid_request_error", "method_not_allowed", NULL, "%s is not allowed on %.200s (use %s)",
+			      method, url, rt == R_CHAT || rt == R_COMPLETIONS ? "POST" : "GET");
+		return send_json(srv, c, 405, api_error_json(&e), "Allow", allowed_methods(rt));
+	}
+	if (rt == R_HEALTH) {
+		if (__atomic_load_n(&srv->quiesced, __ATOMIC_RELAXED))
+			return send_json(srv, c, 503, json_pack("{s:s}", "status", "stopping"), NULL, NULL);
+		return send_json(srv, c, 200, json_pack("{s:s}", "status", "ok"), NULL, NULL);
+	}
+	if (!authorized(srv, c))
+		SEND_ERR(401, "authentication_error", "invalid_api_key", NULL,
+			 "invalid or missing API key: send the header 'Authorization: Bearer KEY'");
+	if (k->too_big)
+		SEND_ERR(413, "invalid_request_error", "request_too_large", NULL,
+			 "the request body is larger than the limit of %zu bytes", srv->o.max_body);
+	switch (rt) {
+	case R_CHAT:
+		return handle_completion(srv, c, k, API_CHAT);
+	case R_COMPLETIONS:
+		return handle_completion(srv, c, k, API_COMPLETION);
+	case R_MODELS:
+		return send_json(srv, c, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", model_json(srv)), NULL,
+				 NULL);
+	case R_MODEL:
+		if (strcmp(url + 11, srv->model_id))
+			SEND_ERR(404, "invalid_request_error", "model_not_found", "model", "the model '%.200s' does not exist",
+				 url + 11);
+		return send_json(srv, c, 200, model_json(srv), NULL, NULL);
+	case R_METRICS:
+		return handle_metrics(srv, c);
+	default:
+		return MHD_NO;
+	}
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			      const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	api_server *srv = cls;
+	conn *k = *con_cls;
+	if (!k) {
+		if (!(k = calloc(1, sizeof *k)))
+			return MHD_NO;
+		*con_cls = k;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		size_t n = *upload_size;
+		*upload_size = 0;
+		if (!k->too_big && k->body.len + n <= srv->o.max_body) {
+			if (text_buf_add(&k->body, upload_data, n))
+				return MHD_NO;
+		} else {
+			k->too_big = true;
+			k->discarded += n;
+			text_buf_free(&k->body);
+			if (k->discarded > DISCARD_MAX)
+				return MHD_NO;
+		}
+		return MHD_YES;
+	}
+	return dispatch(srv, c, k, url, method);
+}
+
+static void request_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode why)
+{
+	conn *k = *con_cls;
+	if (k) {
+		text_buf_free(&k->body);
+		free(k);
+		*con_cls = NULL;
+	}
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	size_t n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = 0;
+	sh_log_debug("http: %s", buf);
+}
+
+/* ---------------------------------------------------------------- start / stop */
+/* SO_REUSEADDR is MHD's default; no SO_REUSEPORT, so a port in use is an error */
+static struct MHD_Daemon *daemon_start(api_server *srv, unsigned flags, int port, const struct sockaddr *addr)
+{
+	if (addr)
+		return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, addr,
+					MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+					(unsigned)CONNECTION_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED, request_done, srv,
+					MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
+	return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, srv, MHD_OPTION_CONNECTION_LIMIT,
+				(unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+				MHD_OPTION_NOTIFY_COMPLETED, request_done, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+				MHD_OPTION_END);
+}
+
+api_server *api_server_start(const api_server_opts *o, sched *s, const vocab *v, int *err)
+{
+	int e = SH_ENOMEM;
+	struct addrinfo *ai = NULL;
+	api_server *srv = calloc(1, sizeof *srv);
+	if (!srv)
+		goto fail;
+	srv->o = *o;
+	if (!srv->o.max_body)
+		srv->o.max_body = API_MAX_BODY;
+	srv->s = s;
+	srv->v = v;
+	srv->n_vocab = vocab_n_tokens(v);
+	if (pthread_mutex_init(&srv->mu, NULL)) {
+		free(srv);
+		srv = NULL;
+		goto fail;
+	}
+	sh_rng_seed(&srv->rng, (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)srv << 16) ^ (uint64_t)(sh_time_sec() * 1e9));
+	if (!(srv->model_id = strdup(o->model_id ? o->model_id : "model")))
+		goto fail;
+	if (o->api_key && o->api_key[0] && !(srv->api_key = strdup(o->api_key)))
+		goto fail;
+
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+			 MHD_USE_ERROR_LOG;
+	e = SH_EIO;
+	if (o->host && o->host[0]) {
+		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+		char port[16];
+		snprintf(port, sizeof port, "%d", o->port);
+		int g = getaddrinfo(o->host, port, &hints, &ai);
+		if (g) {
+			sh_log_error("--host %s: %s", o->host, gai_strerror(g));
+			e = SH_EINVAL;
+			goto fail;
+		}
+		if (ai->ai_family == AF_INET6)
+			flags |= MHD_USE_IPv6;
+		srv->d = daemon_start(srv, flags, o->port, ai->ai_addr);
+	} else {
+		/* every interface: IPv6 with IPv4 mapped, or IPv4 alone where IPv6 is off */
+		if (!(srv->d = daemon_start(srv, flags | MHD_USE_DUAL_STACK, o->port, NULL)))
+			srv->d = daemon_start(srv, flags, o->port, NULL);
+	}
+	if (!srv->d) {
+		sh_log_error("cannot listen on %s port %d (in use, or not allowed)", o->host && o->host[0] ? o->host : "all interfaces",
+			     o->port);
+		goto fail;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = di && di->port ? di->port : o->port;
+	if (ai)
+		freeaddrinfo(ai);
+	return srv;
+fail:
+	if (ai)
+		freeaddrinfo(ai);
+	api_server_free(srv);
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+int api_server_port(const api_server *srv)
+{
+	return srv->port;
+}
+
+void api_server_quiesce(api_server *srv)
+{
+	if (!srv || !srv->d || srv->quiesced)
+		return;
+	__atomic_store_n(&srv->quiesced, true, __ATOMIC_RELAXED);
+	MHD_socket fd = MHD_quiesce_daemon(srv->d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+}
+
+void api_server_free(api_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->d)
+		MHD_stop_daemon(srv->d);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv->model_id);
+	free(srv->api_key);
+	free(srv);
+}

@@ -1,0 +1,656 @@
+/*
+ * sched.c - the slot scheduler (see sched.h for the model).
+ *
+ * Locking: one mutex (s->mu) guards the queue, the slot table's request pointers, and the shared
+ * part of every request (text, status, cancel flag, references). The scheduler thread drops it
+ * for the backend step and for sampling/detokenizing; what it touches then (the batch arrays,
+ * slot token history, a request's sampler and detokenizer) only it ever touches. Each request has
+ * its own condition variable for its reader; the scheduler sleeps on s->cv when idle.
+ *
+ * A request's text: gen holds everything generated (repaired to valid UTF-8); gen[0..shown) is
+ * final (it cannot be part of a stop string), gen[shown..) is held back; the reader has taken
+ * gen[0..read).
+ */
+#include "serve/sched.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define RATE_BUCKETS 16   /* one per second, a ring */
+#define RATE_WINDOW 10    /* seconds averaged by gen_rate */
+
+struct sched_req {
+	sched *s;
+	sched_req *next;          /* queue link */
+	int refs;                 /* caller + scheduler */
+	pthread_cond_t cv;        /* new text or the end, for the reader */
+
+	/* set at submit, then read-only */
+	int *prompt;              /* [n_prompt] */
+	int n_prompt;
+	sched_params p;
+	char *stops[SCHED_MAX_STOP];
+
+	/* the scheduler thread's own */
+	sample_ctx *smp;
+	vocab_stream vs;
+
+	/* under s->mu */
+	text_buf gen;
+	size_t shown, read;
+	bool cancelled;
+	sched_status st;
+};
+
+typedef struct {
+	sched_req *r;             /* NULL: free */
+	int *hist;                /* [n_ctx] tokens whose KV entries are valid */
+	int n_hist;
+	int n_eval;               /* prompt tokens evaluated (cached ones included) */
+	int next;                 /* generated token to feed at the next step, -1: none */
+	text_buf piece;           /* text of the token sampled in this step */
+	int tok;                  /* that token */
+	bool eog;                 /* it ends generation */
+} slot;
+
+struct sched {
+	sched_backend be;
+	sched_opts o;
+	pthread_t thread;
+	bool started, stopping, stopped;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+
+	slot *slots;              /* [n_slots] */
+	int n_active;
+	sched_req *q_head, *q_tail;
+	int n_queued;
+	int rr;                   /* where prompt chunks start (round robin) */
+
+	/* one step's batch (scheduler thread only) */
+	int *b_tok, *b_seq, *b_pos;   /* [max_batch] */
+	bool *b_want;                 /* [max_batch] */
+	int *row_slot;                /* [n_slots] slot of each logits row */
+	float *logits;                /* [n_slots, n_vocab] */
+
+	sched_stats stats;
+	uint64_t rate_n[RATE_BUCKETS];
+	int64_t rate_sec[RATE_BUCKETS];
+	double t_start;
+};
+
+/* ---------------------------------------------------------------- helpers */
+static void deadline_after(struct timespec *ts, double sec)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	double whole = (double)(time_t)sec;
+	ts->tv_sec += (time_t)sec;
+	ts->tv_nsec += (long)((sec - whole) * 1e9);
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static int cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+	if (pthread_condattr_init(&a))
+		return SH_ENOMEM;
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	int r = pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+	return r ? SH_ENOMEM : SH_OK;
+}
+
+static void req_free(sched_req *r)
+{
+	sample_free(r->smp);
+	free(r->prompt);
+	text_buf_free(&r->gen);
+	pthread_cond_destroy(&r->cv);
+	free(r);
+}
+
+/* drops one reference; under s->mu */
+static void req_unref(sched_req *r)
+{
+	SH_ASSERT(r->refs > 0);
+	if (--r->refs == 0)
+		req_free(r);
+}
+
+static void rate_add(sched *s, double now, uint64_t n)
+{
+	int64_t sec = (int64_t)now;
+	int i = (int)(sec % RATE_BUCKETS);
+	if (s->rate_sec[i] != sec) {
+		s->rate_sec[i] = sec;
+		s->rate_n[i] = 0;
+	}
+	s->rate_n[i] += n;
+}
+
+static double rate_get(const sched *s, double now)
+{
+	int64_t sec = (int64_t)now;
+	uint64_t sum = 0;
+	for (int i = 0; i < RATE_BUCKETS; i++)
+		if (sec - s->rate_sec[i] < RATE_WINDOW && s->rate_sec[i] <= sec)
+			sum += s->rate_n[i];
+	double span = SH_MIN((double)RATE_WINDOW, now - s->t_start);
+	return span > 0 ? (double)sum / span : 0.0;
+}
+
+/* appends the repaired bytes of a detokenizer's output; scheduler thread */
+static void piece_add(text_buf *b, const char *s, int n)
+{
+	if (n > 0 && text_utf8_repair(b, s, (size_t)n))
+		sh_log_error("sched: out of memory for generated text");
+}
+
+/* Ends a request: the held-back text is released (after a last stop-string scan), the reader
+ * woken, the slot (if any) freed, the scheduler's reference dropped. Under s->mu. */
+static void req_finish(sched *s, sched_req *r, slot *sl, enum sched_finish why)
+{
+	if (why == SCHED_FINISH_STOP || why == SCHED_FINISH_LENGTH) {
+		char tail[16];
+		int n = vocab_stream_flush(&r->vs, tail, sizeof tail);
+		piece_add(&r->gen, tail, n);
+		size_t safe;
+		long m = r->p.n_stop ? text_stop_scan(r->gen.p, r->gen.len, r->shown, r->stops, r->p.n_stop, &safe) : -1;
+		if (m >= 0) {
+			r->gen.len = (size_t)m;
+			r->gen.p[m] = 0;
+			why = SCHED_FINISH_STOP;
+		}
+	}
+	r->shown = r->gen.len;
+	r->st.finish = why;
+	pthread_cond_broadcast(&r->cv);
+	if (sl) {
+		sl->r = NULL;
+		sl->next = -1;
+		s->n_active--;
+	}
+	s->stats.requests++;
+	req_unref(r);
+}
+
+/* ---------------------------------------------------------------- the loop */
+static void reap_cancelled(sched *s)
+{
+	for (int i = 0; i < s->o.n_slots; i++) {
+		sched_req *r = s->slots[i].r;
+		if (r && (r->cancelled || s->stopping))
+			req_finish(s, r, &s->slots[i], r->cancelled ? SCHED_FINISH_CANCELLED : SCHED_FINISH_ABORTED);
+	}
+	sched_req **pp = &s->q_head, *prev = NULL;
+	while (*pp) {
+		sched_req *r = *pp;
+		if (r->cancelled || s->stopping) {
+			*pp = r->next;
+			if (s->q_tail == r)
+				s->q_tail = prev;
+			s->n_queued--;
+			req_finish(s, r, NULL, r->cancelled ? SCHED_FINISH_CANCELLED : SCHED_FINISH_ABORTED);
+		} else {
+			prev = r;
+			pp = &r->next;
+		}
+	}
+}
+
+static int common_prefix(const int *a, int na, const int *b, int nb)
+{
+	int n = SH_MIN(na, nb), i = 0;
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
+static void admit(sched *s)
+{
+	while (s->q_head && s->n_active < s->o.n_slots) {
+		sched_req *r = s->q_head;
+		int best = -1, best_lcp = -1;
+		for (int i = 0; i < s->o.n_slots; i++) {
+			slot *sl = &s->slots[i];
+			if (sl->r)
+				continue;
+			int lcp = common_prefix(sl->hist, sl->n_hist, r->prompt, r->n_prompt);
+			if (lcp > best_lcp) {
+				best = i;
+				best_lcp = lcp;
+			}
+		}
+		SH_ASSERT(best >= 0);
+		s->q_head = r->next;
+		if (!s->q_head)
+			s->q_tail = NULL;
+		r->next = NULL;
+		s->n_queued--;
+		slot *sl = &s->slots[best];
+		int keep = SH_MIN(best_lcp, r->n_prompt - 1); /* the last prompt token always runs: its logits */
+		sl->r = r;
+		sl->n_hist = keep;
+		sl->n_eval = keep;
+		sl->next = -1;
+		s->n_active++;
+		r->st.started = true;
+		r->st.n_cached = keep;
+		s->stats.prompt_tokens += (uint64_t)r->n_prompt;
+		s->stats.cached_tokens += (uint64_t)keep;
+	}
+}
+
+/* fills the batch arrays; returns the token count, *n_rows the logits rows */
+static int batch_build(sched *s, int *n_rows, int *n_seqs)
+{
+	int n = 0, rows = 0, seqs = 0;
+	for (int i = 0; i < s->o.n_slots; i++) {
+		slot *sl = &s->slots[i];
+		if (!sl->r || sl->next < 0)
+			continue;
+		int pos = sl->r->n_prompt + sl->r->st.n_gen - 1;
+		s->b_tok[n] = sl->next;
+		s->b_seq[n] = i;
+		s->b_pos[n] = pos;
+		s->b_want[n] = true;
+		sl->hist[pos] = sl->next;
+		sl->n_hist = pos + 1;
+		sl->next = -1;
+		s->row_slot[rows++] = i;
+		n++;
+		seqs++;
+	}
+	for (int k = 0; k < s->o.n_slots && n < s->o.max_batch; k++) {
+		int i = (s->rr + k) % s->o.n_slots;
+		slot *sl = &s->slots[i];
+		sched_req *r = sl->r;
+		if (!r || sl->n_eval >= r->n_prompt)
+			continue;
+		int take = SH_MIN(r->n_prompt - sl->n_eval, s->o.max_batch - n);
+		for (int j = 0; j < take; j++, n++) {
+			int pos = sl->n_eval + j;
+			s->b_tok[n] = r->prompt[pos];
+			s->b_seq[n] = i;
+			s->b_pos[n] = pos;
+			s->b_want[n] = pos == r->n_prompt - 1;
+			sl->hist[pos] = r->prompt[pos];
+		}
+		sl->n_eval += take;
+		sl->n_hist = sl->n_eval;
+		if (sl->n_eval == r->n_prompt)
+			s->row_slot[rows++] = i;
+		seqs++;
+	}
+	s->rr = (s->rr + 1) % s->o.n_slots;
+	*n_rows = rows;
+	*n_seqs = seqs;
+	return n;
+}
+
+/* sampling and detokenizing of one logits row, outside the lock */
+static void row_sample(sched *s, slot *sl, float *logits)
+{
+	sched_req *r = sl->r;
+	sl->piece.len = 0;
+	sl->tok = sample_next(r->smp, logits);
+	sl->eog = vocab_is_eog(s->be.v, sl->tok) && !r->p.ignore_eos;
+	if (sl->eog)
+		return;
+	sample_accept(r->smp, sl->tok);
+	char buf[256];
+	int n = vocab_stream_push(&r->vs, sl->tok, buf, sizeof buf);
+	if (n < 0) { /* a piece longer than buf */
+		char *big = malloc((size_t)-n);
+		if (big)
+			piece_add(&sl->piece, big, vocab_stream_push(&r->vs, sl->tok, big, -n));
+		free(big);
+	} else {
+		piece_add(&sl->piece, buf, n);
+	}
+}
+
+/* publishes one row's token under the lock */
+static void row_commit(sched *s, slot *sl, double now)
+{
+	sched_req *r = sl->r;
+	if (r->cancelled)
+		return; /* reaped at the next iteration */
+	if (sl->eog) {
+		req_finish(s, r, sl, SCHED_FINISH_STOP);
+		return;
+	}
+	r->st.n_gen++;
+	s->stats.gen_tokens++;
+	rate_add(s, now, 1);
+	if (r->st.n_gen == 1)
+		r->st.t_first = now;
+	if (text_buf_add(&r->gen, sl->piece.p ? sl->piece.p : "", sl->piece.len)) {
+		req_finish(s, r, sl, SCHED_FINISH_ABORTED);
+		return;
+	}
+	if (r->p.n_stop) {
+		size_t safe;
+		long m = text_stop_scan(r->gen.p, r->gen.len, r->shown, r->stops, r->p.n_stop, &safe);
+		if (m >= 0) {
+			r->gen.len = (size_t)m;
+			r->gen.p[m] = 0;
+			r->shown = (size_t)m;
+			req_finish(s, r, sl, SCHED_FINISH_STOP);
+			return;
+		}
+		r->shown = safe;
+	} else {
+		r->shown = r->gen.len;
+	}
+	int max = r->p.max_tokens > 0 ? r->p.max_tokens : s->be.n_ctx;
+	if (r->st.n_gen >= max || r->n_prompt + r->st.n_gen - 1 >= s->be.n_ctx) {
+		req_finish(s, r, sl, SCHED_FINISH_LENGTH);
+		return;
+	}
+	sl->next = sl->tok;
+	pthread_cond_broadcast(&r->cv);
+}
+
+static void *sched_main(void *arg)
+{
+	sched *s = arg;
+	size_t n_vocab = (size_t)s->be.n_vocab;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		reap_cancelled(s);
+		if (s->stopping)
+			break;
+		admit(s);
+		if (!s->n_active) {
+			pthread_cond_wait(&s->cv, &s->mu);
+			continue;
+		}
+		int n_rows, n_seqs;
+		int n = batch_build(s, &n_rows, &n_seqs);
+		pthread_mutex_unlock(&s->mu);
+
+		SH_ASSERT(n > 0);
+		engine_batch b = { .n = n, .tokens = s->b_tok, .seq = s->b_seq, .pos = s->b_pos, .logits = s->b_want };
+		double t0 = sh_time_sec();
+		int rc = s->be.step(s->be.ctx, &b, s->logits);
+		double t1 = sh_time_sec();
+		if (rc == n_rows)
+			for (int k = 0; k < n_rows; k++)
+				row_sample(s, &s->slots[s->row_slot[k]], s->logits + (size_t)k * n_vocab);
+
+		pthread_mutex_lock(&s->mu);
+		s->stats.steps++;
+		s->stats.steps_multi += n_seqs > 1;
+		s->stats.step_tokens += (uint64_t)n;
+		s->stats.busy_sec += t1 - t0;
+		if (rc != n_rows) {
+			sh_log_error("sched: step of %d tokens failed (%d)", n, rc);
+			for (int i = 0; i < n; i++) {
+				slot *sl = &s->slots[s->b_seq[i]];
+				sl->n_hist = 0;
+				if (sl->r)
+					req_finish(s, sl->r, sl, SCHED_FINISH_ABORTED);
+			}
+			continue;
+		}
+		for (int k = 0; k < n_rows; k++) {
+			slot *sl = &s->slots[s->row_slot[k]];
+			if (sl->r)
+				row_commit(s, sl, t1);
+		}
+	}
+	s->stopped = true;
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- public */
+static int step_engine(void *ctx, const engine_batch *b, float *logits)
+{
+	return engine_step(ctx, b, logits);
+}
+
+sched_backend sched_backend_engine(engine *e)
+{
+	return (sched_backend){ .ctx = e, .step = step_engine, .v = e->v, .n_vocab = e->m->hp.n_vocab,
+				.n_seq = e->n_seq, .n_ctx = e->n_ctx };
+}
+
+/* the allocations of sched_init, and s itself */
+static void sched_buffers_free(sched *s)
+{
+	for (int i = 0; s->slots && i < s->o.n_slots; i++) {
+		sh_free(s->slots[i].hist);
+		text_buf_free(&s->slots[i].piece);
+	}
+	sh_free(s->slots);
+	sh_free(s->b_tok);
+	sh_free(s->b_seq);
+	sh_free(s->b_pos);
+	sh_free(s->b_want);
+	sh_free(s->row_slot);
+	sh_free(s->logits);
+	sh_free(s);
+}
+
+sched *sched_init(const sched_backend *b, const sched_opts *o, int *err)
+{
+	int e = SH_ENOMEM;
+	if (!b->step || !b->v || b->n_vocab <= 0 || b->n_ctx <= 0 || o->n_slots < 1 || o->n_slots > b->n_seq ||
+	    o->max_queue < 0 || o->max_batch < o->n_slots || o->max_batch > ENGINE_BATCH) {
+		sh_log_error("sched: %d slots (backend has %d sequences), batch %d (must be in [slots, %d]), queue %d",
+			     o->n_slots, b->n_seq, o->max_batch, ENGINE_BATCH, o->max_queue);
+		if (err)
+			*err = SH_EINVAL;
+		return NULL;
+	}
+	sched *s = sh_alloc(sizeof *s);
+	if (!s)
+		goto fail_early;
+	s->be = *b;
+	s->o = *o;
+	s->t_start = sh_time_sec();
+	for (int i = 0; i < RATE_BUCKETS; i++)
+		s->rate_sec[i] = -1;
+	size_t nb = (size_t)o->max_batch, ns = (size_t)o->n_slots;
+	s->slots = sh_alloc(sizeof(slot) * ns);
+	s->b_tok = sh_alloc(sizeof(int) * nb);
+	s->b_seq = sh_alloc(sizeof(int) * nb);
+	s->b_pos = sh_alloc(sizeof(int) * nb);
+	s->b_want = sh_alloc(sizeof(bool) * nb);
+	s->row_slot = sh_alloc(sizeof(int) * ns);
+	s->logits = sh_alloc(sizeof(float) * ns * (size_t)b->n_vocab);
+	if (!s->slots || !s->b_tok || !s->b_seq || !s->b_pos || !s->b_want || !s->row_slot || !s->logits)
+		goto fail;
+	for (size_t i = 0; i < ns; i++) {
+		s->slots[i].next = -1;
+		if (!(s->slots[i].hist = sh_alloc(sizeof(int) * (size_t)b->n_ctx)))
+			goto fail;
+	}
+	if (pthread_mutex_init(&s->mu, NULL))
+		goto fail;
+	if (cond_init_mono(&s->cv)) {
+		pthread_mutex_destroy(&s->mu);
+		goto fail;
+	}
+	if (pthread_create(&s->thread, NULL, sched_main, s)) {
+		sh_log_error("sched: cannot start the scheduler thread");
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		goto fail;
+	}
+	s->started = true;
+	return s;
+fail:
+	sched_buffers_free(s);
+fail_early:
+	sh_log_error("sched: out of memory");
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+void sched_stop(sched *s)
+{
+	if (!s || !s->started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	bool join = !s->stopping;
+	s->stopping = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (join)
+		pthread_join(s->thread, NULL);
+}
+
+void sched_free(sched *s)
+{
+	if (!s)
+		return;
+	sched_stop(s);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	sched_buffers_free(s);
+}
+
+sched_req *sched_submit(sched *s, const int *prompt, int n, const sched_params *p, int *err)
+{
+	int e = SH_EINVAL;
+	sched_req *r = NULL;
+	if (n < 1 || n > s->be.n_ctx) {
+		e = SH_ERANGE;
+		goto fail;
+	}
+	for (int i = 0; i < n; i++)
+		if (prompt[i] < 0 || prompt[i] >= s->be.n_vocab)
+			goto fail;
+	if (p->n_stop < 0 || p->n_stop > SCHED_MAX_STOP)
+		goto fail;
+	for (int i = 0; i < p->n_stop; i++)
+		if (!p->stop[i][0] || strnlen(p->stop[i], SCHED_STOP_MAX_LEN + 1) > SCHED_STOP_MAX_LEN)
+			goto fail;
+	e = SH_ENOMEM;
+	if (!(r = calloc(1, sizeof *r)))
+		goto fail;
+	if (cond_init_mono(&r->cv)) {
+		free(r);
+		r = NULL;
+		goto fail;
+	}
+	r->s = s;
+	r->p = *p;
+	for (int i = 0; i < p->n_stop; i++)
+		r->stops[i] = r->p.stop[i];
+	r->n_prompt = n;
+	if (!(r->prompt = malloc(sizeof(int) * (size_t)n)))
+		goto fail;
+	memcpy(r->prompt, prompt, sizeof(int) * (size_t)n);
+	if (!(r->smp = sample_init(&p->sp, s->be.n_vocab))) {
+		e = SH_EINVAL;
+		goto fail;
+	}
+	/* the sampler's penalties and the detokenizer both see the prompt first */
+	vocab_stream_init(&r->vs, s->be.v);
+	char sink[256];
+	for (int i = 0; i < n; i++) {
+		sample_accept(r->smp, prompt[i]);
+		if (vocab_stream_push(&r->vs, prompt[i], sink, sizeof sink) < 0) {
+			char *big = malloc(65536);
+			if (big)
+				vocab_stream_push(&r->vs, prompt[i], big, 65536);
+			free(big);
+		}
+	}
+	r->st.n_prompt = n;
+	r->st.t_submit = sh_time_sec();
+
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping || s->n_active + s->n_queued >= s->o.n_slots + s->o.max_queue) {
+		pthread_mutex_unlock(&s->mu);
+		e = SCHED_EFULL;
+		goto fail;
+	}
+	r->refs = 2;
+	if (s->q_tail)
+		s->q_tail->next = r;
+	else
+		s->q_head = r;
+	s->q_tail = r;
+	s->n_queued++;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+fail:
+	if (r)
+		req_free(r);
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+int sched_req_read(sched_req *r, double timeout_s, text_buf *out, sched_status *st)
+{
+	sched *s = r->s;
+	struct timespec dl;
+	if (timeout_s > 0)
+		deadline_after(&dl, timeout_s);
+	int rc = SH_OK;
+	pthread_mutex_lock(&s->mu);
+	while (r->read == r->shown && r->st.finish == SCHED_RUNNING && timeout_s != 0) {
+		if (timeout_s < 0)
+			pthread_cond_wait(&r->cv, &s->mu);
+		else if (pthread_cond_timedwait(&r->cv, &s->mu, &dl) == ETIMEDOUT)
+			break;
+	}
+	if (r->shown > r->read) {
+		rc = text_buf_add(out, r->gen.p + r->read, r->shown - r->read);
+		if (!rc)
+			r->read = r->shown;
+	}
+	if (st)
+		*st = r->st;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void sched_req_cancel(sched_req *r)
+{
+	sched *s = r->s;
+	pthread_mutex_lock(&s->mu);
+	if (r->st.finish == SCHED_RUNNING && !r->cancelled) {
+		r->cancelled = true;
+		pthread_cond_signal(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+void sched_req_release(sched_req *r)
+{
+	if (!r)
+		return;
+	sched *s = r->s;
+	pthread_mutex_lock(&s->mu);
+	if (r->st.finish == SCHED_RUNNING && !r->cancelled) {
+		r->cancelled = true;
+		pthread_cond_signal(&s->cv);
+	}
+	req_unref(r);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void sched_stats_get(sched *s, sched_stats *st)
+{
+	pthread_mutex_lock(&s->mu);
+	*st = s->stats;
+	st->n_slots = s->o.n_slots;
+	st->active = s->n_active;
+	st->queued = s->n_queued;
+	st->gen_rate = rate_get(s, sh_time_sec());
+	pthread_mutex_unlock(&s->mu);
+}

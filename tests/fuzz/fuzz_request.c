@@ -1,0 +1,102 @@
+/*
+ * fuzz_request.c - libFuzzer target for the OpenAI request parser/validator (api_request_parse),
+ * the function that turns an untrusted HTTP body into a request struct or an error object.
+ *
+ * Each input is parsed as a chat and as a completions body. A rejected input must come with a
+ * 4xx/5xx status and an error object that serializes (its message valid UTF-8); an accepted one
+ * must satisfy the validator's promises: stop strings non-empty and bounded, sampling values in
+ * range, messages normalized to {role, content: string}, token prompts within the vocabulary; and
+ * its response shapes must serialize. The input also goes through the UTF-8 repair (its output
+ * must be valid) and the stop-string scan (a match or the safe point within bounds).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "api/openai.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(x) ((x) ? (void)0 : __builtin_trap())
+
+static void check_serializes(json_t *j)
+{
+	CHECK(j);
+	char *s = json_dumps(j, JSON_COMPACT);
+	CHECK(s);
+	free(s);
+	json_decref(j);
+}
+
+static void check_accepted(const api_request *r)
+{
+	const sched_params *p = &r->sp;
+	CHECK(p->max_tokens >= 0);
+	CHECK(p->n_stop >= 0 && p->n_stop <= SCHED_MAX_STOP);
+	for (int i = 0; i < p->n_stop; i++) {
+		size_t n = strlen(p->stop[i]);
+		CHECK(n > 0 && n <= SCHED_STOP_MAX_LEN);
+		CHECK(text_utf8_valid(p->stop[i], n));
+	}
+	CHECK(p->sp.temp >= 0 && p->sp.temp <= 2 && p->sp.top_p >= 0 && p->sp.top_p <= 1);
+	CHECK(p->sp.min_p >= 0 && p->sp.min_p <= 1 && p->sp.top_k >= 0);
+	if (r->kind == API_CHAT) {
+		CHECK(json_array_size(r->messages) > 0);
+		size_t i;
+		json_t *m;
+		json_array_foreach(r->messages, i, m) {
+			CHECK(json_is_string(json_object_get(m, "role")));
+			CHECK(json_is_string(json_object_get(m, "content")));
+		}
+	} else if (r->prompt_ids) {
+		CHECK(r->n_prompt_ids > 0);
+		for (int i = 0; i < r->n_prompt_ids; i++)
+			CHECK(r->prompt_ids[i] >= 0 && r->prompt_ids[i] < 512);
+	} else {
+		CHECK(r->prompt && strlen(r->prompt) == r->prompt_len);
+	}
+	api_resp_meta m = { .kind = r->kind, .id = "x", .created = 1, .model = r->model };
+	const char *text = r->prompt ? r->prompt : "";
+	check_serializes(api_response(&m, text, strlen(text), SCHED_FINISH_STOP, 1, 2));
+	check_serializes(api_chunk(&m, text, strlen(text), true, SCHED_RUNNING, true));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const api_limits lim = { .n_vocab = 512 };
+	for (int k = 0; k < 2; k++) {
+		api_request r;
+		api_error e;
+		int rc = api_request_parse(k ? API_COMPLETION : API_CHAT, (const char *)data, size, &lim, &r, &e);
+		if (rc == 0) {
+			check_accepted(&r);
+		} else {
+			CHECK(rc < 0 && e.status >= 400 && e.status < 600 && e.message[0]);
+			CHECK(text_utf8_valid(e.message, strlen(e.message)));
+			check_serializes(api_error_json(&e));
+		}
+		api_request_free(&r);
+	}
+
+	text_buf b = { 0 };
+	CHECK(text_utf8_repair(&b, (const char *)data, size) == 0);
+	CHECK(text_utf8_valid(b.p, b.len) && b.len >= size);
+	if (size > 2) {
+		/* the first byte picks a stop string length from the input's head */
+		size_t sl = 1 + data[0] % 8;
+		if (sl + 1 <= size) {
+			char stop[16];
+			memcpy(stop, data + 1, sl);
+			stop[sl] = 0;
+			if (strlen(stop) == sl) {
+				char *stops[1] = { stop };
+				size_t safe, from = data[0] % (size + 1);
+				long m = text_stop_scan((const char *)data, size, from, stops, 1, &safe);
+				CHECK(m == -1 || ((size_t)m >= from && (size_t)m + sl <= size && !memcmp(data + m, stop, sl)));
+				CHECK(m >= 0 || (safe <= size && (safe >= from || safe == size)));
+			}
+		}
+	}
+	text_buf_free(&b);
+	return 0;
+}

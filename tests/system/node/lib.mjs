@@ -1,0 +1,113 @@
+// lib.mjs - shared helpers of the API system tests: start a real `shoal run` on stories260K on a
+// free port (--port 0: the kernel picks it, the server logs it, so parallel runs never collide),
+// wait until /health answers, read /metrics, stop it with SIGTERM and check it exits cleanly.
+import { spawn, execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repo = path.resolve(here, '../../..');
+export const shoal = path.resolve(repo, process.env.SHOAL || 'build/shoal');
+export const shared = process.env.SHARED || path.resolve(repo, '../shared');
+export const model = `${shared}/models/gguf/stories260K.gguf`;
+
+export async function startServer(args = [], { env = {} } = {}) {
+	const proc = spawn(shoal, ['run', '-m', model, '--host', '127.0.0.1', '--port', '0', '-t', '1', ...args], {
+		stdio: ['ignore', 'ignore', 'pipe'],
+		env: { ...process.env, ...env },
+	});
+	let log = '';
+	const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+	const port = await new Promise((resolve, reject) => {
+		const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 30000);
+		proc.stderr.on('data', (d) => {
+			log += d;
+			const m = log.match(/on http:\/\/[^ ]*:(\d+)\/v1/);
+			if (m) {
+				clearTimeout(timer);
+				resolve(Number(m[1]));
+			}
+		});
+		exited.then(({ code }) => reject(new Error(`server exited (${code}) before listening:\n${log}`)));
+	});
+	const base = `http://127.0.0.1:${port}`;
+	for (let i = 0; i < 100; i++) {
+		try {
+			if ((await fetch(`${base}/health`)).status === 200) break;
+		} catch {}
+		await sleep(50);
+	}
+	return {
+		port,
+		base,
+		url: `${base}/v1`,
+		proc,
+		log: () => log,
+		// SIGTERM, then the process must be gone with status 0 within timeoutMs
+		async stop(timeoutMs = 15000) {
+			proc.kill('SIGTERM');
+			let timer;
+			const r = await Promise.race([exited, new Promise((res) => (timer = setTimeout(() => res(null), timeoutMs)))]);
+			clearTimeout(timer);
+			if (!r) {
+				proc.kill('SIGKILL');
+				assert.fail(`server did not stop within ${timeoutMs} ms:\n${log}`);
+			}
+			assert.equal(r.code, 0, `server exit status ${r.code} (${r.signal}):\n${log}`);
+			assert.doesNotMatch(log, /AddressSanitizer|runtime error|assertion failed/, log);
+		},
+	};
+}
+
+export function sleep(ms) {
+	return new Promise((r) => setTimeout(r, ms));
+}
+
+// /metrics as {name or name{labels}: number}
+export async function metrics(base) {
+	const res = await fetch(`${base}/metrics`);
+	assert.equal(res.status, 200);
+	assert.match(res.headers.get('content-type'), /^text\/plain/);
+	const out = {};
+	for (const line of (await res.text()).split('\n')) {
+		if (!line || line.startsWith('#')) continue;
+		const i = line.lastIndexOf(' ');
+		out[line.slice(0, i)] = Number(line.slice(i + 1));
+	}
+	return out;
+}
+
+// polls until pred(metrics) holds; returns the last metrics or fails after timeoutMs
+export async function waitMetrics(base, pred, timeoutMs = 5000, what = 'condition') {
+	const t0 = Date.now();
+	let m;
+	while (Date.now() - t0 < timeoutMs) {
+		m = await metrics(base);
+		if (pred(m)) return m;
+		await sleep(20);
+	}
+	assert.fail(`metrics: ${what} not reached in ${timeoutMs} ms: ${JSON.stringify(m)}`);
+}
+
+// `shoal generate` with the same prompt, greedy
+export function generate(prompt, n) {
+	return execFileSync(shoal, ['generate', '-m', model, '-p', prompt, '-n', String(n), '--temp', '0', '-t', '1'], {
+		stdio: ['ignore', 'pipe', 'ignore'],
+	}).toString();
+}
+
+// a POST with a raw body; returns {status, headers, json (or null), text}
+export async function post(base, route, body, headers = {}) {
+	const res = await fetch(base + route, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json', ...headers },
+		body,
+	});
+	const text = await res.text();
+	let json = null;
+	try {
+		json = JSON.parse(text);
+	} catch {}
+	return { status: res.status, headers: res.headers, json, text };
+}
