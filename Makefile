@@ -16,7 +16,7 @@ OPT ?= -O3
 CFLAGS_BASE := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -MMD -MP \
 	-fno-strict-aliasing -ffp-contract=off -pthread
 CFLAGS += $(CFLAGS_BASE)
-LDLIBS := -lpcre2-8 -ljansson -lm -lpthread
+LDLIBS := -lpcre2-8 -ljansson -lmicrohttpd -lzmq -lsodium -lm -lpthread
 ARCH := $(shell uname -m)
 ifeq ($(ARCH),x86_64)
 FLAGS_AVX2 := -mavx2 -mfma -mf16c
@@ -63,18 +63,27 @@ test: $(BUILD)/shoal $(BUILD)/test_unit
 	@SHOAL=$(BUILD)/shoal TEST_UNIT=$(BUILD)/test_unit tests/run.sh
 
 san:
-	$(MAKE) BUILD=build/san CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-		build/san/shoal build/san/test_unit build/san/fuzz_gguf
-	@SHOAL=build/san/shoal TEST_UNIT=build/san/test_unit FUZZ_GGUF=build/san/fuzz_gguf SAN=1 tests/run.sh
+	$(MAKE) BUILD=build/san CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link" \
+		build/san/shoal build/san/test_unit build/san/fuzz_gguf build/san/fuzz_wire build/san/fuzz_request build/san/fuzz_template
+	@SHOAL=build/san/shoal TEST_UNIT=build/san/test_unit FUZZ_GGUF=build/san/fuzz_gguf FUZZ_WIRE=build/san/fuzz_wire \
+		FUZZ_REQUEST=build/san/fuzz_request FUZZ_TEMPLATE=build/san/fuzz_template SAN=1 tests/run.sh
 
 # libFuzzer targets (clang only): tests/fuzz/fuzz_<name>.c
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libshoal.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 fuzz:
-	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fsanitize=address,undefined" build/fuzz/fuzz_gguf
+	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fsanitize=address,undefined -fsanitize=fuzzer-no-link" build/fuzz/fuzz_gguf build/fuzz/fuzz_wire build/fuzz/fuzz_request
 	mkdir -p build/fuzz/corpus && cp ../shared/models/gguf/stories260K.gguf build/fuzz/corpus/ 2>/dev/null || true
 	build/fuzz/fuzz_gguf -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus
+	mkdir -p build/fuzz/corpus_wire
+	FUZZ_WIRE_SEEDS=build/fuzz/corpus_wire build/fuzz/fuzz_wire -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus_wire
+	mkdir -p build/fuzz/corpus_request && cp tests/fuzz/seeds/request/* build/fuzz/corpus_request/
+	build/fuzz/fuzz_request -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus_request
+	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fsanitize=address,undefined -fsanitize=fuzzer-no-link" build/fuzz/fuzz_template
+	mkdir -p build/fuzz/corpus_template && cp ../shared/templates/*.jinja build/fuzz/corpus_template/
+	build/fuzz/fuzz_template -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 -dict=tests/fuzz/template.dict \
+		build/fuzz/corpus_template
 
 $(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libshoal.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)

@@ -19,6 +19,9 @@ static const struct {
 	{ "info", cmd_info, "MODEL" },
 	{ "synth", cmd_synth, "--preset NAME --type {f16,q8_0,q4_0,q4_k} --vocab VOCAB.gguf -o OUT.gguf [--seed S]" },
 	{ "bench", cmd_bench, "-m MODEL [-t N] [-p 128] [-n 64] [-r REPEATS]" },
+	{ "chat", cmd_chat, "-m MODEL [--system TEXT] [--chat-template NAME|FILE] [-n N] [-c CTX] [-t N] [--temp T] [--seed S] ..." },
+	{ "template", cmd_template, "(-m MODEL | --template-file F [--bos B] [--eos E]) --messages FILE.json [--chat-template NAME|FILE]" },
+	{ "run", cmd_run, "-m MODEL [--host H] [--port 8642] [--api-key KEY] [-t N] [--parallel 4] [-c CTX] [--queue 64] [--chat-template NAME|FILE] [--no-discovery]" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# `shoal template` renders every shared template x conversation byte-exactly like the HF
+# references (templates/expected), with the README's special tokens; Gemma 2's system-role
+# conversations fail with the template's own message as one error line and a non-zero status;
+# a model's GGUF template and its bos/eos are used with -m; a model without one falls back to
+# ChatML with a warning; --chat-template overrides; bad input is one clear error.
+set -euo pipefail
+T="$SHARED/templates"
+M="$SHARED/models"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# the conversations, one file each
+python3 - "$T/conversations.json" "$tmp" <<'EOF'
+import json, sys
+for name, msgs in json.load(open(sys.argv[1])).items():
+    json.dump(msgs, open(f"{sys.argv[2]}/{name}.json", "w"), ensure_ascii=False)
+EOF
+
+tokens() { # template name -> bos eos, as templates/README.md lists them
+	case "$1" in
+	meta-llama-*) echo '<|begin_of_text|>' '<|eot_id|>' ;;
+	Qwen-*) echo '' '<|im_end|>' ;;
+	microsoft-*) echo '<s>' '<|endoftext|>' ;;
+	mistralai-*) echo '<s>' '</s>' ;;
+	google-*) echo '<bos>' '<eos>' ;;
+	deepseek-ai-*) echo '<｜begin▁of▁sentence｜>' '<｜end▁of▁sentence｜>' ;;
+	*) echo "no tokens for $1" >&2; exit 1 ;;
+	esac
+}
+
+NOW=1721995200 # 2024-07-26 12:00 UTC: strftime_now gives 26 Jul 2024 in any time zone, as the references have it
+matched=0 raised=0
+for tf in "$T"/*.jinja; do
+	name=$(basename "$tf" .jinja)
+	read -r bos eos <<<"$(tokens "$name")"
+	[ "$name" = "${name#Qwen-}" ] || { eos=$bos; bos=''; } # Qwen's bos is empty: read put the eos first
+	for conv in "$tmp"/*.json; do
+		c=$(basename "$conv" .json)
+		want="$T/expected/$name.$c.txt"
+		if [ -e "$want" ]; then
+			"$SHOAL" template --template-file "$tf" --bos "$bos" --eos "$eos" --messages "$conv" --now "$NOW" >"$tmp/out" 2>"$tmp/err" ||
+				{ echo "$name.$c failed:"; cat "$tmp/err"; exit 1; }
+			cmp -s "$tmp/out" "$want" || { echo "$name.$c differs:"; diff "$want" "$tmp/out" || true; exit 1; }
+			[ ! -s "$tmp/err" ] || { echo "$name.$c wrote to stderr:"; cat "$tmp/err"; exit 1; }
+			matched=$((matched + 1))
+		else
+			# the template raises: its message, one line, exit status non-zero, nothing on stdout
+			if "$SHOAL" template --template-file "$tf" --bos "$bos" --eos "$eos" --messages "$conv" >"$tmp/out" 2>"$tmp/err"; then
+				echo "$name.$c should have failed"; exit 1
+			fi
+			[ "$(cat "$tmp/err")" = "shoal: error: System role not supported" ] || { echo "$name.$c: stderr:"; cat "$tmp/err"; exit 1; }
+			[ ! -s "$tmp/out" ] || { echo "$name.$c printed output"; exit 1; }
+			raised=$((raised + 1))
+		fi
+	done
+done
+[ "$matched" -eq 26 ] && [ "$raised" -eq 2 ] || { echo "matched $matched, raised $raised"; exit 1; }
+
+# -m: the model's own template and special tokens (phi-3 carries both)
+printf '<s><|user|>\nName a fish.<|end|>\n<|assistant|>\nSalmon.<|end|>\n<|user|>\nAnother one, please — in émoji too 🐟?<|end|>\n<|assistant|>\n' >"$tmp/want"
+"$SHOAL" template -m "$M/vocab/ggml-vocab-phi-3.gguf" --messages "$tmp/multiturn.json" >"$tmp/out"
+cmp "$tmp/out" "$tmp/want"
+
+# no template in the model: ChatML, and one warning line
+printf '<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n' >"$tmp/want"
+"$SHOAL" template -m "$M/gguf/stories260K.gguf" --messages "$tmp/hello.json" >"$tmp/out" 2>"$tmp/err"
+cmp "$tmp/out" "$tmp/want"
+grep -q "warning: .*stories260K.gguf: no tokenizer.chat_template in the model, using ChatML" "$tmp/err"
+[ "$(wc -l <"$tmp/err")" -eq 1 ]
+
+# --chat-template: a built-in by name (with the model's bos), or a file; --no-generation-prompt
+out=$("$SHOAL" template -m "$M/gguf/stories260K.gguf" --chat-template llama3 --messages "$tmp/hello.json")
+[ "$out" = $'<s><|start_header_id|>user<|end_header_id|>\n\nHello!<|eot_id|><|start_header_id|>assistant<|end_header_id|>' ]
+"$SHOAL" template -m "$M/gguf/stories260K.gguf" --chat-template "$T/google-gemma-2-2b-it.jinja" --messages "$tmp/hello.json" >"$tmp/out"
+printf '<s><start_of_turn>user\nHello!<end_of_turn>\n<start_of_turn>model\n' >"$tmp/want"
+cmp "$tmp/out" "$tmp/want"
+out=$("$SHOAL" template --chat-template chatml --no-generation-prompt --messages "$tmp/hello.json")
+[ "$out" = $'<|im_start|>user\nHello!<|im_end|>' ]
+
+# errors: one line, status 1
+fails() { # expected stderr pattern, then the command's arguments
+	local pat=$1
+	shift
+	if "$SHOAL" template "$@" >"$tmp/out" 2>"$tmp/err"; then echo "should fail: $*"; exit 1; fi
+	grep -q "$pat" "$tmp/err" || { echo "for $*:"; cat "$tmp/err"; exit 1; }
+	[ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "more than one line for $*:"; cat "$tmp/err"; exit 1; }
+	[ ! -s "$tmp/out" ]
+}
+fails "usage: shoal template" --messages "$tmp/hello.json"
+fails "usage: shoal template" --template-file "$T/google-gemma-2-2b-it.jinja"
+fails "nosuch: cannot open" --chat-template nosuch --messages "$tmp/hello.json"
+printf '{"a":' >"$tmp/bad.json"
+fails "bad.json: line 1" --chat-template chatml --messages "$tmp/bad.json"
+printf '{"role": "user"}' >"$tmp/obj.json"
+fails "obj.json: not a JSON array of messages" --chat-template chatml --messages "$tmp/obj.json"
+printf 'ok\n{%% for x in %%}' >"$tmp/broken.jinja"
+fails "broken.jinja: line 2: " --template-file "$tmp/broken.jinja" --messages "$tmp/hello.json"
+printf '{{ raise_exception("two\nlines") }}' >"$tmp/raise.jinja"
+fails "^shoal: error: two lines$" --template-file "$tmp/raise.jinja" --messages "$tmp/hello.json"
+printf '{{ messages[0].nope.deeper }}' >"$tmp/undef.jinja"
+fails "line 1: 'dict object' has no attribute 'nope'" --template-file "$tmp/undef.jinja" --messages "$tmp/hello.json"
+fails "nope.gguf" -m "$tmp/nope.gguf" --messages "$tmp/hello.json"
+fails "option --now" --chat-template chatml --messages "$tmp/hello.json" --now soon
+# without --now, strftime_now reads the real clock
+printf '{{ strftime_now("%%Y") }}' >"$tmp/year.jinja"
+[ "$("$SHOAL" template --template-file "$tmp/year.jinja" --messages "$tmp/hello.json")" = "$(date +%Y)" ]
+echo ok
