@@ -91,11 +91,11 @@ $(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libshoal.a
 bench: $(BUILD)/shoal $(BENCH_BIN)
 	@SHOAL=$(BUILD)/shoal bench/run.sh
 
-# the main job: for now, text from the real tiny model (override MODEL and PROMPT)
+# the main job: a node serving the OpenAI API on the bundled tiny model (override MODEL, PORT)
 MODEL ?= ../shared/models/gguf/stories260K.gguf
-PROMPT ?= Once upon a time
+PORT ?= 8642
 run: $(BUILD)/shoal
-	$(BUILD)/shoal generate -m $(MODEL) -p "$(PROMPT)" -n 200
+	$(BUILD)/shoal run -m $(MODEL) --port $(PORT)
 
 clean:
 	rm -rf build
