@@ -8,11 +8,15 @@
  * `add_generation_prompt`, `bos_token`, ... exactly what HF passes as keyword arguments; a variable
  * that is absent is Jinja's Undefined. Everything a render allocates lives in one arena freed at
  * its end, so errors need no cleanup. A render is bounded: output bytes, arena bytes, evaluation
- * steps (every expression and statement counts) and nesting depth all have caps, so a hostile
- * template ends with an error instead of hanging or exhausting memory or stack.
+ * steps (every expression, statement and loop pass counts, and so does the work inside one: 64
+ * bytes scanned or 4 values compared make a step) and nesting depth all have caps, so a hostile
+ * template ends with an error instead of hanging or exhausting memory or stack. At the depth cap a
+ * render uses at most about 512 KiB of C stack (1 MiB under ASan): run renders on threads with
+ * at least that.
  *
  * Errors are returned, never fatal: syntax errors as "line N: what", runtime errors as
- * "line N: what", and raise_exception(msg) as exactly msg.
+ * "line N: what", and raise_exception(msg) as exactly msg. A render that hits a cap returns
+ * SH_ERANGE; one that fails or raises, SH_EINVAL.
  *
  * Supported: {{ }}, {% %}, {# #} with -/+ whitespace control; if/elif/else, for (tuple targets,
  * `if` filter, else, loop.*, break/continue), set (names, tuples, namespace attributes, blocks),
@@ -36,7 +40,7 @@ typedef struct {
 	time_t now;            /* strftime_now's clock (local time); 0 = the current time */
 	size_t max_output;     /* bytes of output, captured blocks included (default 32 MiB) */
 	size_t max_memory;     /* arena bytes (default 512 MiB) */
-	uint64_t max_steps;    /* expressions + statements evaluated (default 20M) */
+	uint64_t max_steps;    /* expressions + statements + loop passes + work/64 (default 20M) */
 } tmpl_opts;
 
 /* Parses a template (len bytes, need not be NUL-terminated). NULL on error with the message in
@@ -51,7 +55,8 @@ int tmpl_render(const tmpl *t, const json_t *vars, const tmpl_opts *o, char **ou
 		char *err, size_t errlen);
 
 /* The usual chat render: messages is a JSON array of {role, content, ...} (content a string or
- * an array of {type, text} parts); bos/eos may be NULL (empty). */
+ * an array of {type, text} parts, passed as given, as HF does); bos/eos may be NULL (empty);
+ * tools and documents are None, as HF passes them when a request has none. */
 int tmpl_render_chat(const tmpl *t, const json_t *messages, bool add_generation_prompt, const char *bos,
 		     const char *eos, const tmpl_opts *o, char **out, size_t *out_len, char *err, size_t errlen);
 

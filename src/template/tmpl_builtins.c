@@ -199,6 +199,7 @@ static bool str_case(tm_ctx *c, tm_str s, int mode, val *out)
 	/* mode 0 lower, 1 upper, 2 capitalize, 3 str.title, 4 swapcase, 5 jinja2's |title */
 	tm_buf b;
 	tm_buf_init(&b, &c->a, NULL);
+	TM_WORK(16 * s.n);
 	bool prev_cased = false, prev_sep = true;
 	size_t k = 0;
 	for (size_t i = 0; i < s.n; k++) {
@@ -2401,9 +2402,16 @@ const char *tm_method_name(int id)
 	return id >= 0 && id < (int)SH_ARRAY_LEN(methods) ? methods[id].name : "?";
 }
 
-/* optional start/end of str.find and friends as byte offsets */
-static bool str_range(tm_ctx *c, tm_str s, const val *p, tm_str *sub_of, size_t *base)
+/* optional start/end of str.find and friends as byte offsets; *past: start beyond the end (Python
+ * then finds nothing, not even "") */
+static bool str_range(tm_ctx *c, tm_str s, const val *p, tm_str *sub_of, size_t *base, bool *past)
 {
+	*past = false;
+	if ((!tm_given(p[0]) || p[0].t == V_NONE) && (!tm_given(p[1]) || p[1].t == V_NONE)) {
+		*sub_of = s; /* the whole string: no need to count its characters */
+		*base = 0;
+		return true;
+	}
 	int64_t len = (int64_t)tm_utf8_len(s), a = 0, b = len;
 	for (int i = 0; i < 2; i++) {
 		if (!tm_given(p[i]) || p[i].t == V_NONE)
@@ -2413,6 +2421,8 @@ static bool str_range(tm_ctx *c, tm_str s, const val *p, tm_str *sub_of, size_t 
 			return false;
 		if (x < 0)
 			x = SH_MAX(x + len, 0);
+		if (i == 0 && x > len)
+			*past = true;
 		x = SH_MIN(x, len);
 		if (i == 0)
 			a = x;
@@ -2435,7 +2445,8 @@ static bool str_affix(tm_ctx *c, tm_str s, const val *p, bool suffix, bool *out)
 {
 	tm_str sub = { "", 0 };
 	size_t base = 0;
-	if (!str_range(c, s, p + 1, &sub, &base))
+	bool past = false;
+	if (!str_range(c, s, p + 1, &sub, &base, &past))
 		return false;
 	val pre = p[0];
 	size_t n = pre.t == V_LIST && pre.l->kind == L_TUPLE ? pre.l->n : 1;
@@ -2445,7 +2456,7 @@ static bool str_affix(tm_ctx *c, tm_str s, const val *p, bool suffix, bool *out)
 		if (x.t != V_STR)
 			return tm_fail(c, "%s first arg must be str or a tuple of str, not %s", suffix ? "endswith" : "startswith",
 				       tm_type_name(x));
-		*out = x.s.n <= sub.n && !memcmp(suffix ? sub.p + sub.n - x.s.n : sub.p, x.s.p, x.s.n);
+		*out = !past && x.s.n <= sub.n && !memcmp(suffix ? sub.p + sub.n - x.s.n : sub.p, x.s.p, x.s.n);
 	}
 	return true;
 }
@@ -2518,6 +2529,7 @@ static bool method_str(tm_ctx *c, int id, const char *fname, tm_str s, const tm_
 		nargs++;
 	tm_str x = { "", 0 }, y = { "", 0 }, sub = { "", 0 };
 	size_t base = 0;
+	bool past = false;
 	int64_t w = 0;
 	long f = 0;
 	switch (id) {
@@ -2545,11 +2557,13 @@ static bool method_str(tm_ctx *c, int id, const char *fname, tm_str s, const tm_
 	case M_FIND: case M_RFIND: case M_INDEX: case M_RINDEX: case M_COUNT:
 		if (!nargs)
 			return tm_fail(c, "%s() takes at least 1 argument (0 given)", fname);
-		if (!want_str(c, fname, p[0], &x) || !str_range(c, s, p + 1, &sub, &base))
+		if (!want_str(c, fname, p[0], &x) || !str_range(c, s, p + 1, &sub, &base, &past))
 			return false;
 		if (id == M_COUNT) {
 			int64_t n = 0;
-			if (!x.n) {
+			if (past) {
+				n = 0;
+			} else if (!x.n) {
 				n = (int64_t)tm_utf8_len(sub) + 1;
 			} else {
 				size_t i = 0;
@@ -2559,7 +2573,7 @@ static bool method_str(tm_ctx *c, int id, const char *fname, tm_str s, const tm_
 			*out = v_int(n);
 			return true;
 		}
-		f = id == M_FIND || id == M_INDEX ? find_bytes(sub, x, 0) : rfind_bytes(sub, x);
+		f = past ? -1 : id == M_FIND || id == M_INDEX ? find_bytes(sub, x, 0) : rfind_bytes(sub, x);
 		if (f < 0 && (id == M_INDEX || id == M_RINDEX))
 			return tm_fail(c, "substring not found");
 		*out = v_int(f < 0 ? -1 : cp_index(s, base + (size_t)f));

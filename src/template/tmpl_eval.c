@@ -55,15 +55,31 @@ bool tm_raise(tm_ctx *c, tm_str msg)
 {
 	if (c->failed)
 		return false;
+	if (!msg.n)
+		return tm_fail(c, "raise_exception() with an empty message");
 	c->failed = true;
-	if (c->errlen) {
-		size_t n = SH_MIN(msg.n, c->errlen - 1);
-		while (n < msg.n && n > 0 && ((unsigned char)msg.p[n] & 0xC0) == 0x80)
-			n--; /* cut at a character boundary */
-		if (n)
-			memcpy(c->err, msg.p, n);
-		c->err[n] = '\0';
+	if (!c->errlen)
+		return false;
+	/* the message as it is, but a NUL byte (which would end it early) written as \x00; cut at a
+	 * character boundary when it does not fit */
+	size_t k = 0;
+	for (size_t i = 0; i < msg.n; i++) {
+		size_t need = msg.p[i] ? 1 : 4;
+		if (k + need >= c->errlen) {
+			if (((unsigned char)msg.p[i] & 0xC0) == 0x80) { /* mid-character: drop its first bytes */
+				while (k > 0 && ((unsigned char)c->err[k - 1] & 0xC0) == 0x80)
+					k--;
+				if (k > 0 && (unsigned char)c->err[k - 1] >= 0xC0)
+					k--;
+			}
+			break;
+		}
+		if (msg.p[i])
+			c->err[k++] = msg.p[i];
+		else
+			memcpy(c->err + k, "\\x00", 4), k += 4;
 	}
+	c->err[k] = '\0';
 	return false;
 }
 
@@ -105,8 +121,8 @@ bool tm_fail_undef(tm_ctx *c, val u)
 
 bool tm_step(tm_ctx *c)
 {
-	c->steps += 1 + (tm_work >> 8);
-	tm_work &= 255;
+	c->steps += 1 + (tm_work >> 6);
+	tm_work &= 63;
 	if (c->steps <= c->max_steps)
 		return true;
 	c->limit_hit = true;
@@ -400,6 +416,7 @@ bool tm_getitem(tm_ctx *c, val obj, val key, val *out)
 			/* the k-th code point */
 			size_t i = 0;
 			uint32_t cp = 0;
+			TM_WORK(k);
 			for (int64_t j = 0; j < k; j++)
 				i += tm_utf8_decode(obj.s.p + i, obj.s.n - i, &cp);
 			*out = v_str(obj.s.p + i, tm_utf8_decode(obj.s.p + i, obj.s.n - i, &cp));
@@ -652,6 +669,7 @@ bool tm_binop(tm_ctx *c, int op, val a, val b, val *out)
 			char *p = tm_alloc(&c->a, a.s.n + b.s.n + 1);
 			if (!p)
 				return tm_fail_mem(c);
+			TM_WORK(a.s.n + b.s.n);
 			memcpy(p, a.s.p, a.s.n);
 			memcpy(p + a.s.n, b.s.p, b.s.n);
 			p[a.s.n + b.s.n] = '\0';

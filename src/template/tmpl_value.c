@@ -85,11 +85,21 @@ bool tm_is_ascii(tm_str s)
 
 size_t tm_utf8_len(tm_str s)
 {
-	size_t n = 0;
-	TM_WORK(s.n);
+	size_t n = 0, i = 0;
 	uint32_t cp;
-	for (size_t i = 0; i < s.n; n++)
-		i += tm_utf8_decode(s.p + i, s.n - i, &cp);
+	TM_WORK(s.n);
+	while (i < s.n) {
+		uint64_t w;
+		if (s.n - i >= 8 && (memcpy(&w, s.p + i, 8), !(w & 0x8080808080808080ull))) {
+			i += 8; /* eight ASCII characters */
+			n += 8;
+			continue;
+		}
+		size_t k = tm_utf8_decode(s.p + i, s.n - i, &cp);
+		TM_WORK(4 * k); /* decoding costs more than the ASCII skip */
+		i += k;
+		n++;
+	}
 	return n;
 }
 

@@ -475,6 +475,8 @@ Test(template, globals)
 	/* raise_exception: the error is exactly its message */
 	CHECK("{% if false %}{{ raise_exception('no') }}{% endif %}ok", NULL, "ok");
 	CHECK("{{ raise_exception('boom: ' ~ 42) }}", NULL, "ERR(-5): boom: 42");
+	CHECK("{{ raise_exception('a\\x00b') }}", NULL, "ERR(-5): a\\x00b"); /* a NUL cannot end the message early */
+	CHECK("{{ raise_exception('') }}", NULL, "ERR(-5): line 1: raise_exception() with an empty message");
 	CHECK_PREFIX("{{ range(1, 2, 0) }}", NULL, "ERR(-5): line 1: range() arg 3 must not be zero");
 }
 
@@ -511,6 +513,21 @@ Test(template, limits_stop_hostile_templates)
 	got = render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", NULL);
 	cr_expect(!strncmp(got, "ERR(-6): line 1: the template took more than 20000000 steps", 59), "%s", got);
 	free(got);
+	/* work inside one step counts too: scanning a big string, quadratic builtins */
+	o = (tmpl_opts){ .max_steps = 1000000 };
+	static const char *const heavy[] = {
+		"{% set s = 'x' * 1000000 %}{% for i in range(100000) %}{% if 'y' in s %}{% endif %}{% endfor %}",
+		"{% set s = '\xc3\xa9' * 500000 %}{% for i in range(100000) %}{{ s|length }}{% endfor %}",
+		"{{ range(100000)|unique|list|length }}",
+		"{{ dict(range(100000)|batch(2))|length }}",
+		"{% set a = range(100000)|list %}{% for i in range(100000) %}{{ a == a[:] }}{% endfor %}",
+		"{% set s = 'ab' * 500000 %}{% for i in range(100000) %}{{ s.rfind('ba') }}{% endfor %}",
+	};
+	for (size_t i = 0; i < SH_ARRAY_LEN(heavy); i++) {
+		got = render_opts(heavy[i], NULL, &o);
+		cr_expect(!strncmp(got, "ERR(-6): line 1: the template took more than 1000000 steps", 58), "%s: %s", heavy[i], got);
+		free(got);
+	}
 	/* output: a doubling string */
 	o = (tmpl_opts){ .max_output = 1 << 20 };
 	got = render_opts("{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
@@ -800,6 +817,13 @@ Test(template, api_edges)
 	/* a short error buffer gets a truncated, terminated message */
 	cr_expect_null(tmpl_parse("{% if %}{% if %}{% if %}", 24, err, 8));
 	cr_expect_eq(strlen(err), 7);
+	/* a raised message cut to a short buffer ends on a whole character */
+	const char *raise4 = "{{ raise_exception('\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9') }}";
+	t = tmpl_parse(raise4, strlen(raise4), NULL, 0);
+	cr_assert(t);
+	cr_assert_eq(tmpl_render(t, NULL, NULL, &out, &n, err, 6), SH_EINVAL);
+	cr_expect_str_eq(err, "\xc3\xa9\xc3\xa9");
+	tmpl_free(t);
 	/* output with NUL bytes keeps them */
 	t = tmpl_parse("a{{ s }}b", 9, NULL, 0);
 	json_t *v = json_pack("{s:s%}", "s", "x\0y", (size_t)3);
