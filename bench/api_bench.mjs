@@ -6,6 +6,7 @@
 //      the first request sent to the last stream done.
 // Usage: node bench/api_bench.mjs MODEL [THREADS] [N_GEN] [REPEATS]   (SHOAL: the binary)
 import { spawn, spawnSync } from 'node:child_process';
+import { median, now, stream } from './lib.mjs';
 
 const [model, threads = '2', nGenArg = '64', repArg = '3'] = process.argv.slice(2);
 if (!model) {
@@ -15,11 +16,6 @@ if (!model) {
 const shoal = process.env.SHOAL || 'build/shoal';
 const nGen = Number(nGenArg), reps = Number(repArg);
 const prompt = 'Once upon a time';
-const now = () => performance.now() / 1000;
-const median = (v) => {
-	const s = [...v].sort((a, b) => a - b);
-	return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 function generateRate() {
 	const r = spawnSync(shoal, ['generate', '-m', model, '-p', prompt, '-n', String(nGen), '--temp', '0', '--ignore-eos', '-t', threads], {
@@ -46,36 +42,6 @@ async function startServer() {
 		proc.on('exit', (c) => reject(new Error(`server exited ${c}: ${log}`)));
 	});
 	return { proc, base: `http://127.0.0.1:${port}` };
-}
-
-// one streamed completion: {tFirst (s after send), tLast, nGen, t0}
-async function stream(base, p, maxTokens) {
-	const t0 = now();
-	const res = await fetch(`${base}/v1/completions`, {
-		method: 'POST',
-		headers: { 'content-type': 'application/json' },
-		body: JSON.stringify({ prompt: p, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
-	});
-	if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
-	const dec = new TextDecoder();
-	let buf = '', tFirst = 0, tLast = 0, n = 0, nPrompt = 0;
-	for await (const chunk of res.body) {
-		buf += dec.decode(chunk, { stream: true });
-		let i;
-		while ((i = buf.indexOf('\n\n')) >= 0) {
-			const ev = buf.slice(0, i);
-			buf = buf.slice(i + 2);
-			if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
-			const j = JSON.parse(ev.slice(6));
-			if (j.usage) (n = j.usage.completion_tokens), (nPrompt = j.usage.prompt_tokens);
-			const c = j.choices?.[0];
-			if (c?.text) {
-				if (!tFirst) tFirst = now();
-				tLast = now();
-			}
-		}
-	}
-	return { t0, tFirst: tFirst - t0, tLast: tLast - t0, nGen: n, nPrompt, tEnd: now() };
 }
 
 const srv = await startServer();

@@ -6,6 +6,8 @@
 #   3. tokenizer encode MB/s
 #   4. the HTTP API (bench/api_bench.sh): API generation tok/s over `shoal generate`, time to first
 #      token, aggregate tok/s of 1, 4 and 8 concurrent streams
+#   5. the cluster (bench/cluster_bench.sh): single-stream tok/s of 1-4 local pipeline nodes over one
+#      node, PING round trip per hop, aggregate tok/s of 4 streams
 # Synthesized models are cached in build/bench-models (they depend only on the preset and seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,4 +39,9 @@ fi
 if command -v node >/dev/null; then
 	echo "== HTTP API (tinyllama-1.1b q4_0, $THREADS threads)"
 	SHOAL="$SHOAL" THREADS="$THREADS" REPEATS="${REPEATS:-5}" bench/api_bench.sh "$M/tinyllama-1.1b-q4_0.gguf"
+fi
+
+if command -v node >/dev/null; then
+	echo "== cluster (tinyllama-1.1b q4_0, -t 1 per node, loopback)"
+	SHOAL="$SHOAL" REPEATS="${REPEATS:-3}" bench/cluster_bench.sh "$M/tinyllama-1.1b-q4_0.gguf"
 fi

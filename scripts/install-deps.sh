@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS="build-essential clang libclang-rt-14-dev pkg-config libcriterion-dev libjansson-dev libpcre2-dev
-libzmq3-dev libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev"
+libzmq3-dev libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev curl jq"
 
 missing=""
 for p in $PKGS; do

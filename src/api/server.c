@@ -30,7 +30,7 @@
 #define MAX_CONNECTIONS 512
 #define CONNECTION_TIMEOUT 300      /* seconds of socket inactivity */
 
-enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_MODEL, R_HEALTH, R_METRICS };
+enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_MODEL, R_HEALTH, R_METRICS, R_TOPOLOGY };
 
 struct api_server {
 	api_server_opts o;
@@ -166,6 +166,8 @@ static enum route route_of(const api_server *srv, const char *url)
 		return R_HEALTH;
 	if (!strcmp(url, "/metrics"))
 		return R_METRICS;
+	if (!strcmp(url, "/v1/topology") && srv->o.topology)
+		return R_TOPOLOGY;
 	return R_NONE;
 }
 
@@ -300,7 +302,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 				rc |= sse_event(&st->out, api_usage_chunk(&st->meta, ss.n_prompt, ss.n_gen));
 		} else if (ss.finish != SCHED_RUNNING) {
 			api_error e;
-			api_error_set(&e, 503, "server_error", "server_stopping", NULL, "the server is stopping");
+			api_error_set(&e, 503, "server_error", "request_aborted", NULL,
+				      "the request was aborted: the server is stopping or a cluster node failed");
 			rc |= sse_event(&st->out, api_error_json(&e));
 		}
 		if (ss.finish != SCHED_RUNNING) {
@@ -334,6 +337,11 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 	if (api_request_parse(kind, k->body.p ? k->body.p : "", k->body.len, &lim, &req, &err)) {
 		api_request_free(&req);
 		return send_error(srv, c, &err);
+	}
+	char why[512];
+	if (srv->o.ready && srv->o.ready(srv->o.cluster_ctx, why, sizeof why)) {
+		api_request_free(&req);
+		SEND_ERR(503, "server_error", "model_does_not_fit", NULL, "%s", why);
 	}
 	int n = build_prompt(srv, &req, &ids, &err);
 	if (n < 0) {
@@ -404,7 +412,8 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 	meta_init(srv, &m, kind);
 	if (ss.finish != SCHED_FINISH_STOP && ss.finish != SCHED_FINISH_LENGTH) {
 		text_buf_free(&text);
-		SEND_ERR(503, "server_error", "server_stopping", NULL, "the server is stopping");
+		SEND_ERR(503, "server_error", "request_aborted", NULL,
+			 "the request was aborted: the server is stopping or a cluster node failed");
 	}
 	sh_log_info("%s: prompt %d tokens, generated %d, %s", m.id, ss.n_prompt, ss.n_gen, api_finish_name(ss.finish));
 	ret = send_json(srv, c, 200, api_response(&m, text.p, text.len, ss.finish, ss.n_prompt, ss.n_gen), NULL, NULL);
@@ -515,6 +524,8 @@ static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn 
 		return send_json(srv, c, 200, model_json(srv), NULL, NULL);
 	case R_METRICS:
 		return handle_metrics(srv, c);
+	case R_TOPOLOGY:
+		return send_json(srv, c, 200, srv->o.topology(srv->o.cluster_ctx), NULL, NULL);
 	default:
 		return MHD_NO;
 	}

@@ -6,6 +6,7 @@
  *   GET  /v1/models             the one model; GET /v1/models/{id}
  *   GET  /health                200 {"status":"ok"} while serving (never needs the API key)
  *   GET  /metrics               Prometheus text: requests by status, tokens, tokens/s, queue, slots
+ *   GET  /v1/topology           the cluster: nodes, their layers and memory, links (when given)
  *
  * libmicrohttpd runs one thread per connection, so a handler may block: it tokenizes, submits to
  * the scheduler and waits on its request (a stream's content callback waits for the next text).
@@ -41,6 +42,12 @@ typedef struct {
 	size_t max_body;         /* 0: API_MAX_BODY */
 	api_chat_render_fn chat_render;
 	void *chat_ctx;
+	/* optional: whether completions can run now; non-zero: 503 with msg (e.g. the model does not
+	 * fit the cluster's live nodes) */
+	int (*ready)(void *ctx, char *msg, size_t cap);
+	/* optional: GET /v1/topology, a new JSON object */
+	json_t *(*topology)(void *ctx);
+	void *cluster_ctx;       /* ctx of ready and topology */
 } api_server_opts;
 
 typedef struct api_server api_server;

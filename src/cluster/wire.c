@@ -62,11 +62,12 @@ static float getf(const uint8_t *p)
 #define CANCEL_FIXED 24
 #define ERROR_FIXED 24
 #define PING_BYTES 8
+#define LOGITS_FIXED 8
 
 static const char *type_names[] = {
 	[WIRE_HELLO] = "HELLO", [WIRE_WELCOME] = "WELCOME", [WIRE_PLAN] = "PLAN", [WIRE_OPEN] = "OPEN",
 	[WIRE_FORWARD] = "FORWARD", [WIRE_TOKEN] = "TOKEN", [WIRE_CANCEL] = "CANCEL", [WIRE_ERROR] = "ERROR",
-	[WIRE_PING] = "PING", [WIRE_PONG] = "PONG",
+	[WIRE_PING] = "PING", [WIRE_PONG] = "PONG", [WIRE_LOGITS] = "LOGITS",
 };
 
 const char *wire_type_name(int type)
@@ -158,6 +159,12 @@ static uint64_t payload_size(const wire_msg *m)
 	case WIRE_PING:
 	case WIRE_PONG:
 		return PING_BYTES;
+	case WIRE_LOGITS:
+		n = m->logits.n;
+		if (n < 1 || n > WIRE_MAX_TOKENS || m->logits.n_vocab < 1 || m->logits.n_vocab > WIRE_MAX_VOCAB ||
+		    (!m->logits.rows && !m->logits.raw))
+			return 0;
+		return LOGITS_FIXED + n * m->logits.n_vocab * 4;
 	}
 	return 0;
 }
@@ -312,6 +319,20 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 	case WIRE_PONG:
 		put64(p, m->ping.time_ns);
 		break;
+	case WIRE_LOGITS: {
+		put32(p, m->logits.n);
+		put32(p + 4, m->logits.n_vocab);
+		size_t nv = (size_t)m->logits.n * m->logits.n_vocab;
+		uint8_t *r = p + LOGITS_FIXED;
+		if (!m->logits.rows)
+			memmove(r, m->logits.raw, nv * 4);
+		else if (HOST_LE)
+			memcpy(r, m->logits.rows, nv * 4);
+		else
+			for (size_t i = 0; i < nv; i++)
+				putf(r + 4 * i, m->logits.rows[i]);
+		break;
+	}
 	}
 	return (int64_t)total;
 }
@@ -551,6 +572,24 @@ static int decode_error(const uint8_t *p, uint64_t len, wire_msg *m, const char 
 	return SH_OK;
 }
 
+static int decode_logits(const uint8_t *p, uint64_t len, const wire_limits *lim, wire_msg *m, const char *tn,
+			 char *err, size_t cap)
+{
+	NEED_MIN(LOGITS_FIXED);
+	uint32_t n = get32(p), nv = get32(p + 4);
+	if (n < 1 || n > max_tokens(lim))
+		return BAD("%s: %" PRIu32 " rows (1 to %" PRIu32 ")", tn, n, max_tokens(lim));
+	if (lim && lim->n_vocab ? nv != lim->n_vocab : (nv < 1 || nv > WIRE_MAX_VOCAB))
+		return BAD("%s: rows of %" PRIu32 " logits, expected %" PRIu32, tn, nv,
+			   lim && lim->n_vocab ? lim->n_vocab : (uint32_t)WIRE_MAX_VOCAB);
+	NEED_LEN(LOGITS_FIXED + (uint64_t)n * nv * 4);
+	m->logits.n = n;
+	m->logits.n_vocab = nv;
+	m->logits.rows = NULL;
+	m->logits.raw = p + LOGITS_FIXED;
+	return SH_OK;
+}
+
 int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg *m, char *err, size_t cap)
 {
 	const uint8_t *b = frame;
@@ -603,6 +642,9 @@ int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg
 	case WIRE_PONG:
 		NEED_LEN(PING_BYTES);
 		m->ping.time_ns = get64(p);
+		break;
+	case WIRE_LOGITS:
+		e = decode_logits(p, len, lim, m, tn, err, cap);
 		break;
 	}
 	if (e)
@@ -663,4 +705,17 @@ uint64_t wire_cancel_get(const wire_msg *m, uint32_t i)
 {
 	SH_ASSERT(m->h.type == WIRE_CANCEL && i < m->cancel.n);
 	return m->cancel.ids ? m->cancel.ids[i] : get64(m->cancel.raw + 8 * (size_t)i);
+}
+
+void wire_logits_get(const wire_msg *m, float *out)
+{
+	SH_ASSERT(m->h.type == WIRE_LOGITS);
+	size_t nv = (size_t)m->logits.n * m->logits.n_vocab;
+	if (m->logits.rows)
+		memcpy(out, m->logits.rows, nv * sizeof(float));
+	else if (HOST_LE)
+		memcpy(out, m->logits.raw, nv * 4);
+	else
+		for (size_t i = 0; i < nv; i++)
+			out[i] = getf(m->logits.raw + 4 * i);
 }

@@ -38,6 +38,7 @@
 #define WIRE_MAX_PAYLOAD (256u << 20)  /* a receiver sets ZMQ_MAXMSGSIZE to header + this */
 #define WIRE_MAX_TOKENS 8192           /* tokens of one FORWARD or TOKEN message */
 #define WIRE_MAX_DIM 65536             /* hidden size */
+#define WIRE_MAX_VOCAB (1u << 22)      /* LOGITS row length */
 #define WIRE_MAX_CANCEL 4096           /* request ids of one CANCEL */
 #define WIRE_MAX_NAME 64               /* cluster name, host name */
 #define WIRE_MAX_MODEL 128             /* model name */
@@ -55,7 +56,8 @@ enum wire_type {
 	WIRE_ERROR = 8,    /* a request failed */
 	WIRE_PING = 9,
 	WIRE_PONG = 10,
-	WIRE_TYPE_MAX = 10
+	WIRE_LOGITS = 11,  /* last shard -> entry node: logits rows of a batch (the entry samples) */
+	WIRE_TYPE_MAX = 11
 };
 
 enum {
@@ -147,6 +149,15 @@ typedef struct {
 	char text[WIRE_MAX_ERROR + 1];   /* no control characters */
 } wire_error;
 
+/* LOGITS: the rows of the tokens flagged SAMPLE of one FORWARD batch (header.request_id: the
+ * entry's batch id), in batch order */
+typedef struct {
+	uint32_t n;                      /* rows */
+	uint32_t n_vocab;                /* floats per row */
+	const float *rows;               /* encode: [n, n_vocab] */
+	const uint8_t *raw;              /* decode */
+} wire_logits;
+
 /* PING, PONG: PONG echoes the PING's seq and time */
 typedef struct {
 	uint64_t time_ns;                /* the pinger's monotonic clock */
@@ -163,6 +174,7 @@ typedef struct {
 		wire_cancel cancel;      /* CANCEL */
 		wire_error error;        /* ERROR */
 		wire_ping ping;          /* PING, PONG */
+		wire_logits logits;      /* LOGITS */
 	};
 } wire_msg;
 
@@ -194,5 +206,7 @@ wire_fwd_token wire_forward_token(const wire_msg *m, uint32_t i);
 void wire_forward_hidden(const wire_msg *m, float *out);
 wire_tok wire_tokens_get(const wire_msg *m, uint32_t i);
 uint64_t wire_cancel_get(const wire_msg *m, uint32_t i);
+/* the logits rows as f32 into out [n, n_vocab] */
+void wire_logits_get(const wire_msg *m, float *out);
 
 #endif

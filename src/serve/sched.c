@@ -2,10 +2,12 @@
  * sched.c - the slot scheduler (see sched.h for the model).
  *
  * Locking: one mutex (s->mu) guards the queue, the slot table's request pointers, and the shared
- * part of every request (text, status, cancel flag, references). The scheduler thread drops it
- * for the backend step and for sampling/detokenizing; what it touches then (the batch arrays,
- * slot token history, a request's sampler and detokenizer) only it ever touches. Each request has
- * its own condition variable for its reader; the scheduler sleeps on s->cv when idle.
+ * part of every request (text, status, cancel flag, references). A scheduler thread (a lane; one
+ * unless the backend allows concurrent steps) drops it for the backend step and for
+ * sampling/detokenizing; what it touches then (its batch arrays, the token history of its own
+ * slots in the batch, their requests' samplers and detokenizers) only that lane ever touches.
+ * Admission runs under the lock and may fill a free slot of another lane. Each request has its
+ * own condition variable for its reader; lanes sleep on s->cv when they have no active slot.
  *
  * A request's text: gen holds everything generated (repaired to valid UTF-8); gen[0..shown) is
  * final (it cannot be part of a stop string), gen[shown..) is held back; the reader has taken
@@ -55,10 +57,28 @@ typedef struct {
 	bool eog;                 /* it ends generation */
 } slot;
 
+/* A lane: one scheduler thread with its own slots (slot i belongs to lane i % n_lanes) and its
+ * own batch; several lanes keep several disjoint micro-batches in flight through a backend whose
+ * step may run concurrently (a pipeline: while one shard computes lane 0's batch, another computes
+ * lane 1's). One lane is the classic loop. */
+typedef struct {
+	sched *s;
+	int id;
+	pthread_t thread;
+	bool started;
+	int rr;                       /* where prompt chunks start (round robin) */
+	int *b_tok, *b_seq, *b_pos;   /* [max_batch] */
+	bool *b_want;                 /* [max_batch] */
+	int *row_slot;                /* [n_slots] slot of each logits row */
+	float *logits;                /* [n_slots, n_vocab] */
+} lane;
+
 struct sched {
 	sched_backend be;
 	sched_opts o;
-	pthread_t thread;
+	int n_lanes;
+	lane *lanes;                  /* [n_lanes] */
+	int n_running;                /* lanes not yet exited */
 	bool started, stopping, stopped;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -67,13 +87,6 @@ struct sched {
 	int n_active;
 	sched_req *q_head, *q_tail;
 	int n_queued;
-	int rr;                   /* where prompt chunks start (round robin) */
-
-	/* one step's batch (scheduler thread only) */
-	int *b_tok, *b_seq, *b_pos;   /* [max_batch] */
-	bool *b_want;                 /* [max_batch] */
-	int *row_slot;                /* [n_slots] slot of each logits row */
-	float *logits;                /* [n_slots, n_vocab] */
 
 	sched_stats stats;
 	uint64_t rate_n[RATE_BUCKETS];
@@ -171,6 +184,8 @@ static void req_finish(sched *s, sched_req *r, slot *sl, enum sched_finish why)
 	r->st.finish = why;
 	pthread_cond_broadcast(&r->cv);
 	if (sl) {
+		if (s->be.seq_end)
+			s->be.seq_end(s->be.ctx, (int)(sl - s->slots));
 		sl->r = NULL;
 		sl->next = -1;
 		s->n_active--;
@@ -180,9 +195,9 @@ static void req_finish(sched *s, sched_req *r, slot *sl, enum sched_finish why)
 }
 
 /* ---------------------------------------------------------------- the loop */
-static void reap_cancelled(sched *s)
+static void reap_cancelled(sched *s, const lane *ln)
 {
-	for (int i = 0; i < s->o.n_slots; i++) {
+	for (int i = ln->id; i < s->o.n_slots; i += s->n_lanes) {
 		sched_req *r = s->slots[i].r;
 		if (r && (r->cancelled || s->stopping))
 			req_finish(s, r, &s->slots[i], r->cancelled ? SCHED_FINISH_CANCELLED : SCHED_FINISH_ABORTED);
@@ -211,19 +226,27 @@ static int common_prefix(const int *a, int na, const int *b, int nb)
 	return i;
 }
 
-static void admit(sched *s)
+/* Admits queued requests into free slots of any lane (under s->mu, so it may fill a slot of a
+ * lane that is inside its step: that lane only touches the slots of its batch then). The slot
+ * chosen shares the longest prefix with the prompt; ties go to the lowest lane, so requests pack
+ * into few large micro-batches and a second lane starts only when the first is full. Returns the
+ * active slots of lane ln. */
+static int admit(sched *s, const lane *ln)
 {
+	bool any = false;
 	while (s->q_head && s->n_active < s->o.n_slots) {
 		sched_req *r = s->q_head;
-		int best = -1, best_lcp = -1;
+		int best = -1, best_lcp = -1, best_lane = 0;
 		for (int i = 0; i < s->o.n_slots; i++) {
 			slot *sl = &s->slots[i];
 			if (sl->r)
 				continue;
-			int lcp = common_prefix(sl->hist, sl->n_hist, r->prompt, r->n_prompt);
-			if (lcp > best_lcp) {
+			int lcp = s->be.no_prefix_reuse ? 0 : common_prefix(sl->hist, sl->n_hist, r->prompt, r->n_prompt);
+			int l = i % s->n_lanes;
+			if (lcp > best_lcp || (lcp == best_lcp && l < best_lane)) {
 				best = i;
 				best_lcp = lcp;
+				best_lane = l;
 			}
 		}
 		SH_ASSERT(best >= 0);
@@ -239,35 +262,42 @@ static void admit(sched *s)
 		sl->n_eval = keep;
 		sl->next = -1;
 		s->n_active++;
+		any = true;
 		r->st.started = true;
 		r->st.n_cached = keep;
 		s->stats.prompt_tokens += (uint64_t)r->n_prompt;
 		s->stats.cached_tokens += (uint64_t)keep;
 	}
+	if (any && s->n_lanes > 1)
+		pthread_cond_broadcast(&s->cv); /* other lanes may have got work */
+	int active = 0;
+	for (int i = ln->id; i < s->o.n_slots; i += s->n_lanes)
+		active += s->slots[i].r != NULL;
+	return active;
 }
 
 /* fills the batch arrays; returns the token count, *n_rows the logits rows */
-static int batch_build(sched *s, int *n_rows, int *n_seqs)
+static int batch_build(sched *s, lane *ln, int *n_rows, int *n_seqs)
 {
-	int n = 0, rows = 0, seqs = 0;
-	for (int i = 0; i < s->o.n_slots; i++) {
+	int n = 0, rows = 0, seqs = 0, G = s->n_lanes, own = (s->o.n_slots - ln->id + G - 1) / G;
+	for (int i = ln->id; i < s->o.n_slots; i += G) {
 		slot *sl = &s->slots[i];
 		if (!sl->r || sl->next < 0)
 			continue;
 		int pos = sl->r->n_prompt + sl->r->st.n_gen - 1;
-		s->b_tok[n] = sl->next;
-		s->b_seq[n] = i;
-		s->b_pos[n] = pos;
-		s->b_want[n] = true;
+		ln->b_tok[n] = sl->next;
+		ln->b_seq[n] = i;
+		ln->b_pos[n] = pos;
+		ln->b_want[n] = true;
 		sl->hist[pos] = sl->next;
 		sl->n_hist = pos + 1;
 		sl->next = -1;
-		s->row_slot[rows++] = i;
+		ln->row_slot[rows++] = i;
 		n++;
 		seqs++;
 	}
-	for (int k = 0; k < s->o.n_slots && n < s->o.max_batch; k++) {
-		int i = (s->rr + k) % s->o.n_slots;
+	for (int k = 0; k < own && n < s->o.max_batch; k++) {
+		int i = ln->id + G * ((ln->rr + k) % own);
 		slot *sl = &s->slots[i];
 		sched_req *r = sl->r;
 		if (!r || sl->n_eval >= r->n_prompt)
@@ -275,19 +305,19 @@ static int batch_build(sched *s, int *n_rows, int *n_seqs)
 		int take = SH_MIN(r->n_prompt - sl->n_eval, s->o.max_batch - n);
 		for (int j = 0; j < take; j++, n++) {
 			int pos = sl->n_eval + j;
-			s->b_tok[n] = r->prompt[pos];
-			s->b_seq[n] = i;
-			s->b_pos[n] = pos;
-			s->b_want[n] = pos == r->n_prompt - 1;
+			ln->b_tok[n] = r->prompt[pos];
+			ln->b_seq[n] = i;
+			ln->b_pos[n] = pos;
+			ln->b_want[n] = pos == r->n_prompt - 1;
 			sl->hist[pos] = r->prompt[pos];
 		}
 		sl->n_eval += take;
 		sl->n_hist = sl->n_eval;
 		if (sl->n_eval == r->n_prompt)
-			s->row_slot[rows++] = i;
+			ln->row_slot[rows++] = i;
 		seqs++;
 	}
-	s->rr = (s->rr + 1) % s->o.n_slots;
+	ln->rr = (ln->rr + 1) % own;
 	*n_rows = rows;
 	*n_seqs = seqs;
 	return n;
@@ -359,30 +389,30 @@ static void row_commit(sched *s, slot *sl, double now)
 
 static void *sched_main(void *arg)
 {
-	sched *s = arg;
+	lane *ln = arg;
+	sched *s = ln->s;
 	size_t n_vocab = (size_t)s->be.n_vocab;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		reap_cancelled(s);
+		reap_cancelled(s, ln);
 		if (s->stopping)
 			break;
-		admit(s);
-		if (!s->n_active) {
+		if (!admit(s, ln)) {
 			pthread_cond_wait(&s->cv, &s->mu);
 			continue;
 		}
 		int n_rows, n_seqs;
-		int n = batch_build(s, &n_rows, &n_seqs);
+		int n = batch_build(s, ln, &n_rows, &n_seqs);
 		pthread_mutex_unlock(&s->mu);
 
 		SH_ASSERT(n > 0);
-		engine_batch b = { .n = n, .tokens = s->b_tok, .seq = s->b_seq, .pos = s->b_pos, .logits = s->b_want };
+		engine_batch b = { .n = n, .tokens = ln->b_tok, .seq = ln->b_seq, .pos = ln->b_pos, .logits = ln->b_want };
 		double t0 = sh_time_sec();
-		int rc = s->be.step(s->be.ctx, &b, s->logits);
+		int rc = s->be.step(s->be.ctx, &b, ln->logits);
 		double t1 = sh_time_sec();
 		if (rc == n_rows)
 			for (int k = 0; k < n_rows; k++)
-				row_sample(s, &s->slots[s->row_slot[k]], s->logits + (size_t)k * n_vocab);
+				row_sample(s, &s->slots[ln->row_slot[k]], ln->logits + (size_t)k * n_vocab);
 
 		pthread_mutex_lock(&s->mu);
 		s->stats.steps++;
@@ -392,7 +422,7 @@ static void *sched_main(void *arg)
 		if (rc != n_rows) {
 			sh_log_error("sched: step of %d tokens failed (%d)", n, rc);
 			for (int i = 0; i < n; i++) {
-				slot *sl = &s->slots[s->b_seq[i]];
+				slot *sl = &s->slots[ln->b_seq[i]];
 				sl->n_hist = 0;
 				if (sl->r)
 					req_finish(s, sl->r, sl, SCHED_FINISH_ABORTED);
@@ -400,12 +430,14 @@ static void *sched_main(void *arg)
 			continue;
 		}
 		for (int k = 0; k < n_rows; k++) {
-			slot *sl = &s->slots[s->row_slot[k]];
+			slot *sl = &s->slots[ln->row_slot[k]];
 			if (sl->r)
 				row_commit(s, sl, t1);
 		}
 	}
-	s->stopped = true;
+	if (--s->n_running == 0)
+		s->stopped = true;
+	pthread_cond_broadcast(&s->cv); /* a queued request may now be reaped by another lane */
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
@@ -430,12 +462,16 @@ static void sched_buffers_free(sched *s)
 		text_buf_free(&s->slots[i].piece);
 	}
 	sh_free(s->slots);
-	sh_free(s->b_tok);
-	sh_free(s->b_seq);
-	sh_free(s->b_pos);
-	sh_free(s->b_want);
-	sh_free(s->row_slot);
-	sh_free(s->logits);
+	for (int i = 0; s->lanes && i < s->n_lanes; i++) {
+		lane *ln = &s->lanes[i];
+		sh_free(ln->b_tok);
+		sh_free(ln->b_seq);
+		sh_free(ln->b_pos);
+		sh_free(ln->b_want);
+		sh_free(ln->row_slot);
+		sh_free(ln->logits);
+	}
+	sh_free(s->lanes);
 	sh_free(s);
 }
 
@@ -459,15 +495,25 @@ sched *sched_init(const sched_backend *b, const sched_opts *o, int *err)
 	for (int i = 0; i < RATE_BUCKETS; i++)
 		s->rate_sec[i] = -1;
 	size_t nb = (size_t)o->max_batch, ns = (size_t)o->n_slots;
+	s->n_lanes = SH_MAX(1, SH_MIN(SH_MIN(o->n_lanes, b->max_lanes), o->n_slots));
 	s->slots = sh_alloc(sizeof(slot) * ns);
-	s->b_tok = sh_alloc(sizeof(int) * nb);
-	s->b_seq = sh_alloc(sizeof(int) * nb);
-	s->b_pos = sh_alloc(sizeof(int) * nb);
-	s->b_want = sh_alloc(sizeof(bool) * nb);
-	s->row_slot = sh_alloc(sizeof(int) * ns);
-	s->logits = sh_alloc(sizeof(float) * ns * (size_t)b->n_vocab);
-	if (!s->slots || !s->b_tok || !s->b_seq || !s->b_pos || !s->b_want || !s->row_slot || !s->logits)
+	s->lanes = sh_alloc(sizeof(lane) * (size_t)s->n_lanes);
+	if (!s->slots || !s->lanes)
 		goto fail;
+	for (int i = 0; i < s->n_lanes; i++) {
+		lane *ln = &s->lanes[i];
+		ln->s = s;
+		ln->id = i;
+		size_t own = (ns - (size_t)i + (size_t)s->n_lanes - 1) / (size_t)s->n_lanes;
+		ln->b_tok = sh_alloc(sizeof(int) * nb);
+		ln->b_seq = sh_alloc(sizeof(int) * nb);
+		ln->b_pos = sh_alloc(sizeof(int) * nb);
+		ln->b_want = sh_alloc(sizeof(bool) * nb);
+		ln->row_slot = sh_alloc(sizeof(int) * own);
+		ln->logits = sh_alloc(sizeof(float) * own * (size_t)b->n_vocab);
+		if (!ln->b_tok || !ln->b_seq || !ln->b_pos || !ln->b_want || !ln->row_slot || !ln->logits)
+			goto fail;
+	}
 	for (size_t i = 0; i < ns; i++) {
 		s->slots[i].next = -1;
 		if (!(s->slots[i].hist = sh_alloc(sizeof(int) * (size_t)b->n_ctx)))
@@ -479,13 +525,21 @@ sched *sched_init(const sched_backend *b, const sched_opts *o, int *err)
 		pthread_mutex_destroy(&s->mu);
 		goto fail;
 	}
-	if (pthread_create(&s->thread, NULL, sched_main, s)) {
-		sh_log_error("sched: cannot start the scheduler thread");
-		pthread_cond_destroy(&s->cv);
-		pthread_mutex_destroy(&s->mu);
-		goto fail;
-	}
 	s->started = true;
+	for (int i = 0; i < s->n_lanes; i++) {
+		pthread_mutex_lock(&s->mu);
+		s->n_running++;
+		pthread_mutex_unlock(&s->mu);
+		if (pthread_create(&s->lanes[i].thread, NULL, sched_main, &s->lanes[i])) {
+			sh_log_error("sched: cannot start a scheduler thread");
+			s->n_running--;
+			sched_free(s);
+			if (err)
+				*err = SH_ENOMEM;
+			return NULL;
+		}
+		s->lanes[i].started = true;
+	}
 	return s;
 fail:
 	sched_buffers_free(s);
@@ -506,7 +560,9 @@ void sched_stop(sched *s)
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	if (join)
-		pthread_join(s->thread, NULL);
+		for (int i = 0; i < s->n_lanes; i++)
+			if (s->lanes[i].started)
+				pthread_join(s->lanes[i].thread, NULL);
 }
 
 void sched_free(sched *s)
@@ -583,7 +639,7 @@ sched_req *sched_submit(sched *s, const int *prompt, int n, const sched_params *
 		s->q_head = r;
 	s->q_tail = r;
 	s->n_queued++;
-	pthread_cond_signal(&s->cv);
+	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 fail:
@@ -625,7 +681,7 @@ void sched_req_cancel(sched_req *r)
 	pthread_mutex_lock(&s->mu);
 	if (r->st.finish == SCHED_RUNNING && !r->cancelled) {
 		r->cancelled = true;
-		pthread_cond_signal(&s->cv);
+		pthread_cond_broadcast(&s->cv);
 	}
 	pthread_mutex_unlock(&s->mu);
 }
@@ -638,7 +694,7 @@ void sched_req_release(sched_req *r)
 	pthread_mutex_lock(&s->mu);
 	if (r->st.finish == SCHED_RUNNING && !r->cancelled) {
 		r->cancelled = true;
-		pthread_cond_signal(&s->cv);
+		pthread_cond_broadcast(&s->cv);
 	}
 	req_unref(r);
 	pthread_mutex_unlock(&s->mu);

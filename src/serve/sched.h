@@ -2,7 +2,9 @@
  * sched.h - the slot scheduler: many generation requests over one model, advanced together.
  *
  * A scheduler owns n_slots sequences of the backend (each its own KV cache) and a bounded FIFO of
- * requests waiting for a slot. One thread runs the loop:
+ * requests waiting for a slot. One thread runs the loop (or, when the backend's step may run
+ * concurrently - a pipeline of nodes - n_lanes threads, each over its own slots i % n_lanes, so
+ * several micro-batches are in flight):
  *
  *   admit waiting requests into free slots (the free slot whose cached tokens share the longest
  *     prefix with the prompt, so a follow-up chat turn re-evaluates only what is new);
@@ -36,6 +38,10 @@ typedef struct {
 	int n_vocab;
 	int n_seq;               /* sequences the backend holds (slots use [0, n_slots)) */
 	int n_ctx;               /* positions per sequence */
+	/* optional: a request left sequence seq (the cluster frees its state on every shard) */
+	void (*seq_end)(void *ctx, int seq);
+	bool no_prefix_reuse;    /* the backend forgets a sequence between requests: no prompt reuse */
+	int max_lanes;           /* steps that may run at once from different threads (0, 1: one) */
 } sched_backend;
 
 sched_backend sched_backend_engine(engine *e);
@@ -44,6 +50,8 @@ typedef struct {
 	int n_slots;             /* [1, backend n_seq] */
 	int max_queue;           /* requests that may wait for a slot (>= 0) */
 	int max_batch;           /* tokens per step, [1, ENGINE_BATCH] */
+	int n_lanes;             /* micro-batches in flight (each a thread with slots i % n_lanes); capped
+	                          * by the backend's max_lanes and the slots; <= 1: one */
 } sched_opts;
 
 typedef struct {

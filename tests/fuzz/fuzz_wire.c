@@ -77,6 +77,16 @@ static void walk(const wire_msg *m, const uint8_t *data, size_t size, const wire
 	case WIRE_ERROR:
 		CHECK(strlen(m->error.text) <= WIRE_MAX_ERROR);
 		break;
+	case WIRE_LOGITS: {
+		size_t nv = (size_t)m->logits.n * m->logits.n_vocab;
+		CHECK(m->logits.n >= 1 && m->logits.n_vocab >= 1 && (!lim || m->logits.n_vocab == lim->n_vocab));
+		CHECK(nv * 4 <= size);
+		float *rows = malloc(nv * sizeof(float));
+		CHECK(rows);
+		wire_logits_get(m, rows); /* reads every value inside the frame (ASan checks) */
+		free(rows);
+		break;
+	}
 	}
 }
 
@@ -102,7 +112,7 @@ static void one(const uint8_t *data, size_t size, const wire_limits *lim)
 /* ---------------------------------------------------------------- seeds */
 static void seed_write(const char *dir, const char *name, wire_msg *m)
 {
-	uint8_t buf[4096];
+	static uint8_t buf[16384];
 	int64_t n = wire_encode(m, buf, sizeof buf);
 	CHECK(n > 0);
 	char path[1024];
@@ -172,6 +182,12 @@ static void seeds_write(const char *dir)
 	seed_write(dir, "ping", &m);
 	m.h.type = WIRE_PONG;
 	seed_write(dir, "pong", &m);
+	static float rows[2 * 1000];
+	for (int i = 0; i < 2 * 1000; i++)
+		rows[i] = (float)(i % 29) * 0.5f - 7.0f;
+	m.h.type = WIRE_LOGITS;
+	m.logits = (wire_logits){ .n = 2, .n_vocab = 1000, .rows = rows };
+	seed_write(dir, "logits", &m);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

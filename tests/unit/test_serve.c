@@ -5,6 +5,7 @@
  * stop with requests in flight, engine_step's checks).
  */
 #include <criterion/criterion.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +231,61 @@ Test(sched, batched_equals_alone)
 	cr_expect_lt(s1.steps - s0.steps, 300u, "480 tokens in far fewer steps than one per token");
 	cr_expect_eq(s1.active, 0);
 	cr_expect_eq(s1.queued, 0);
+	fx_close(&f);
+}
+
+/* two lanes over a backend whose step may run from two threads (the engine behind a mutex):
+ * each lane batches its own slots, several steps are in flight, the text is unchanged */
+static pthread_mutex_t g_step_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_step_threads, g_step_overlap;
+static int step_locked(void *ctx, const engine_batch *b, float *logits)
+{
+	if (__atomic_add_fetch(&g_step_threads, 1, __ATOMIC_SEQ_CST) > 1)
+		__atomic_store_n(&g_step_overlap, 1, __ATOMIC_SEQ_CST);
+	usleep(200); /* a hop: gives the other lane time to submit */
+	pthread_mutex_lock(&g_step_mu);
+	int r = engine_step(ctx, b, logits);
+	pthread_mutex_unlock(&g_step_mu);
+	__atomic_sub_fetch(&g_step_threads, 1, __ATOMIC_SEQ_CST);
+	return r;
+}
+
+Test(sched, lanes_keep_steps_in_flight)
+{
+	fixture f;
+	fx_open(&f, 4, 8, 512);
+	const char *prompts[4] = { "Once", "Zoo", "The cat", "Lily" };
+	char *alone[4];
+	for (int i = 0; i < 4; i++) {
+		job j = { f.s, f.e.v, prompts[i], greedy(40), NULL, { 0 } };
+		j.p.ignore_eos = true;
+		job_run(&j);
+		alone[i] = j.text;
+	}
+	sched_free(f.s);
+	sched_backend b = sched_backend_engine(&f.e);
+	b.step = step_locked;
+	b.max_lanes = 2;
+	sched_opts o = { .n_slots = 4, .max_queue = 8, .max_batch = ENGINE_BATCH, .n_lanes = 2 };
+	cr_assert_not_null(f.s = sched_init(&b, &o, NULL));
+	job jobs[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (job){ f.s, f.e.v, prompts[i], greedy(40), NULL, { 0 } };
+		jobs[i].p.ignore_eos = true;
+		cr_assert_eq(pthread_create(&th[i], NULL, job_run, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 4; i++) {
+		cr_expect_str_eq(jobs[i].text, alone[i], "prompt %s", prompts[i]);
+		free(jobs[i].text);
+		free(alone[i]);
+	}
+	cr_expect(g_step_overlap, "two steps were in flight at once");
+	sched_stats st;
+	sched_stats_get(f.s, &st);
+	cr_expect_eq(st.active, 0);
 	fx_close(&f);
 }
 

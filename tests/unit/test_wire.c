@@ -22,6 +22,7 @@ static const wire_limits LIM = { .dim = DIM, .n_layers = 12, .n_vocab = 1000, .n
 static wire_fwd_token g_toks[NTOK];
 static float g_hidden[NTOK * DIM];
 static wire_tok g_samples[3];
+static float g_logits[2 * 1000];
 static uint64_t g_ids[4] = { 1, 2, 0xffffffffffffffffull, 77 };
 
 static void fixtures_init(void)
@@ -34,6 +35,8 @@ static void fixtures_init(void)
 	sh_rng_seed(&r, 3);
 	for (int i = 0; i < NTOK * DIM; i++)
 		g_hidden[i] = sh_rng_normal(&r) * 4.0f;
+	for (int i = 0; i < 2 * 1000; i++)
+		g_logits[i] = sh_rng_normal(&r) * 8.0f;
 	g_hidden[7] = -0.0f;
 	g_hidden[8] = 1e-30f;
 	for (int i = 0; i < 3; i++)
@@ -52,12 +55,12 @@ static void header_init(wire_msg *m, int type)
 }
 
 /* one valid message of each kind; index -> message */
-#define N_SAMPLES 13
+#define N_SAMPLES 14
 static void sample_msg(int k, wire_msg *m)
 {
 	static const int types[N_SAMPLES] = { WIRE_HELLO, WIRE_WELCOME, WIRE_PLAN, WIRE_OPEN, WIRE_FORWARD,
 					      WIRE_FORWARD, WIRE_FORWARD, WIRE_TOKEN, WIRE_CANCEL, WIRE_ERROR,
-					      WIRE_PING, WIRE_PONG, WIRE_HELLO };
+					      WIRE_PING, WIRE_PONG, WIRE_HELLO, WIRE_LOGITS };
 	header_init(m, types[k]);
 	switch (k) {
 	case 0:
@@ -119,6 +122,11 @@ static void sample_msg(int k, wire_msg *m)
 	case 10:
 	case 11:
 		m->ping.time_ns = 123456789012345ull;
+		break;
+	case 13: /* two rows of the vocabulary of LIM */
+		m->logits.n = 2;
+		m->logits.n_vocab = 1000;
+		m->logits.rows = g_logits;
 		break;
 	}
 }
@@ -225,6 +233,17 @@ static void check_equal(const wire_msg *a, const wire_msg *b)
 	case WIRE_PONG:
 		cr_assert_eq(a->ping.time_ns, b->ping.time_ns);
 		break;
+	case WIRE_LOGITS: {
+		cr_assert(a->logits.n == b->logits.n && a->logits.n_vocab == b->logits.n_vocab);
+		size_t nv = (size_t)a->logits.n * a->logits.n_vocab;
+		float *x = malloc(sizeof(float) * nv), *y = malloc(sizeof(float) * nv);
+		wire_logits_get(a, x);
+		wire_logits_get(b, y);
+		cr_assert(!memcmp(x, y, sizeof(float) * nv));
+		free(x);
+		free(y);
+		break;
+	}
 	}
 }
 
@@ -382,7 +401,7 @@ static void expect_reject(int k, void (*fn)(wire_msg *m), mutate_fn mut, const w
 static void mut_magic(uint8_t *f, size_t len) { f[3] = 'X'; }
 static void mut_version(uint8_t *f, size_t len) { f[4] = 2; }
 static void mut_type0(uint8_t *f, size_t len) { f[5] = 0; }
-static void mut_type11(uint8_t *f, size_t len) { f[5] = 11; }
+static void mut_type12(uint8_t *f, size_t len) { f[5] = 12; }
 static void mut_flags(uint8_t *f, size_t len) { f[7] = 0x80; }
 static void mut_f16_flag(uint8_t *f, size_t len) { f[6] = WIRE_FLAG_F16; }
 static void mut_len_huge(uint8_t *f, size_t len) { memset(f + 8, 0xff, 4); }
@@ -444,7 +463,7 @@ Test(wire, defects_are_named, .init = fixtures_init)
 	expect_reject(10, NULL, mut_magic, &LIM, SH_EFORMAT, "magic");
 	expect_reject(10, NULL, mut_version, &LIM, SH_EUNSUP, "protocol version 2");
 	expect_reject(10, NULL, mut_type0, &LIM, SH_EFORMAT, "unknown message type 0");
-	expect_reject(10, NULL, mut_type11, &LIM, SH_EFORMAT, "unknown message type 11");
+	expect_reject(10, NULL, mut_type12, &LIM, SH_EFORMAT, "unknown message type 12");
 	expect_reject(10, NULL, mut_flags, &LIM, SH_EFORMAT, "PING: unknown flags 0x8000");
 	expect_reject(7, NULL, mut_f16_flag, &LIM, SH_EFORMAT, "TOKEN: unknown flags 0x1");
 	expect_reject(6, NULL, mut_f16_flag, &LIM, SH_EFORMAT, "layer 0 takes tokens");

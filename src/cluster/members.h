@@ -1,0 +1,78 @@
+/*
+ * members.h - who is in the cluster, as one node sees it: a pure table (no sockets, no clock of
+ * its own; the caller passes `now`), so the bookkeeping is unit-tested.
+ *
+ * A member is a peer that introduced itself (HELLO or WELCOME) with the same cluster name and the
+ * same model; it is alive while something arrives from it at least every `timeout` seconds. A
+ * dead member stays listed (topology shows it) until the same address introduces itself with a new
+ * id (a restarted node), which replaces it. The plan input is this node plus the live members,
+ * and the membership epoch is a hash of that input (sorted ids and memory), so two nodes with the
+ * same view compute the same epoch without exchanging anything: a FORWARD whose epoch differs from
+ * the receiver's was routed under another plan and is refused.
+ *
+ * The sequence table: the KV state a shard keeps per (origin node id, request id), created by the
+ * first FORWARD of a sequence, freed on CANCEL, when the origin dies, or on a re-plan.
+ */
+#ifndef SHOAL_MEMBERS_H
+#define SHOAL_MEMBERS_H
+
+#include "cluster/plan.h"
+
+#define MEMBERS_MAX 64
+#define MEMBERS_ADDR 64
+
+typedef struct {
+	uint8_t id[PLAN_ID_BYTES];
+	char addr[MEMBERS_ADDR];  /* IP the peer's messages come from */
+	int node_port, api_port;
+	uint64_t mem_total, mem_usable;
+	double last_seen;         /* caller's clock, seconds */
+	double rtt_ms;            /* last PING round trip; < 0: none yet */
+	uint32_t epoch;           /* the plan epoch the peer acts under (header of its last message) */
+	bool alive;
+} member;
+
+typedef struct {
+	member m[MEMBERS_MAX];
+	int n;
+} members;
+
+/* Adds or refreshes the member with this id (alive, last_seen = now). A dead member at the same
+ * address and port with another id is replaced (a restarted node). Returns its index, or -1 when
+ * the table is full. *joined tells whether it was not alive before. */
+int members_upsert(members *t, const uint8_t id[PLAN_ID_BYTES], const char *addr, int node_port, int api_port,
+		   uint64_t mem_total, uint64_t mem_usable, double now, bool *joined);
+/* Index of the member with this id, or -1. */
+int members_find(const members *t, const uint8_t id[PLAN_ID_BYTES]);
+/* Marks members silent for more than timeout seconds dead; returns how many died now. */
+int members_expire(members *t, double now, double timeout);
+
+/* The plan input: self first, then live members; returns the count. */
+int members_plan_nodes(const members *t, const uint8_t self[PLAN_ID_BYTES], uint64_t self_mem, plan_node *out);
+/* Membership epoch of a plan input (order-independent, never 0). */
+uint32_t members_epoch(const plan_node *nodes, int n);
+
+/* ---------------------------------------------------------------- sequence table */
+#define SEQTAB_MAX 256
+
+typedef struct {
+	uint8_t origin[PLAN_ID_BYTES];
+	uint64_t rid;
+	void *state;              /* the caller's (a KV cache); NULL: free entry */
+} seqtab_entry;
+
+typedef struct {
+	seqtab_entry e[SEQTAB_MAX];
+	int n;                    /* entries in use */
+} seqtab;
+
+/* The entry of (origin, rid), or NULL. */
+seqtab_entry *seqtab_find(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid);
+/* Adds (origin, rid) with state (not NULL); NULL if the table is full. */
+seqtab_entry *seqtab_add(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid, void *state);
+/* Frees one entry (calls free_fn on its state); unknown: no-op. */
+void seqtab_remove(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid, void (*free_fn)(void *));
+/* Frees every entry of origin (NULL: all); returns how many. */
+int seqtab_remove_origin(seqtab *t, const uint8_t *origin, void (*free_fn)(void *));
+
+#endif

@@ -1,0 +1,1181 @@
+/*
+ * node.c - peer links, membership, plan application, the shard worker and the pipeline step
+ * (see node.h for the threads and docs/architecture.md "Cluster" for the why).
+ *
+ * Locking: c->mu guards the membership, the links table, both plans (view: what the membership
+ * asks for; cur: what this node acts under), the waiter of the step in flight, the job queue and
+ * the open-sequence bookkeeping. Each peer_link's socket has its own mutex (a ZeroMQ socket is used by
+ * one thread at a time); the lock order is c->mu, then a peer_link's mutex. Sends never block
+ * (ZMQ_DONTWAIT): a peer that cannot take a frame is a failed send, which fails the step. The
+ * shard worker owns the model, its pool and the sequence table; nobody else touches them.
+ */
+#define _GNU_SOURCE
+#include "cluster/node.h"
+#include "cluster/keys.h"
+#include "cluster/wire.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define TICK_SEC 0.25          /* PING period */
+#define HELLO_SEC 0.5          /* HELLO period to configured peers not yet known */
+#define POLL_MS 50
+#define AGREE_SEC 3.0          /* how long a step waits for the plan to settle */
+#define SNDHWM 1000
+
+typedef struct {
+	char addr[MEMBERS_ADDR];
+	int port;
+	void *sock;
+	pthread_mutex_t mu;
+	bool configured;          /* from --peers: HELLO until it answers */
+	double last_hello;
+} peer_link;
+
+typedef struct job {
+	struct job *next;
+	bool purge;               /* free the sequences of origin (a dead node) */
+	uint8_t origin[PLAN_ID_BYTES];
+	size_t len;
+	uint8_t frame[];
+} job;
+
+typedef struct {
+	bool active, done;
+	uint64_t batch;
+	int rc;                   /* rows, or an error */
+	float *out;
+	int n_rows;
+	char err[WIRE_MAX_ERROR + 1];
+} waiter;
+
+/* a growing send buffer owned by one thread */
+typedef struct {
+	uint8_t *p;
+	size_t cap;
+} sbuf;
+
+struct cluster {
+	cluster_opts o;
+	char name[WIRE_MAX_NAME + 1];
+	uint8_t id[PLAN_ID_BYTES];
+	char id_hex[2 * PLAN_ID_BYTES + 1];
+	char model_ident[WIRE_MAX_MODEL + 1];
+	gguf_ctx *g;
+	vocab *v;
+	model_hparams hp;
+	plan_model pm;
+	int n_ctx;
+	uint64_t mem_total, mem_avail, mem_usable;
+	keys_cluster keys;
+	bool secure;
+	void *zctx, *pull;
+	wire_limits lim;
+	double t_start;
+	int api_port;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	members mb;
+	peer_link links[MEMBERS_MAX];
+	int n_links;
+	plan view, cur;
+	int view_rc, cur_rc;
+	uint32_t view_epoch, cur_epoch;
+	bool has_cur, applying, ping_now;
+	uint8_t own_open[ENGINE_MAX_SEQ];
+	int n_own_open;
+	int n_seqs;               /* sequences held by the worker (mirror of seqs.n) */
+	waiter w[CLUSTER_MAX_LANES];  /* steps in flight (one per scheduler lane) */
+	int n_waiting;
+	uint64_t next_batch;
+	job *q_head, *q_tail;
+	bool stopping, started;
+	pthread_t io_thread, worker_thread;
+	double log_t;
+	int log_dropped;
+
+	/* shard worker only */
+	model *m;
+	pool *p;
+	model_ctx *mctx;
+	seqtab seqs;
+	int *w_tok, *w_pos;
+	bool *w_want;
+	kv_cache **w_kv;
+	wire_fwd_token *w_recs;
+	float *w_in, *w_out;
+	sbuf w_buf;
+	/* scheduler thread (cluster_step) and I/O thread */
+	sbuf s_buf, io_buf;
+	wire_fwd_token *s_recs;
+};
+
+/* ---------------------------------------------------------------- helpers */
+static void hex_id(const uint8_t id[PLAN_ID_BYTES], char *out)
+{
+	for (int i = 0; i < PLAN_ID_BYTES; i++)
+		sprintf(out + 2 * i, "%02x", id[i]);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void cv_wait_sec(pthread_cond_t *cv, pthread_mutex_t *mu, double sec)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	long ns = ts.tv_nsec + (long)(sec * 1e9);
+	ts.tv_sec += ns / 1000000000L;
+	ts.tv_nsec = ns % 1000000000L;
+	pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* the frame bytes of m in b (grown as needed); length or a negative error */
+static int64_t sbuf_encode(sbuf *b, const wire_msg *m)
+{
+	size_t n = wire_size(m);
+	if (!n)
+		return SH_EINVAL;
+	if (n > b->cap) {
+		uint8_t *p = realloc(b->p, n);
+		if (!p)
+			return SH_ENOMEM;
+		b->p = p;
+		b->cap = n;
+	}
+	return wire_encode(m, b->p, b->cap);
+}
+
+static void header_init(cluster *c, wire_msg *m, int type, uint32_t epoch)
+{
+	memset(&m->h, 0, sizeof m->h);
+	m->h.type = (uint8_t)type;
+	m->h.epoch = epoch;
+	memcpy(m->h.sender, c->id, PLAN_ID_BYTES);
+}
+
+/* rate-limited log of a dropped frame: at most one line a second, the rest counted */
+static void log_drop(cluster *c, const char *who, const char *why)
+{
+	double t = sh_time_sec();
+	if (t - c->log_t < 1.0) {
+		c->log_dropped++;
+		return;
+	}
+	if (c->log_dropped)
+		sh_log_warn("cluster: %d more frames dropped", c->log_dropped);
+	c->log_t = t;
+	c->log_dropped = 0;
+	sh_log_warn("cluster: frame from %s dropped: %s", who, why);
+}
+
+/* ---------------------------------------------------------------- links */
+static int socket_common(void *s)
+{
+	int zero = 0, hwm = SNDHWM;
+	int64_t max = WIRE_HEADER_BYTES + (int64_t)WIRE_MAX_PAYLOAD;
+	if (zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero) || zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+	    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) || zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max))
+		return SH_EIO;
+	return SH_OK;
+}
+
+/* the peer_link to addr:port, created (connecting) if new; under c->mu. NULL on error. */
+static peer_link *link_get(cluster *c, const char *addr, int port)
+{
+	for (int i = 0; i < c->n_links; i++)
+		if (c->links[i].port == port && !strcmp(c->links[i].addr, addr))
+			return &c->links[i];
+	if (c->n_links >= MEMBERS_MAX)
+		return NULL;
+	void *s = zmq_socket(c->zctx, ZMQ_PUSH);
+	if (!s)
+		return NULL;
+	int one = 1;
+	char ep[MEMBERS_ADDR + 32];
+	snprintf(ep, sizeof ep, strchr(addr, ':') ? "tcp://[%s]:%d" : "tcp://%s:%d", addr, port);
+	if (socket_common(s) || zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one) ||
+	    (c->secure && keys_socket_client(s, &c->keys)) || zmq_connect(s, ep)) {
+		sh_log_error("cluster: cannot connect to %s: %s", ep, zmq_strerror(zmq_errno()));
+		zmq_close(s);
+		return NULL;
+	}
+	peer_link *l = &c->links[c->n_links];
+	memset(l, 0, sizeof *l);
+	snprintf(l->addr, sizeof l->addr, "%s", addr);
+	l->port = port;
+	l->sock = s;
+	pthread_mutex_init(&l->mu, NULL);
+	c->n_links++;
+	return l;
+}
+
+static int link_send(peer_link *l, const void *buf, size_t n)
+{
+	pthread_mutex_lock(&l->mu);
+	int r = zmq_send(l->sock, buf, n, ZMQ_DONTWAIT);
+	pthread_mutex_unlock(&l->mu);
+	return r == (int)n ? SH_OK : SH_EIO;
+}
+
+/* the peer_link of a live member (or NULL); under c->mu */
+static peer_link *member_link(cluster *c, const uint8_t id[PLAN_ID_BYTES])
+{
+	int i = members_find(&c->mb, id);
+	if (i < 0 || !c->mb.m[i].alive)
+		return NULL;
+	return link_get(c, c->mb.m[i].addr, c->mb.m[i].node_port);
+}
+
+/* ---------------------------------------------------------------- plans */
+/* recomputes the plan the membership asks for; under c->mu */
+static void view_update(cluster *c)
+{
+	plan_node nodes[PLAN_MAX_NODES];
+	int n = members_plan_nodes(&c->mb, c->id, c->mem_usable, nodes);
+	uint32_t e = members_epoch(nodes, n);
+	if (e == c->view_epoch)
+		return;
+	c->view_rc = plan_compute(nodes, n, &c->pm, &c->view);
+	c->view_epoch = e;
+	if (c->view_rc)
+		sh_log_warn("cluster: plan of %d nodes: %s", n, c->view.error);
+	pthread_cond_broadcast(&c->cv);
+}
+
+/* this node's range in p, or [0, 0) */
+static void own_range(const cluster *c, const plan *p, int *first, int *last)
+{
+	int i = plan_find(p, c->id);
+	*first = i >= 0 ? p->nodes[i].first : 0;
+	*last = i >= 0 ? p->nodes[i].last : 0;
+}
+
+static void kv_free_void(void *p) { kv_cache_free(p); }
+
+/* worker: acts under the view plan (loads the own range); c->applying is set by the caller */
+static void plan_apply(cluster *c, const plan *p, int rc, uint32_t epoch)
+{
+	int first = 0, last = 0;
+	seqtab_remove_origin(&c->seqs, NULL, kv_free_void);
+	if (!rc)
+		own_range(c, p, &first, &last);
+	bool same = c->m && c->m->first == first && c->m->last == last;
+	if (!same) {
+		model_ctx_free(c->mctx);
+		model_free(c->m);
+		c->mctx = NULL;
+		c->m = NULL;
+		if (first < last) {
+			int err = 0;
+			if (!(c->m = model_load(c->o.model_path, first, last, &err)) ||
+			    !(c->mctx = model_ctx_init(c->m, c->p, ENGINE_BATCH))) {
+				sh_log_error("cluster: cannot load layers [%d, %d)", first, last);
+				model_free(c->m);
+				c->m = NULL;
+				rc = err ? err : SH_ENOMEM;
+			}
+		}
+	}
+	pthread_mutex_lock(&c->mu);
+	c->cur = *p;
+	c->cur_rc = rc;
+	c->cur_epoch = epoch;
+	c->has_cur = true;
+	c->applying = false;
+	c->n_seqs = 0;
+	c->ping_now = true;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (rc)
+		sh_log_warn("cluster: plan %08x: this node holds nothing (%s)", epoch, p->error[0] ? p->error : "load failed");
+	else
+		sh_log_info("cluster: plan %08x over %d nodes: this node holds layers [%d, %d) of %d", epoch, p->n_nodes,
+			    first, last, p->n_layers);
+}
+
+/* ---------------------------------------------------------------- waiter (the entry's step) */
+/* a LOGITS or ERROR for the step in flight; under c->mu */
+static void waiter_deliver(cluster *c, uint64_t batch, const wire_msg *m, int code, const char *text)
+{
+	waiter *w = NULL;
+	for (int i = 0; i < CLUSTER_MAX_LANES && !w; i++)
+		if (c->w[i].active && !c->w[i].done && c->w[i].batch == batch)
+			w = &c->w[i];
+	if (!w)
+		return;
+	if (m) {
+		if ((int)m->logits.n != w->n_rows) {
+			w->rc = SH_EFORMAT;
+			snprintf(w->err, sizeof w->err, "LOGITS of %u rows, expected %d", m->logits.n, w->n_rows);
+		} else {
+			wire_logits_get(m, w->out);
+			w->rc = w->n_rows;
+		}
+	} else {
+		w->rc = code < 0 ? code : SH_EIO;
+		snprintf(w->err, sizeof w->err, "%s", text);
+	}
+	w->done = true;
+	pthread_cond_broadcast(&c->cv);
+}
+
+/* ---------------------------------------------------------------- jobs */
+/* queues a frame (copied) for the shard worker; under c->mu */
+static int job_push(cluster *c, const void *frame, size_t len, const uint8_t *purge_origin)
+{
+	job *j = malloc(sizeof *j + len);
+	if (!j)
+		return SH_ENOMEM;
+	j->next = NULL;
+	j->purge = purge_origin != NULL;
+	if (purge_origin)
+		memcpy(j->origin, purge_origin, PLAN_ID_BYTES);
+	j->len = len;
+	if (len)
+		memcpy(j->frame, frame, len);
+	if (c->q_tail)
+		c->q_tail->next = j;
+	else
+		c->q_head = j;
+	c->q_tail = j;
+	pthread_cond_broadcast(&c->cv);
+	return SH_OK;
+}
+
+/* sends a frame to node id (this node: the worker queue); under c->mu */
+static int send_to(cluster *c, const uint8_t id[PLAN_ID_BYTES], const void *frame, size_t len)
+{
+	if (!memcmp(id, c->id, PLAN_ID_BYTES))
+		return job_push(c, frame, len, NULL);
+	peer_link *l = member_link(c, id);
+	return l ? link_send(l, frame, len) : SH_EIO;
+}
+
+/* worker: tells the origin that its batch failed */
+static void send_error(cluster *c, const uint8_t origin[PLAN_ID_BYTES], uint64_t batch, int code, const char *text)
+{
+	char hx[2 * PLAN_ID_BYTES + 1];
+	hex_id(origin, hx);
+	sh_log_warn("cluster: batch %llu of node %.8s failed: %s", (unsigned long long)batch, hx, text);
+	pthread_mutex_lock(&c->mu);
+	if (!memcmp(origin, c->id, PLAN_ID_BYTES)) {
+		waiter_deliver(c, batch, NULL, code, text);
+	} else {
+		wire_msg m;
+		header_init(c, &m, WIRE_ERROR, c->cur_epoch);
+		m.h.request_id = batch;
+		memcpy(m.error.origin, origin, PLAN_ID_BYTES);
+		m.error.code = code;
+		snprintf(m.error.text, sizeof m.error.text, "%s", text);
+		int64_t n = sbuf_encode(&c->w_buf, &m);
+		if (n > 0)
+			send_to(c, origin, c->w_buf.p, (size_t)n);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* worker: runs this node's layers over one FORWARD and passes the result on */
+static void shard_forward(cluster *c, const wire_msg *in)
+{
+	const wire_forward *f = &in->fwd;
+	uint64_t batch = in->h.request_id;
+	char why[WIRE_MAX_ERROR];
+	uint8_t next[PLAN_ID_BYTES];
+	pthread_mutex_lock(&c->mu);
+	bool ok = c->has_cur && !c->cur_rc && c->m && in->h.epoch == c->cur_epoch && (int)f->layer == c->m->first;
+	bool last = ok && model_is_last(c->m);
+	if (ok && !last) {
+		int o = plan_owner(&c->cur, c->m->last);
+		ok = o >= 0;
+		if (ok)
+			memcpy(next, c->cur.nodes[o].id, PLAN_ID_BYTES);
+	}
+	if (!ok)
+		snprintf(why, sizeof why, "node %.8s: FORWARD of layer %u under plan %08x, this node holds [%d, %d) under plan %08x",
+			 c->id_hex, f->layer, in->h.epoch, c->m ? c->m->first : 0, c->m ? c->m->last : 0, c->cur_epoch);
+	pthread_mutex_unlock(&c->mu);
+	if (!ok) {
+		send_error(c, f->origin, batch, SH_EINVAL, why);
+		return;
+	}
+	int n = (int)f->n, n_want = 0;
+	if (n > ENGINE_BATCH) {
+		send_error(c, f->origin, batch, SH_ERANGE, "FORWARD of more tokens than the batch cap");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		wire_fwd_token t = wire_forward_token(in, (uint32_t)i);
+		seqtab_entry *e = seqtab_find(&c->seqs, f->origin, t.request_id);
+		if (!e) {
+			kv_cache *kv = kv_cache_init(c->m, c->n_ctx);
+			if (!kv || !(e = seqtab_add(&c->seqs, f->origin, t.request_id, kv))) {
+				kv_cache_free(kv);
+				send_error(c, f->origin, batch, SH_ENOMEM, "no room for another sequence");
+				return;
+			}
+		}
+		c->w_recs[i] = t;
+		c->w_tok[i] = t.token;
+		c->w_pos[i] = (int)t.pos;
+		c->w_kv[i] = e->state;
+		c->w_want[i] = t.flags & WIRE_TOKEN_SAMPLE;
+		n_want += c->w_want[i];
+	}
+	pthread_mutex_lock(&c->mu);
+	c->n_seqs = c->seqs.n;
+	pthread_mutex_unlock(&c->mu);
+	if (f->layer > 0)
+		wire_forward_hidden(in, c->w_in);
+	model_batch mb = { .n = n, .tokens = c->w_tok, .embd = f->layer > 0 ? c->w_in : NULL, .pos = c->w_pos,
+			   .kv = c->w_kv, .logits = c->w_want };
+	int r = model_forward(c->mctx, &mb, c->w_out);
+	if (r < 0 || (last && r != n_want)) {
+		snprintf(why, sizeof why, "node %.8s: forward pass of layers [%d, %d) failed (%s)", c->id_hex, c->m->first,
+			 c->m->last, sh_strerror(r));
+		send_error(c, f->origin, batch, r < 0 ? r : SH_EINVAL, why);
+		return;
+	}
+	wire_msg out;
+	pthread_mutex_lock(&c->mu);
+	if (last) {
+		if (!memcmp(f->origin, c->id, PLAN_ID_BYTES)) {
+			wire_msg lm;
+			lm.h.type = WIRE_LOGITS;
+			lm.logits = (wire_logits){ .n = (uint32_t)r, .n_vocab = (uint32_t)c->hp.n_vocab, .rows = c->w_out };
+			waiter_deliver(c, batch, &lm, 0, NULL);
+			pthread_mutex_unlock(&c->mu);
+			return;
+		}
+		header_init(c, &out, WIRE_LOGITS, in->h.epoch);
+		out.logits = (wire_logits){ .n = (uint32_t)r, .n_vocab = (uint32_t)c->hp.n_vocab, .rows = c->w_out };
+	} else {
+		header_init(c, &out, WIRE_FORWARD, in->h.epoch);
+		if (c->o.wire_f16)
+			out.h.flags = WIRE_FLAG_F16;
+		memcpy(out.fwd.origin, f->origin, PLAN_ID_BYTES);
+		out.fwd.layer = (uint32_t)c->m->last;
+		out.fwd.n = (uint32_t)n;
+		out.fwd.dim = (uint32_t)c->hp.dim;
+		out.fwd.tokens = c->w_recs;
+		out.fwd.hidden = c->w_out;
+	}
+	out.h.request_id = batch;
+	out.h.seq = in->h.seq;
+	int64_t len = sbuf_encode(&c->w_buf, &out);
+	int rc = len > 0 ? send_to(c, last ? f->origin : next, c->w_buf.p, (size_t)len) : (int)len;
+	pthread_mutex_unlock(&c->mu);
+	if (rc)
+		send_error(c, f->origin, batch, SH_EIO, "cannot send to the next node");
+}
+
+static void worker_job(cluster *c, job *j)
+{
+	if (j->purge) {
+		int n = seqtab_remove_origin(&c->seqs, j->origin, kv_free_void);
+		if (n)
+			sh_log_info("cluster: freed %d sequences of a dead node", n);
+		return;
+	}
+	wire_msg m;
+	char err[WIRE_ERR_CAP];
+	if (wire_decode(j->frame, j->len, &c->lim, &m, err, sizeof err)) {
+		sh_log_warn("cluster: queued frame invalid: %s", err);
+		return;
+	}
+	if (m.h.type == WIRE_FORWARD) {
+		shard_forward(c, &m);
+	} else if (m.h.type == WIRE_CANCEL) {
+		for (uint32_t i = 0; i < m.cancel.n; i++)
+			seqtab_remove(&c->seqs, m.cancel.origin, wire_cancel_get(&m, i), kv_free_void);
+	}
+	pthread_mutex_lock(&c->mu);
+	c->n_seqs = c->seqs.n;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void *worker_main(void *arg)
+{
+	cluster *c = arg;
+	pthread_mutex_lock(&c->mu);
+	while (!c->stopping) {
+		job *j = c->q_head;
+		if (j) {
+			c->q_head = j->next;
+			if (!c->q_head)
+				c->q_tail = NULL;
+			pthread_mutex_unlock(&c->mu);
+			worker_job(c, j);
+			free(j);
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
+		/* a new plan only while nothing runs: no step in flight, no open sequence here or of ours */
+		double grace = c->o.peers && c->o.peers[0] ? SH_MIN(1.0, c->o.peer_timeout) : 0;
+		if ((!c->has_cur || c->view_epoch != c->cur_epoch) && !c->n_waiting && !c->n_own_open &&
+		    !c->seqs.n && sh_time_sec() - c->t_start >= grace) {
+			plan p = c->view;
+			int rc = c->view_rc;
+			uint32_t e = c->view_epoch;
+			c->applying = true;
+			pthread_mutex_unlock(&c->mu);
+			plan_apply(c, &p, rc, e);
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
+		cv_wait_sec(&c->cv, &c->mu, POLL_MS / 1000.0);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- I/O thread */
+static void hello_fill(cluster *c, wire_msg *m, int type)
+{
+	header_init(c, m, type, c->cur_epoch);
+	wire_hello *h = &m->hello;
+	memset(h, 0, sizeof *h);
+	h->proto_min = h->proto_max = WIRE_VERSION;
+	h->caps = WIRE_CAP_F16;
+	h->mem_total = c->mem_total;
+	h->mem_usable = SH_MIN(c->mem_usable, c->mem_total);
+	h->node_port = (uint16_t)c->o.node_port;
+	h->api_port = (uint16_t)c->api_port;
+	snprintf(h->cluster, sizeof h->cluster, "%s", c->name);
+	gethostname(h->host, WIRE_MAX_NAME);
+	h->host[WIRE_MAX_NAME] = 0;
+	for (char *p = h->host; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	snprintf(h->model, sizeof h->model, "%s", c->model_ident);
+}
+
+static void send_msg(cluster *c, peer_link *l, const wire_msg *m)
+{
+	int64_t n = sbuf_encode(&c->io_buf, m);
+	if (n > 0 && l)
+		link_send(l, c->io_buf.p, (size_t)n);
+}
+
+/* one incoming frame; under c->mu */
+static void io_frame(cluster *c, zmq_msg_t *zm)
+{
+	const uint8_t *b = zmq_msg_data(zm);
+	size_t len = zmq_msg_size(zm);
+	const char *peer = zmq_msg_gets(zm, "Peer-Address");
+	char who[MEMBERS_ADDR];
+	snprintf(who, sizeof who, "%s", peer ? peer : "?");
+	wire_msg m;
+	char err[WIRE_ERR_CAP];
+	if (wire_decode(b, len, &c->lim, &m, err, sizeof err)) {
+		log_drop(c, who, err);
+		return;
+	}
+	if (!memcmp(m.h.sender, c->id, PLAN_ID_BYTES)) {
+		log_drop(c, who, "a frame with this node's own id");
+		return;
+	}
+	double now = sh_time_sec();
+	int mi = members_find(&c->mb, m.h.sender);
+	if (m.h.type == WIRE_HELLO || m.h.type == WIRE_WELCOME) {
+		const wire_hello *h = &m.hello;
+		char why[512] = "";
+		if (strcmp(h->cluster, c->name))
+			snprintf(why, sizeof why, "HELLO of cluster '%s', this node is in '%s'", h->cluster, c->name);
+		else if (strcmp(h->model, c->model_ident))
+			snprintf(why, sizeof why, "HELLO with another model (%s, this node serves %s)", h->model, c->model_ident);
+		else if (h->proto_min > WIRE_VERSION || h->proto_max < WIRE_VERSION)
+			snprintf(why, sizeof why, "HELLO of protocol versions %u..%u", h->proto_min, h->proto_max);
+		else if (!peer)
+			snprintf(why, sizeof why, "HELLO without a peer address");
+		if (why[0]) {
+			log_drop(c, who, why);
+			return;
+		}
+		bool joined = false;
+		mi = members_upsert(&c->mb, m.h.sender, peer, h->node_port, h->api_port, h->mem_total, h->mem_usable, now,
+				    &joined);
+		if (mi < 0) {
+			log_drop(c, who, "membership table full");
+			return;
+		}
+		c->mb.m[mi].epoch = m.h.epoch;
+		peer_link *l = link_get(c, peer, h->node_port);
+		if (joined) {
+			char hx[2 * PLAN_ID_BYTES + 1];
+			hex_id(m.h.sender, hx);
+			sh_log_info("cluster: node %.8s at %s:%u joined (%llu MiB usable)", hx, peer, h->node_port,
+				    (unsigned long long)(h->mem_usable >> 20));
+			view_update(c);
+		}
+		if (m.h.type == WIRE_HELLO && l) {
+			wire_msg r;
+			hello_fill(c, &r, WIRE_WELCOME);
+			send_msg(c, l, &r);
+		}
+		return;
+	}
+	if (mi < 0 || !c->mb.m[mi].alive) {
+		/* a PING can overtake the introduction (a WELCOME sent before the link was up is lost;
+		 * the HELLO is repeated), so only other types are worth a log line */
+		if (m.h.type != WIRE_PING && m.h.type != WIRE_PONG)
+			log_drop(c, who, "a message from a node that has not introduced itself");
+		return;
+	}
+	member *mb = &c->mb.m[mi];
+	mb->last_seen = now;
+	mb->epoch = m.h.epoch;
+	switch (m.h.type) {
+	case WIRE_PING: {
+		wire_msg r;
+		header_init(c, &r, WIRE_PONG, c->cur_epoch);
+		r.h.seq = m.h.seq;
+		r.ping.time_ns = m.ping.time_ns;
+		send_msg(c, member_link(c, m.h.sender), &r);
+		break;
+	}
+	case WIRE_PONG:
+		mb->rtt_ms = (double)(now_ns() - m.ping.time_ns) / 1e6;
+		break;
+	case WIRE_FORWARD:
+	case WIRE_CANCEL:
+		job_push(c, b, len, NULL);
+		break;
+	case WIRE_LOGITS:
+		waiter_deliver(c, m.h.request_id, &m, 0, NULL);
+		break;
+	case WIRE_ERROR:
+		if (!memcmp(m.error.origin, c->id, PLAN_ID_BYTES))
+			waiter_deliver(c, m.h.request_id, NULL, m.error.code, m.error.text);
+		break;
+	default:
+		log_drop(c, who, "message type not used by this version");
+	}
+}
+
+/* liveness: a member silent for the peer timeout is dead (checked every poll); under c->mu */
+static void io_expire(cluster *c, double now)
+{
+	int died = members_expire(&c->mb, now, c->o.peer_timeout);
+	if (died) {
+		for (int i = 0; i < c->mb.n; i++) {
+			member *m = &c->mb.m[i];
+			if (!m->alive && m->last_seen > 0) {
+				char hx[2 * PLAN_ID_BYTES + 1];
+				hex_id(m->id, hx);
+				if (now - m->last_seen < c->o.peer_timeout + 2 * TICK_SEC + 0.5) {
+					sh_log_warn("cluster: node %.8s at %s:%d is silent: dead", hx, m->addr, m->node_port);
+					job_push(c, NULL, 0, m->id);
+				}
+			}
+		}
+		view_update(c);
+		pthread_cond_broadcast(&c->cv);
+	}
+}
+
+/* pings and HELLOs; under c->mu */
+static void io_tick(cluster *c, double now)
+{
+	wire_msg hm;
+	hello_fill(c, &hm, WIRE_HELLO);
+	for (int i = 0; i < c->n_links; i++) {
+		peer_link *l = &c->links[i];
+		bool known = false;
+		for (int k = 0; k < c->mb.n && !known; k++)
+			known = c->mb.m[k].alive && c->mb.m[k].node_port == l->port && !strcmp(c->mb.m[k].addr, l->addr);
+		if (l->configured && !known && now - l->last_hello >= HELLO_SEC) {
+			l->last_hello = now;
+			send_msg(c, l, &hm);
+		}
+	}
+	wire_msg pm;
+	header_init(c, &pm, WIRE_PING, c->cur_epoch);
+	pm.ping.time_ns = now_ns();
+	for (int i = 0; i < c->mb.n; i++)
+		if (c->mb.m[i].alive) {
+			pm.h.seq++;
+			send_msg(c, member_link(c, c->mb.m[i].id), &pm);
+		}
+}
+
+static void *io_main(void *arg)
+{
+	cluster *c = arg;
+	double last_tick = 0;
+	zmq_msg_t zm;
+	zmq_msg_init(&zm);
+	for (;;) {
+		zmq_pollitem_t it = { .socket = c->pull, .events = ZMQ_POLLIN };
+		int r = zmq_poll(&it, 1, POLL_MS);
+		pthread_mutex_lock(&c->mu);
+		if (c->stopping) {
+			pthread_mutex_unlock(&c->mu);
+			break;
+		}
+		if (r > 0)
+			for (int k = 0; k < 256 && zmq_msg_recv(&zm, c->pull, ZMQ_DONTWAIT) >= 0; k++)
+				io_frame(c, &zm);
+		double now = sh_time_sec();
+		io_expire(c, now);
+		if (now - last_tick >= TICK_SEC || c->ping_now) {
+			c->ping_now = false;
+			last_tick = now;
+			io_tick(c, now);
+		}
+		pthread_mutex_unlock(&c->mu);
+	}
+	zmq_msg_close(&zm);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- the step (scheduler thread) */
+/* the live plan members holding layers all act under epoch; under c->mu */
+static bool plan_agreed(cluster *c, char *why, size_t cap)
+{
+	for (int i = 0; i < c->cur.n_nodes; i++) {
+		const plan_shard *s = &c->cur.nodes[i];
+		if (s->first == s->last || !memcmp(s->id, c->id, PLAN_ID_BYTES))
+			continue;
+		int k = members_find(&c->mb, s->id);
+		char hx[2 * PLAN_ID_BYTES + 1];
+		hex_id(s->id, hx);
+		if (k < 0 || !c->mb.m[k].alive) {
+			snprintf(why, cap, "node %.8s (layers %d-%d) is gone", hx, s->first, s->last - 1);
+			return false;
+		}
+		if (c->mb.m[k].epoch != c->cur_epoch) {
+			snprintf(why, cap, "node %.8s acts under plan %08x, this node under %08x", hx, c->mb.m[k].epoch,
+				 c->cur_epoch);
+			return false;
+		}
+	}
+	return true;
+}
+
+int cluster_step(void *ctx, const engine_batch *b, float *logits)
+{
+	cluster *c = ctx;
+	char why[WIRE_MAX_ERROR + 64] = "";
+	int n_rows = 0;
+	for (int i = 0; i < b->n; i++)
+		n_rows += !b->logits || b->logits[i];
+	pthread_mutex_lock(&c->mu);
+	bool fresh = true;
+	for (int i = 0; i < b->n; i++)
+		fresh &= !c->own_open[b->seq[i]];
+	double t0 = sh_time_sec();
+	/* a batch of new requests only waits for a pending plan to be applied and agreed on */
+	for (;;) {
+		bool settled = c->has_cur && !c->applying &&
+			       (!fresh || c->n_own_open || c->view_epoch == c->cur_epoch) &&
+			       (c->cur_rc || plan_agreed(c, why, sizeof why));
+		if (settled || c->stopping || sh_time_sec() - t0 > AGREE_SEC)
+			break;
+		cv_wait_sec(&c->cv, &c->mu, 0.01);
+	}
+	int rc = SH_OK;
+	if (c->stopping)
+		rc = SH_EIO;
+	else if (!c->has_cur || c->applying) {
+		snprintf(why, sizeof why, "the cluster has no plan yet");
+		rc = SH_EIO;
+	} else if (c->cur_rc) {
+		snprintf(why, sizeof why, "%s", c->cur.error[0] ? c->cur.error : "this node could not load its layers");
+		rc = c->cur_rc;
+	} else if (!plan_agreed(c, why, sizeof why)) {
+		rc = SH_EIO;
+	}
+	if (rc) {
+		pthread_mutex_unlock(&c->mu);
+		sh_log_error("cluster: step not started: %s", why);
+		return rc;
+	}
+	for (int i = 0; i < b->n; i++)
+		if (!c->own_open[b->seq[i]]) {
+			c->own_open[b->seq[i]] = 1;
+			c->n_own_open++;
+		}
+	waiter *w = NULL;
+	for (int i = 0; i < CLUSTER_MAX_LANES && !w; i++)
+		if (!c->w[i].active)
+			w = &c->w[i];
+	if (!w) {
+		pthread_mutex_unlock(&c->mu);
+		sh_log_error("cluster: more than %d steps at once", CLUSTER_MAX_LANES);
+		return SH_EINVAL;
+	}
+	c->n_waiting++;
+	*w = (waiter){ .active = true, .batch = ++c->next_batch, .out = logits, .n_rows = n_rows };
+	wire_msg m;
+	header_init(c, &m, WIRE_FORWARD, c->cur_epoch);
+	m.h.request_id = w->batch;
+	m.h.seq = w->batch;
+	memcpy(m.fwd.origin, c->id, PLAN_ID_BYTES);
+	m.fwd.layer = 0;
+	m.fwd.n = (uint32_t)b->n;
+	m.fwd.dim = 0;
+	for (int i = 0; i < b->n; i++)
+		c->s_recs[i] = (wire_fwd_token){ .request_id = (uint64_t)b->seq[i], .pos = (uint32_t)b->pos[i],
+						 .token = b->tokens[i],
+						 .flags = !b->logits || b->logits[i] ? WIRE_TOKEN_SAMPLE : 0 };
+	m.fwd.tokens = c->s_recs;
+	int64_t len = sbuf_encode(&c->s_buf, &m);
+	int o = plan_owner(&c->cur, 0);
+	rc = len < 0 ? (int)len : o < 0 ? SH_EINVAL : send_to(c, c->cur.nodes[o].id, c->s_buf.p, (size_t)len);
+	if (rc)
+		snprintf(w->err, sizeof w->err, "cannot send to the first shard");
+	while (!rc && !w->done && !c->stopping) {
+		cv_wait_sec(&c->cv, &c->mu, POLL_MS / 1000.0);
+		if (!w->done && !plan_agreed(c, why, sizeof why)) {
+			snprintf(w->err, sizeof w->err, "%s", why);
+			rc = SH_EIO;
+		}
+	}
+	if (!rc)
+		rc = c->stopping && !w->done ? SH_EIO : w->rc;
+	if (rc < 0)
+		sh_log_error("cluster: step of %d tokens failed: %s", b->n, w->err[0] ? w->err : sh_strerror(rc));
+	w->active = false;
+	c->n_waiting--;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+void cluster_seq_end(void *ctx, int seq)
+{
+	cluster *c = ctx;
+	if (seq < 0 || seq >= ENGINE_MAX_SEQ)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (c->own_open[seq]) {
+		c->own_open[seq] = 0;
+		c->n_own_open--;
+		/* every node that may hold state of it: the live members holding layers, and this node */
+		uint64_t rid = (uint64_t)seq;
+		wire_msg m;
+		header_init(c, &m, WIRE_CANCEL, c->cur_epoch);
+		memcpy(m.cancel.origin, c->id, PLAN_ID_BYTES);
+		m.cancel.reason = WIRE_CANCEL_DONE;
+		m.cancel.n = 1;
+		m.cancel.ids = &rid;
+		int64_t len = sbuf_encode(&c->s_buf, &m);
+		if (len > 0) {
+			job_push(c, c->s_buf.p, (size_t)len, NULL);
+			for (int i = 0; i < c->mb.n; i++)
+				if (c->mb.m[i].alive)
+					send_to(c, c->mb.m[i].id, c->s_buf.p, (size_t)len);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---------------------------------------------------------------- setup */
+static void meminfo(uint64_t *total, uint64_t *avail)
+{
+	*total = *avail = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return;
+	char line[256];
+	unsigned long long v;
+	while (fgets(line, sizeof line, f)) {
+		if (sscanf(line, "MemTotal: %llu kB", &v) == 1)
+			*total = (uint64_t)v << 10;
+		else if (sscanf(line, "MemAvailable: %llu kB", &v) == 1)
+			*avail = (uint64_t)v << 10;
+	}
+	fclose(f);
+}
+
+/* "<16 hex digits of a hash of the tensor infos and file size>:<file name>" */
+static void model_identity(const gguf_ctx *g, const char *path, char *out, size_t cap)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+#define MIX(p, n)                                                       \
+	for (size_t k_ = 0; k_ < (size_t)(n); k_++)                     \
+		h = (h ^ ((const uint8_t *)(p))[k_]) * 0x100000001b3ull
+	MIX(&g->file_size, 8);
+	MIX(&g->n_tensors, 8);
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		const gguf_tensor *t = &g->tensors[i];
+		MIX(t->name.ptr, t->name.len);
+		MIX(&t->type, sizeof t->type);
+		MIX(t->ne, sizeof t->ne);
+		MIX(&t->offset, 8);
+	}
+#undef MIX
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	char name[100];
+	snprintf(name, sizeof name, "%s", base);
+	for (char *p = name; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	snprintf(out, cap, "%016llx:%s", (unsigned long long)h, name);
+}
+
+static int peers_connect(cluster *c, const char *list)
+{
+	char *dup = strdup(list), *save = NULL;
+	if (!dup)
+		return SH_ENOMEM;
+	int rc = SH_OK;
+	for (char *tok = strtok_r(dup, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strrchr(tok, ':');
+		long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+		if (!colon || colon == tok || port < 1 || port > 65535) {
+			sh_log_error("--peers: '%s' is not HOST:PORT", tok);
+			rc = SH_EINVAL;
+			break;
+		}
+		*colon = 0;
+		char *host = tok;
+		if (host[0] == '[' && colon[-1] == ']') {
+			host++;
+			colon[-1] = 0;
+		}
+		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+		if (getaddrinfo(host, NULL, &hints, &ai) || !ai) {
+			sh_log_error("--peers: cannot resolve '%s'", host);
+			rc = SH_EINVAL;
+			break;
+		}
+		char ip[MEMBERS_ADDR];
+		int e = getnameinfo(ai->ai_addr, ai->ai_addrlen, ip, sizeof ip, NULL, 0, NI_NUMERICHOST);
+		freeaddrinfo(ai);
+		if (e) {
+			rc = SH_EINVAL;
+			break;
+		}
+		peer_link *l = link_get(c, ip, (int)port);
+		if (!l)
+			rc = SH_EIO;
+		else
+			l->configured = true;
+	}
+	free(dup);
+	return rc;
+}
+
+cluster *cluster_init(const cluster_opts *o, int *err)
+{
+	int e = SH_ENOMEM;
+	cluster *c = calloc(1, sizeof *c);
+	if (!c)
+		goto fail;
+	c->o = *o;
+	if (c->o.peer_timeout <= 0)
+		c->o.peer_timeout = 1.5;
+	snprintf(c->name, sizeof c->name, "%s", o->cluster_name && o->cluster_name[0] ? o->cluster_name : "shoal");
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	c->t_start = sh_time_sec();
+	if (getrandom(c->id, sizeof c->id, 0) != (ssize_t)sizeof c->id) {
+		for (int i = 0; i < PLAN_ID_BYTES; i++) /* no getrandom: time and pid */
+			c->id[i] = (uint8_t)((now_ns() >> (i % 8 * 8)) ^ (uint64_t)getpid() >> (i % 4 * 8));
+	}
+	hex_id(c->id, c->id_hex);
+	if (!(c->g = gguf_open(o->model_path, &e)))
+		goto fail;
+	if ((e = model_hparams_read(c->g, &c->hp)))
+		goto fail;
+	if (!(c->v = vocab_load(c->g, &e)))
+		goto fail;
+	c->n_ctx = o->n_ctx > 0 ? o->n_ctx : SH_MIN(4096, c->hp.n_ctx_train);
+	if ((e = plan_model_from_gguf(c->g, (uint64_t)c->n_ctx * (uint64_t)SH_MAX(o->n_seq, 1), &c->pm)))
+		goto fail;
+	model_identity(c->g, o->model_path, c->model_ident, sizeof c->model_ident);
+	meminfo(&c->mem_total, &c->mem_avail);
+	c->mem_usable = o->memory_limit ? o->memory_limit : c->mem_avail;
+	if (c->mem_total < c->mem_usable)
+		c->mem_total = c->mem_usable;
+	c->lim = (wire_limits){ .dim = (uint32_t)c->hp.dim, .n_layers = (uint32_t)c->hp.n_layers,
+				.n_vocab = (uint32_t)c->hp.n_vocab, .n_ctx = (uint32_t)c->n_ctx,
+				.max_tokens = ENGINE_BATCH };
+	e = SH_ENOMEM;
+	size_t nb = ENGINE_BATCH, big = (size_t)SH_MAX(c->hp.dim, c->hp.n_vocab);
+	if (!(c->p = pool_init(o->n_threads > 0 ? o->n_threads : sh_cpu_count())) ||
+	    !(c->w_tok = malloc(sizeof(int) * nb)) || !(c->w_pos = malloc(sizeof(int) * nb)) ||
+	    !(c->w_want = malloc(sizeof(bool) * nb)) || !(c->w_kv = malloc(sizeof(kv_cache *) * nb)) ||
+	    !(c->w_recs = malloc(sizeof(wire_fwd_token) * nb)) || !(c->s_recs = malloc(sizeof(wire_fwd_token) * nb)) ||
+	    !(c->w_in = sh_alloc(sizeof(float) * nb * (size_t)c->hp.dim)) ||
+	    !(c->w_out = sh_alloc(sizeof(float) * nb * big)))
+		goto fail;
+	if (o->cluster_key && o->cluster_key[0]) {
+		if ((e = keys_derive(o->cluster_key, strlen(o->cluster_key), &c->keys)))
+			goto fail;
+		c->secure = true;
+	}
+	e = SH_EIO;
+	if (!(c->zctx = zmq_ctx_new()) || !(c->pull = zmq_socket(c->zctx, ZMQ_PULL)) || socket_common(c->pull) ||
+	    (c->secure && keys_socket_server(c->pull, &c->keys)))
+		goto fail;
+	char ep[64];
+	snprintf(ep, sizeof ep, "tcp://*:%d", o->node_port);
+	if (zmq_bind(c->pull, ep)) {
+		sh_log_error("cluster: cannot bind the node port %d: %s", o->node_port, zmq_strerror(zmq_errno()));
+		goto fail;
+	}
+	if (o->peers && o->peers[0] && (e = peers_connect(c, o->peers)))
+		goto fail;
+	view_update(c);
+	return c;
+fail:
+	sh_log_error("cluster: cannot start this node (%s)", sh_strerror(e));
+	cluster_free(c);
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+int cluster_start(cluster *c, int api_port)
+{
+	c->api_port = api_port;
+	if (pthread_create(&c->worker_thread, NULL, worker_main, c))
+		return SH_ENOMEM;
+	if (pthread_create(&c->io_thread, NULL, io_main, c)) {
+		pthread_mutex_lock(&c->mu);
+		c->stopping = true;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		pthread_join(c->worker_thread, NULL);
+		return SH_ENOMEM;
+	}
+	c->started = true;
+	sh_log_info("cluster: node %.8s on port %d, %llu MiB usable, model %s%s", c->id_hex, c->o.node_port,
+		    (unsigned long long)(c->mem_usable >> 20), c->model_ident, c->secure ? ", CURVE" : "");
+	return SH_OK;
+}
+
+void cluster_free(cluster *c)
+{
+	if (!c)
+		return;
+	if (c->started) {
+		pthread_mutex_lock(&c->mu);
+		c->stopping = true;
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		pthread_join(c->io_thread, NULL);
+		pthread_join(c->worker_thread, NULL);
+	}
+	while (c->q_head) {
+		job *j = c->q_head;
+		c->q_head = j->next;
+		free(j);
+	}
+	seqtab_remove_origin(&c->seqs, NULL, kv_free_void);
+	for (int i = 0; i < c->n_links; i++) {
+		zmq_close(c->links[i].sock);
+		pthread_mutex_destroy(&c->links[i].mu);
+	}
+	if (c->pull)
+		zmq_close(c->pull);
+	if (c->zctx)
+		zmq_ctx_term(c->zctx);
+	model_ctx_free(c->mctx);
+	model_free(c->m);
+	pool_free(c->p);
+	vocab_free(c->v);
+	gguf_free(c->g);
+	free(c->w_tok);
+	free(c->w_pos);
+	free(c->w_want);
+	free(c->w_kv);
+	free(c->w_recs);
+	free(c->s_recs);
+	sh_free(c->w_in);
+	sh_free(c->w_out);
+	free(c->w_buf.p);
+	free(c->s_buf.p);
+	free(c->io_buf.p);
+	keys_clear(&c->keys);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+const vocab *cluster_vocab(const cluster *c) { return c->v; }
+const gguf_ctx *cluster_gguf(const cluster *c) { return c->g; }
+int cluster_n_vocab(const cluster *c) { return c->hp.n_vocab; }
+int cluster_n_ctx(const cluster *c) { return c->n_ctx; }
+
+int cluster_ready(cluster *c, char *msg, size_t cap)
+{
+	pthread_mutex_lock(&c->mu);
+	int rc = SH_OK;
+	const plan *p = c->has_cur && c->cur_rc ? &c->cur : c->view_rc ? &c->view : NULL;
+	if (p && c->view_rc) { /* nothing will fix it until the membership changes */
+		snprintf(msg, cap, "%s", p->error);
+		rc = SH_ERANGE;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+void cluster_topology(cluster *c, cluster_topo *t)
+{
+	memset(t, 0, sizeof *t);
+	pthread_mutex_lock(&c->mu);
+	/* the plan this node acts under (none yet: no layers anywhere); an error of the pending one */
+	const plan *p = &c->cur;
+	bool ok = c->has_cur && !c->cur_rc;
+	t->epoch = c->has_cur ? c->cur_epoch : 0;
+	t->pending = !c->has_cur || c->view_epoch != c->cur_epoch;
+	t->n_layers = c->hp.n_layers;
+	if (c->has_cur && c->cur_rc)
+		snprintf(t->error, sizeof t->error, "%s", c->cur.error);
+	else if (c->view_rc)
+		snprintf(t->error, sizeof t->error, "%s", c->view.error);
+	cluster_topo_node *n = &t->nodes[t->n_nodes++];
+	memcpy(n->id, c->id_hex, sizeof n->id);
+	snprintf(n->address, sizeof n->address, ":%d", c->o.node_port);
+	n->api_port = c->api_port;
+	n->mem_total = c->mem_total;
+	n->mem_available = c->mem_avail;
+	n->mem_usable = c->mem_usable;
+	int k = ok ? plan_find(p, c->id) : -1;
+	if (k >= 0) {
+		n->first = p->nodes[k].first;
+		n->last = p->nodes[k].last;
+		n->bytes = p->nodes[k].bytes;
+	}
+	n->state = "self";
+	for (int i = 0; i < c->mb.n; i++) {
+		member *m = &c->mb.m[i];
+		n = &t->nodes[t->n_nodes];
+		hex_id(m->id, n->id);
+		snprintf(n->address, sizeof n->address, strchr(m->addr, ':') ? "[%s]:%d" : "%s:%d", m->addr, m->node_port);
+		n->api_port = m->api_port;
+		n->mem_total = m->mem_total;
+		n->mem_available = m->mem_usable;
+		n->mem_usable = m->mem_usable;
+		k = ok && m->alive ? plan_find(p, m->id) : -1;
+		n->first = k >= 0 ? p->nodes[k].first : 0;
+		n->last = k >= 0 ? p->nodes[k].last : 0;
+		n->bytes = k >= 0 ? p->nodes[k].bytes : 0;
+		n->state = m->alive ? "alive" : "dead";
+		t->links[t->n_links++] = (cluster_topo_link){ .from = 0, .to = t->n_nodes, .up = m->alive, .rtt_ms = m->rtt_ms };
+		t->n_nodes++;
+	}
+	pthread_mutex_unlock(&c->mu);
+}

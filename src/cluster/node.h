@@ -1,0 +1,96 @@
+/*
+ * node.h - this node as a member of a pipeline-parallel cluster: peer links over ZeroMQ,
+ * membership, the plan it acts under, the shard of layers it holds, and the pipeline step the
+ * slot scheduler drives (docs/architecture.md "Cluster", docs/protocol.md).
+ *
+ * Threads: an I/O thread polls the one PULL socket every node binds at --node-port (every
+ * incoming frame is validated by wire_decode against the model's limits; a bad one is dropped
+ * with a rate-limited log line), pings every peer each 250 ms through the PUSH socket it keeps
+ * per peer, declares a peer silent for the peer timeout dead, and recomputes the membership plan.
+ * A shard worker thread owns the model range and runs every FORWARD that reaches this node (from
+ * a peer, or from this node's own scheduler without touching the network); it is also the only
+ * thread that (re)loads the layer range, which it does only while no sequence is open anywhere it
+ * can see (a request keeps the plan it started under).
+ *
+ * cluster_step is a sched_backend step: FORWARD of the batch's tokens to the owner of layer 0,
+ * hidden states shard to shard, LOGITS of the sampled rows back from the last shard; the entry
+ * node samples them with the scheduler's own sampler (so output equals one node's exactly). A
+ * node on the path that dies fails the step within the peer timeout.
+ */
+#ifndef SHOAL_NODE_H
+#define SHOAL_NODE_H
+
+#include "cluster/members.h"
+#include "engine/engine.h"
+#include "vocab/vocab.h"
+
+typedef struct {
+	const char *model_path;
+	int node_port;               /* 1..65535: bound on every interface */
+	const char *peers;           /* "HOST:PORT,..." or NULL */
+	const char *cluster_key;     /* NULL or "": plain TCP */
+	const char *cluster_name;    /* NULL: "shoal" */
+	uint64_t memory_limit;       /* bytes given to the model; 0: MemAvailable */
+	int n_threads;               /* <= 0: all cores */
+	int n_ctx;                   /* positions per sequence; <= 0: min(4096, the model's) */
+	int n_seq;                   /* sequences (slots) of this node's scheduler, [1, ENGINE_MAX_SEQ] */
+	bool wire_f16;               /* hidden states as f16 */
+	double peer_timeout;         /* seconds; <= 0: 1.5 */
+} cluster_opts;
+
+#define CLUSTER_MAX_LANES 8    /* cluster_step calls that may run at once (scheduler lanes) */
+
+typedef struct cluster cluster;
+
+/* Opens the model's metadata and vocabulary, binds the node port. NULL on error (logged). */
+cluster *cluster_init(const cluster_opts *o, int *err);
+/* Starts the I/O and shard threads; api_port is announced to peers. */
+int cluster_start(cluster *c, int api_port);
+/* Stops the threads, frees everything. NULL: no-op. */
+void cluster_free(cluster *c);
+
+const vocab *cluster_vocab(const cluster *c);
+const gguf_ctx *cluster_gguf(const cluster *c);   /* the model's metadata (chat template) */
+int cluster_n_vocab(const cluster *c);
+int cluster_n_ctx(const cluster *c);
+
+/* sched_backend hooks: step (ctx is the cluster; up to CLUSTER_MAX_LANES threads at once, each
+ * with its own sequences) and the end of a sequence's request. */
+int cluster_step(void *ctx, const engine_batch *b, float *logits);
+void cluster_seq_end(void *ctx, int seq);
+
+/* SH_OK when requests can run (or the cluster is still forming), else SH_ERANGE and why (the
+ * model does not fit the live nodes: needed vs available bytes). */
+int cluster_ready(cluster *c, char *msg, size_t cap);
+
+/* ---------------------------------------------------------------- topology */
+typedef struct {
+	char id[2 * PLAN_ID_BYTES + 1];
+	char address[MEMBERS_ADDR + 8];   /* ip:node_port ("" unknown) */
+	int api_port;
+	uint64_t mem_total, mem_available, mem_usable;
+	int first, last;                  /* layers [first, last); first == last: none */
+	uint64_t bytes;                   /* what the plan expects the range to need */
+	const char *state;                /* "self", "alive", "dead" */
+} cluster_topo_node;
+
+typedef struct {
+	int from, to;                     /* indexes into nodes */
+	bool up;
+	double rtt_ms;                    /* < 0: unknown */
+} cluster_topo_link;
+
+typedef struct {
+	int n_nodes;
+	cluster_topo_node nodes[MEMBERS_MAX + 1];
+	int n_links;
+	cluster_topo_link links[MEMBERS_MAX];
+	uint32_t epoch;                   /* of the plan this node acts under (0: none yet) */
+	bool pending;                     /* the membership asks for another plan, not applied yet */
+	int n_layers;
+	char error[400];                  /* plan error, "" if none */
+} cluster_topo;
+
+void cluster_topology(cluster *c, cluster_topo *out);
+
+#endif

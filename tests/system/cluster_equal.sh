@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Clusters of 2, 3 and 4 `shoal run` nodes on loopback (stories260K, 5 layers) answer exactly
+# what one node answers, for a greedy and a seeded-sampling completion and a streamed chat sent
+# to every node of the cluster; /v1/topology of every node shows contiguous ranges covering all
+# layers. With --wire f16 the cluster still answers (values differ slightly, so no equality).
+set -euo pipefail
+. "$(dirname "$0")/lib/cluster.sh"
+M="$SHARED/models/gguf/stories260K.gguf"
+
+GREEDY='{"prompt":"Once upon a time","max_tokens":48,"temperature":0}'
+SEEDED='{"prompt":"The little dog","max_tokens":48,"temperature":0.9,"top_p":0.95,"seed":1234}'
+CHAT='{"messages":[{"role":"user","content":"Tell me a story"}],"max_tokens":32,"temperature":0.7,"seed":7,"stream":true}'
+chat_text() { curl -sfN "http://127.0.0.1:$1/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT" |
+	sed -n 's/^data: //p' | grep -v '^\[DONE\]' | jq -j '.choices[0].delta.content // empty'; }
+
+# the reference: one node without a cluster
+"$SHOAL" run -m "$M" --port 0 -t 1 >"$TMPD/single.log" 2>&1 &
+PIDS+=($!)
+for k in $(seq 1 100); do
+	P1=$(grep -so 'http://[^ ]*:[0-9]*/v1' "$TMPD/single.log" | head -1 | sed -E 's/.*:([0-9]+)\/v1/\1/') && [ -n "$P1" ] && break
+	sleep 0.05
+done
+want_g=$(complete "$P1" "$GREEDY")
+want_s=$(complete "$P1" "$SEEDED")
+want_c=$(chat_text "$P1")
+[ -n "$want_g" ] && [ -n "$want_s" ] && [ -n "$want_c" ] || fail "empty reference"
+kill -9 "${PIDS[0]}"
+wait 2>/dev/null || true
+PIDS=()
+
+for n in 2 3 4; do
+	cluster_start "$n" "-m $M"
+	cluster_wait_plan "$n"
+	# ranges: contiguous from 0 to 5, one per node, every node sees the same
+	t=$(topology "${API_PORTS[0]}")
+	ranges=$(jq -c '[.nodes[] | .layers] | sort' <<<"$t")
+	[ "$(jq 'map(.[1] - .[0]) | add' <<<"$ranges")" = 5 ] || fail "$n nodes: ranges $ranges do not cover 5 layers"
+	jq -e '[.links[] | select(.state == "up")] | length == '$((n - 1)) <<<"$t" >/dev/null || fail "links: $t"
+	for i in $(seq 0 $((n - 1))); do
+		[ "$(topology "${API_PORTS[$i]}" | jq -c '[.nodes[] | .layers] | sort')" = "$ranges" ] ||
+			fail "node $i sees other ranges"
+		got=$(complete "${API_PORTS[$i]}" "$GREEDY")
+		[ "$got" = "$want_g" ] || fail "$n nodes, node $i, greedy: '$got' != '$want_g'"
+		got=$(complete "${API_PORTS[$i]}" "$SEEDED")
+		[ "$got" = "$want_s" ] || fail "$n nodes, node $i, seeded: '$got' != '$want_s'"
+	done
+	got=$(chat_text "${API_PORTS[$((n - 1))]}")
+	[ "$got" = "$want_c" ] || fail "$n nodes: streamed chat '$got' != '$want_c'"
+	echo "$n nodes: $ranges identical to one node"
+	for p in "${PIDS[@]}"; do kill -9 "$p"; done
+	wait 2>/dev/null || true
+	PIDS=()
+done
+
+cluster_start 2 "-m $M --wire f16"
+cluster_wait_plan 2
+got=$(complete "${API_PORTS[1]}" "$GREEDY")
+[ -n "$got" ] || fail "f16 wire: empty answer"
+echo "f16 wire: '$got'"

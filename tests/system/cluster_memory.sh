@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Memory: on a synthesized qwen2.5-0.5b Q4_0 (24 layers, tied 136 MB head), three nodes with
+# --memory-limit 400M:800M:400M get layer counts near 6:12:6; after a request, each node's
+# resident model pages (RssFile of /proc/PID/status: the mmapped file) stay within what the
+# plan gave it (plus the vocabulary's metadata), far below one node holding everything, and
+# together they cover the model. Two nodes too small for the model: completions answer 503 with
+# a message naming the bytes needed and available.
+set -euo pipefail
+. "$(dirname "$0")/lib/cluster.sh"
+MODELS="$(cd "$(dirname "$0")/../.." && pwd)/build/test-models"
+M="$MODELS/qwen2.5-0.5b-q4_0.gguf"
+if [ ! -s "$M" ]; then
+	mkdir -p "$MODELS"
+	"$SHOAL" synth --preset qwen2.5-0.5b --type q4_0 --vocab "$SHARED/models/vocab/ggml-vocab-qwen2.gguf" \
+		-o "$M.tmp" >/dev/null 2>&1 && mv "$M.tmp" "$M"
+fi
+REQ='{"prompt":"Hello world","max_tokens":3,"temperature":0}'
+rss_file() { awk '/^RssFile:/ { print $2 * 1024 }' "/proc/$1/status"; }
+
+# one node: the whole file resident after a request
+"$SHOAL" run -m "$M" --port 0 -t 1 -c 512 --parallel 1 >"$TMPD/single.log" 2>&1 &
+PIDS+=($!)
+for k in $(seq 1 200); do
+	P1=$(grep -so 'http://[^ ]*:[0-9]*/v1' "$TMPD/single.log" | head -1 | sed -E 's/.*:([0-9]+)\/v1/\1/') && [ -n "$P1" ] && break
+	sleep 0.05
+done
+complete "$P1" "$REQ" >/dev/null
+single=$(rss_file "${PIDS[0]}")
+kill -9 "${PIDS[0]}"
+wait 2>/dev/null || true
+PIDS=()
+
+cluster_start 3 "-m $M -c 512 --parallel 1" "--memory-limit 400M" "--memory-limit 800M" "--memory-limit 400M"
+cluster_wait_plan 3 20
+complete "${API_PORTS[0]}" "$REQ" >/dev/null
+t=$(topology "${API_PORTS[0]}")
+sum=0
+for i in 0 1 2; do
+	usable=$(jq ".nodes[] | select(.api == ${API_PORTS[$i]}) | .memory.usable" <<<"$t")
+	n=$(jq ".nodes[] | select(.api == ${API_PORTS[$i]}) | .layers[1] - .layers[0]" <<<"$t")
+	planned=$(jq ".nodes[] | select(.api == ${API_PORTS[$i]}) | .memory.planned" <<<"$t")
+	rss=$(rss_file "${PIDS[$i]}")
+	sum=$((sum + rss))
+	echo "node $i: usable $((usable >> 20)) MiB, $n layers, planned $((planned >> 20)) MiB, model pages resident $((rss >> 20)) MiB (one node: $((single >> 20)) MiB)"
+	want=$([ "$usable" -gt 500000000 ] && echo 12 || echo 6)
+	[ $((n - want)) -le 1 ] && [ $((want - n)) -le 1 ] || fail "node $i has $n layers, want about $want"
+	[ "$rss" -le $((planned + (32 << 20))) ] || fail "node $i: $rss resident bytes, more than its plan's $planned"
+	# node order follows the random node ids: the 12-layer node may also be the last shard, whose
+	# head matmul reads the whole 136 MB tied matrix (a first shard touches only the embedding rows it uses)
+	[ "$rss" -le $((single * 85 / 100)) ] || fail "node $i: $rss resident bytes, near one node's $single"
+done
+[ "$sum" -ge $((single * 9 / 10)) ] || fail "the nodes hold $sum bytes together, less than the model's $single"
+
+for p in "${PIDS[@]}"; do kill -9 "$p"; done
+wait 2>/dev/null || true
+PIDS=()
+cluster_start 2 "-m $M -c 512 --parallel 1 --memory-limit 100M"
+for k in $(seq 1 50); do
+	topology "${API_PORTS[0]}" | jq -e '.nodes | length == 2' >/dev/null && break
+	sleep 0.1
+done
+code=$(curl -s -o "$TMPD/err.json" -w '%{http_code}' "http://127.0.0.1:${API_PORTS[0]}/v1/completions" -d "$REQ")
+[ "$code" = 503 ] || fail "a model that does not fit: HTTP $code $(cat "$TMPD/err.json")"
+msg=$(jq -r .error.message "$TMPD/err.json")
+echo "does not fit: $msg"
+grep -q "needs [0-9]* bytes" <<<"$msg" && grep -q "has [0-9]* bytes" <<<"$msg" || fail "the message does not name needed and available bytes"
