@@ -35,50 +35,28 @@ for t in tests/system/*.sh; do
 	fi
 done
 
-if [ -n "${FUZZ_GGUF:-}" ]; then
+# fuzz NAME BINARY SECONDS [SEED_FILE... | --] [FUZZER_OPTION...]: a bounded libFuzzer run from a
+# fresh corpus of the seed files (FUZZ_WIRE_SEEDS lets fuzz_wire write its own seeds there)
+fuzz() {
+	local name=$1 bin=$2 secs=$3 corpus
+	shift 3
 	corpus=$(mktemp -d)
-	cp "$SHARED/models/gguf/stories260K.gguf" "$SHARED"/models/quant/llama-Q4_K_M.gguf "$corpus"/
-	if "$FUZZ_GGUF" -max_total_time="${FUZZ_SECONDS:-30}" -rss_limit_mb=4096 "$corpus" >"$corpus.log" 2>&1; then
-		passed=$((passed + 1)); echo "PASS fuzz_gguf ($(grep -a -o 'Done [0-9]* runs' "$corpus.log"))"
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do cp "$1" "$corpus"/; shift; done
+	[ $# -gt 0 ] && shift
+	if FUZZ_WIRE_SEEDS="$corpus" "$bin" -max_total_time="$secs" -rss_limit_mb=4096 "$@" "$corpus" >"$corpus.log" 2>&1; then
+		passed=$((passed + 1)); echo "PASS $name ($(grep -a -o 'Done [0-9]* runs' "$corpus.log"))"
 	else
-		failed=$((failed + 1)); echo "FAIL fuzz_gguf"; tail -40 "$corpus.log"
+		failed=$((failed + 1)); echo "FAIL $name"; tail -40 "$corpus.log"
 	fi
 	rm -rf "$corpus" "$corpus.log"
-fi
+}
 
-if [ -n "${FUZZ_WIRE:-}" ]; then
-	corpus=$(mktemp -d)
-	if FUZZ_WIRE_SEEDS="$corpus" "$FUZZ_WIRE" -max_total_time="${FUZZ_WIRE_SECONDS:-15}" -rss_limit_mb=4096 "$corpus" \
-		>"$corpus.log" 2>&1; then
-		passed=$((passed + 1)); echo "PASS fuzz_wire ($(grep -a -o 'Done [0-9]* runs' "$corpus.log"))"
-	else
-		failed=$((failed + 1)); echo "FAIL fuzz_wire"; tail -40 "$corpus.log"
-	fi
-	rm -rf "$corpus" "$corpus.log"
-fi
-
-if [ -n "${FUZZ_REQUEST:-}" ]; then
-	corpus=$(mktemp -d)
-	cp tests/fuzz/seeds/request/* "$corpus"/
-	if "$FUZZ_REQUEST" -max_total_time="${FUZZ_REQUEST_SECONDS:-15}" -rss_limit_mb=4096 "$corpus" >"$corpus.log" 2>&1; then
-		passed=$((passed + 1)); echo "PASS fuzz_request ($(grep -a -o 'Done [0-9]* runs' "$corpus.log"))"
-	else
-		failed=$((failed + 1)); echo "FAIL fuzz_request"; tail -40 "$corpus.log"
-	fi
-	rm -rf "$corpus" "$corpus.log"
-fi
-
-if [ -n "${FUZZ_TEMPLATE:-}" ]; then
-	corpus=$(mktemp -d)
-	cp "$SHARED"/templates/*.jinja "$corpus"/
-	if "$FUZZ_TEMPLATE" -max_total_time="${FUZZ_TEMPLATE_SECONDS:-20}" -rss_limit_mb=4096 -dict=tests/fuzz/template.dict "$corpus" \
-		>"$corpus.log" 2>&1; then
-		passed=$((passed + 1)); echo "PASS fuzz_template ($(grep -a -o 'Done [0-9]* runs' "$corpus.log"))"
-	else
-		failed=$((failed + 1)); echo "FAIL fuzz_template"; tail -40 "$corpus.log"
-	fi
-	rm -rf "$corpus" "$corpus.log"
-fi
+[ -z "${FUZZ_GGUF:-}" ] || fuzz fuzz_gguf "$FUZZ_GGUF" "${FUZZ_SECONDS:-30}" \
+	"$SHARED/models/gguf/stories260K.gguf" "$SHARED/models/quant/llama-Q4_K_M.gguf"
+[ -z "${FUZZ_WIRE:-}" ] || fuzz fuzz_wire "$FUZZ_WIRE" "${FUZZ_WIRE_SECONDS:-15}"
+[ -z "${FUZZ_REQUEST:-}" ] || fuzz fuzz_request "$FUZZ_REQUEST" "${FUZZ_REQUEST_SECONDS:-15}" tests/fuzz/seeds/request/*
+[ -z "${FUZZ_TEMPLATE:-}" ] || fuzz fuzz_template "$FUZZ_TEMPLATE" "${FUZZ_TEMPLATE_SECONDS:-20}" \
+	"$SHARED"/templates/*.jinja -- -dict=tests/fuzz/template.dict
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
