@@ -33,8 +33,9 @@ static void chat_on_sigint(int sig)
 }
 
 typedef struct {
-	const char *model, *system, *template_override;
-	long n_predict, threads, n_ctx;
+	model_opts mo;
+	const char *system, *template_override;
+	long n_predict;
 	bool ignore_eos;
 	sample_params sp;
 } chat_opts;
@@ -58,21 +59,15 @@ static int chat_parse(int argc, char **argv, chat_opts *o)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool ok = true;
-		int sampling = opt_sample(argc, argv, &i, &o->sp);
-		if (sampling)
-			ok = sampling > 0;
-		else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-			ok = (o->model = opt_value(argc, argv, &i)) != NULL;
+		int k;
+		if ((k = opt_sample(argc, argv, &i, &o->sp)) || (k = opt_model(argc, argv, &i, &o->mo)))
+			ok = k > 0;
 		else if (!strcmp(a, "--system"))
 			ok = (o->system = opt_value(argc, argv, &i)) != NULL;
 		else if (!strcmp(a, "--chat-template"))
 			ok = (o->template_override = opt_value(argc, argv, &i)) != NULL;
 		else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))
 			ok = opt_int(argc, argv, &i, -1, 1 << 24, &o->n_predict);
-		else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
-			ok = opt_int(argc, argv, &i, 1, 1024, &o->threads);
-		else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size"))
-			ok = opt_int(argc, argv, &i, 1, 1 << 24, &o->n_ctx);
 		else if (!strcmp(a, "--ignore-eos"))
 			o->ignore_eos = true;
 		else {
@@ -82,10 +77,8 @@ static int chat_parse(int argc, char **argv, chat_opts *o)
 		if (!ok)
 			return SH_EINVAL;
 	}
-	if (!o->model) {
-		sh_log_error("no model: use -m MODEL.gguf");
+	if (!model_opts_check(&o->mo))
 		return SH_EINVAL;
-	}
 	return SH_OK;
 }
 
@@ -204,7 +197,7 @@ int cmd_chat(int argc, char **argv)
 	sigemptyset(&sigint);
 	sigaddset(&sigint, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigint, NULL);
-	int opened = engine_open(&c.e, o.model, (int)o.threads, (int)o.n_ctx, true);
+	int opened = engine_open(&c.e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, true);
 	pthread_sigmask(SIG_UNBLOCK, &sigint, NULL);
 	if (opened)
 		return 1;
@@ -225,7 +218,7 @@ int cmd_chat(int argc, char **argv)
 	bool tty = isatty(STDIN_FILENO);
 	if (tty)
 		fprintf(stderr, "shoal: chat with %s (template: %s); /clear forgets, /exit quits, Ctrl-C stops a reply\n",
-			o.model, c.tc.source);
+			o.mo.model, c.tc.source);
 	char *line = NULL;
 	size_t cap = 0;
 	for (;;) {

@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 typedef struct {
-	const char *model, *prompt, *prompt_file;
-	long n_predict, threads, n_ctx;
+	model_opts mo;
+	const char *prompt, *prompt_file;
+	long n_predict;
 	bool ignore_eos, no_bos, parse_special;
 	sample_params sp;
 } gen_opts;
@@ -24,28 +25,20 @@ static int gen_parse(int argc, char **argv, gen_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->n_predict = 128;
-	o->threads = 0;
-	o->n_ctx = 0;
 	sample_params_default(&o->sp);
 	o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool ok = true;
-		int sampling = opt_sample(argc, argv, &i, &o->sp);
-		if (sampling)
-			ok = sampling > 0;
-		else if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-			ok = (o->model = opt_value(argc, argv, &i)) != NULL;
+		int k;
+		if ((k = opt_sample(argc, argv, &i, &o->sp)) || (k = opt_model(argc, argv, &i, &o->mo)))
+			ok = k > 0;
 		else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
 			ok = (o->prompt = opt_value(argc, argv, &i)) != NULL;
 		else if (!strcmp(a, "-f") || !strcmp(a, "--file"))
 			ok = (o->prompt_file = opt_value(argc, argv, &i)) != NULL;
 		else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))
 			ok = opt_int(argc, argv, &i, 0, 1 << 24, &o->n_predict);
-		else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
-			ok = opt_int(argc, argv, &i, 1, 1024, &o->threads);
-		else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size"))
-			ok = opt_int(argc, argv, &i, 1, 1 << 24, &o->n_ctx);
 		else if (!strcmp(a, "--ignore-eos"))
 			o->ignore_eos = true;
 		else if (!strcmp(a, "--no-bos"))
@@ -59,10 +52,8 @@ static int gen_parse(int argc, char **argv, gen_opts *o)
 		if (!ok)
 			return SH_EINVAL;
 	}
-	if (!o->model) {
-		sh_log_error("no model: use -m MODEL.gguf");
+	if (!model_opts_check(&o->mo))
 		return SH_EINVAL;
-	}
 	return SH_OK;
 }
 
@@ -92,7 +83,7 @@ int cmd_tokenize(int argc, char **argv)
 	if (gen_parse(argc, argv, &o))
 		return 1;
 	int err;
-	gguf_ctx *g = gguf_open(o.model, &err);
+	gguf_ctx *g = gguf_open(o.mo.model, &err);
 	vocab *v = g ? vocab_load(g, &err) : NULL;
 	int *ids = NULL, n = v ? gen_tokenize(&o, v, !o.no_bos && vocab_add_bos(v), &ids) : -1;
 	for (int i = 0; i < n; i++)
@@ -109,7 +100,7 @@ int cmd_logits(int argc, char **argv)
 {
 	gen_opts o;
 	engine e;
-	if (gen_parse(argc, argv, &o) || engine_open(&e, o.model, (int)o.threads, (int)o.n_ctx, true))
+	if (gen_parse(argc, argv, &o) || engine_open(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, true))
 		return 1;
 	int *ids = NULL, n = gen_tokenize(&o, e.v, vocab_add_bos(e.v), &ids), rc = 1;
 	size_t n_vocab = (size_t)e.m->hp.n_vocab;
@@ -143,7 +134,7 @@ int cmd_generate(int argc, char **argv)
 {
 	gen_opts o;
 	engine e;
-	if (gen_parse(argc, argv, &o) || engine_open(&e, o.model, (int)o.threads, (int)o.n_ctx, true))
+	if (gen_parse(argc, argv, &o) || engine_open(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, true))
 		return 1;
 	int rc = 1, *ids = NULL;
 	sample_ctx *s = NULL;

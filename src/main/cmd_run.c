@@ -24,8 +24,9 @@
 #include <sys/stat.h>
 
 typedef struct {
-	const char *model, *host, *api_key, *chat_template;
-	long port, threads, parallel, n_ctx, queue, batch, lanes;
+	model_opts mo;
+	const char *host, *api_key, *chat_template;
+	long port, parallel, queue, batch, lanes;
 	long node_port;                 /* 0: no cluster */
 	const char *peers, *cluster_key, *cluster_name;
 	uint64_t memory_limit;
@@ -65,20 +66,17 @@ static int run_parse(int argc, char **argv, run_opts *o)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		bool ok = true;
-		if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-			ok = (o->model = opt_value(argc, argv, &i)) != NULL;
+		int k;
+		if ((k = opt_model(argc, argv, &i, &o->mo)))
+			ok = k > 0;
 		else if (!strcmp(a, "--host"))
 			ok = (o->host = opt_value(argc, argv, &i)) != NULL;
 		else if (!strcmp(a, "--port"))
 			ok = opt_int(argc, argv, &i, 0, 65535, &o->port);
 		else if (!strcmp(a, "--api-key"))
 			ok = (o->api_key = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
-			ok = opt_int(argc, argv, &i, 1, 1024, &o->threads);
 		else if (!strcmp(a, "--parallel") || !strcmp(a, "-np"))
 			ok = opt_int(argc, argv, &i, 1, ENGINE_MAX_SEQ, &o->parallel);
-		else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size"))
-			ok = opt_int(argc, argv, &i, 1, 1 << 24, &o->n_ctx);
 		else if (!strcmp(a, "--queue"))
 			ok = opt_int(argc, argv, &i, 0, 1 << 20, &o->queue);
 		else if (!strcmp(a, "--batch"))
@@ -119,10 +117,8 @@ static int run_parse(int argc, char **argv, run_opts *o)
 		if (!ok)
 			return SH_EINVAL;
 	}
-	if (!o->model) {
-		sh_log_error("no model: use -m MODEL.gguf");
+	if (!model_opts_check(&o->mo))
 		return SH_EINVAL;
-	}
 	if (o->batch < o->parallel)
 		o->batch = o->parallel;
 	if (!o->node_port && (o->peers || o->cluster_key || o->memory_limit)) {
@@ -219,9 +215,9 @@ int cmd_run(int argc, char **argv)
 	const gguf_ctx *g;
 	int n_ctx;
 	if (o.node_port) {
-		cluster_opts co = { .model_path = o.model, .node_port = (int)o.node_port, .peers = o.peers,
+		cluster_opts co = { .model_path = o.mo.model, .node_port = (int)o.node_port, .peers = o.peers,
 				    .cluster_key = o.cluster_key, .cluster_name = o.cluster_name,
-				    .memory_limit = o.memory_limit, .n_threads = (int)o.threads, .n_ctx = (int)o.n_ctx,
+				    .memory_limit = o.memory_limit, .n_threads = (int)o.mo.threads, .n_ctx = (int)o.mo.n_ctx,
 				    .n_seq = (int)o.parallel, .wire_f16 = o.wire_f16, .peer_timeout = o.peer_timeout };
 		if (!(cl = cluster_init(&co, &err)))
 			return 1;
@@ -231,7 +227,7 @@ int cmd_run(int argc, char **argv)
 				      .no_prefix_reuse = true, .max_lanes = CLUSTER_MAX_LANES };
 		g = cluster_gguf(cl);
 	} else {
-		if (engine_open_seqs(&e, o.model, (int)o.threads, (int)o.n_ctx, (int)o.parallel, true))
+		if (engine_open_seqs(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, (int)o.parallel, true))
 			return 1;
 		be = sched_backend_engine(&e);
 		g = e.m->g;
@@ -249,11 +245,11 @@ int cmd_run(int argc, char **argv)
 		goto done;
 
 	char model_id[256];
-	model_id_of(o.model, model_id, sizeof model_id);
+	model_id_of(o.mo.model, model_id, sizeof model_id);
 	struct stat stt;
 	api_server_opts ao = {
 		.host = o.host, .port = (int)o.port, .api_key = o.api_key, .model_id = model_id,
-		.model_created = stat(o.model, &stt) == 0 ? stt.st_mtime : time(NULL), .n_ctx = n_ctx,
+		.model_created = stat(o.mo.model, &stt) == 0 ? stt.st_mtime : time(NULL), .n_ctx = n_ctx,
 		.chat_render = render_chat, .chat_ctx = &chat,
 		.ready = cl ? cluster_ready_cb : NULL, .topology = cl ? topology_json : topology_single,
 		.cluster_ctx = cl ? (void *)cl : (void *)&e,
@@ -265,7 +261,7 @@ int cmd_run(int argc, char **argv)
 	const char *shown_host = o.host && o.host[0] ? o.host : "0.0.0.0";
 	sh_log_info("serving %s on http://%s%s%s:%d/v1 (%ld slots x %d tokens, %d threads, %s kernels, chat template %s%s)",
 		    model_id, strchr(shown_host, ':') ? "[" : "", shown_host, strchr(shown_host, ':') ? "]" : "",
-		    api_server_port(srv), o.parallel, n_ctx, cl ? (int)o.threads : pool_size(e.p), quant_kernel_name(), chat.source,
+		    api_server_port(srv), o.parallel, n_ctx, cl ? (int)o.mo.threads : pool_size(e.p), quant_kernel_name(), chat.source,
 		    o.api_key && o.api_key[0] ? ", API key required" : "");
 
 	int sig = 0;

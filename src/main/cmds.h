@@ -25,6 +25,14 @@ bool opt_float(int argc, char **argv, int *i, float *out);
 /* the sampling options (--temp, --top-k, --top-p, --min-p, --repeat-penalty, --frequency-penalty,
  * --presence-penalty, --seed): 1 if argv[*i] was one and parsed, 0 if not one, -1 on a bad value */
 int opt_sample(int argc, char **argv, int *i, sample_params *sp);
+/* the model options of the commands that run one: -m/--model, -t/--threads, -c/--ctx-size;
+ * returns like opt_sample; model_opts_check logs and fails when no model was given */
+typedef struct {
+	const char *model;
+	long threads, n_ctx;    /* 0: the defaults (all cores; min(4096, the model's)) */
+} model_opts;
+int opt_model(int argc, char **argv, int *i, model_opts *mo);
+bool model_opts_check(const model_opts *mo);
 /* reads a whole file into a NUL-terminated malloc'd buffer; NULL on error (logged) */
 char *file_read_all(const char *path, size_t *len);
 

@@ -97,6 +97,28 @@ int opt_sample(int argc, char **argv, int *i, sample_params *sp)
 	return ok ? 1 : -1;
 }
 
+int opt_model(int argc, char **argv, int *i, model_opts *mo)
+{
+	const char *a = argv[*i];
+	bool ok;
+	if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+		ok = (mo->model = opt_value(argc, argv, i)) != NULL;
+	else if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
+		ok = opt_int(argc, argv, i, 1, 1024, &mo->threads);
+	else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size"))
+		ok = opt_int(argc, argv, i, 1, 1 << 24, &mo->n_ctx);
+	else
+		return 0;
+	return ok ? 1 : -1;
+}
+
+bool model_opts_check(const model_opts *mo)
+{
+	if (!mo->model)
+		sh_log_error("no model: use -m MODEL.gguf");
+	return mo->model != NULL;
+}
+
 char *file_read_all(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
