@@ -12,21 +12,7 @@
 
 #include "compute/quant.h"
 #include "engine/engine.h"
-
-#define SHARED_MODELS "../shared/models"
-
-static const char *shared_path(const char *rel)
-{
-	static char buf[4][512];
-	static int k;
-	const char *root = getenv("SHARED");
-	char *b = buf[k++ & 3];
-	if (root)
-		snprintf(b, sizeof buf[0], "%s/models/%s", root, rel);
-	else
-		snprintf(b, sizeof buf[0], "%s/%s", SHARED_MODELS, rel);
-	return b;
-}
+#include "test_util.h"
 
 /* reads a llama.cpp logits file: ids on line 1, then n_vocab floats per line */
 typedef struct {
@@ -66,12 +52,12 @@ static int argmax(const float *x, int n)
 Test(model, stories260k_logits_pos0_3)
 {
 	engine e;
-	cr_assert_eq(engine_open(&e, shared_path("gguf/stories260K.gguf"), 2, 64, false), 0);
+	cr_assert_eq(engine_open(&e, test_model_path("gguf/stories260K.gguf"), 2, 64, false), 0);
 	int n_vocab = e.m->hp.n_vocab, ids[4] = { 1, 403, 407, 261 };
 	cr_assert_eq(n_vocab, 512);
 	float *out = malloc(sizeof(float) * 4 * n_vocab);
 	cr_assert_eq(engine_eval(&e, ids, 4, 0, true, out), 0);
-	FILE *f = fopen(shared_path("expected/stories260K_logits_pos0-3.txt"), "r");
+	FILE *f = fopen(test_model_path("expected/stories260K_logits_pos0-3.txt"), "r");
 	cr_assert(f);
 	float maxd = 0;
 	for (int p = 0; p < 4; p++) {
@@ -94,8 +80,8 @@ Test(model, stories260k_logits_pos0_3)
 Test(model, stories260k_greedy_256)
 {
 	engine e;
-	cr_assert_eq(engine_open(&e, shared_path("gguf/stories260K.gguf"), 2, 512, false), 0);
-	FILE *f = fopen(shared_path("expected/stories260K_greedy_bos.ids"), "r");
+	cr_assert_eq(engine_open(&e, test_model_path("gguf/stories260K.gguf"), 2, 512, false), 0);
+	FILE *f = fopen(test_model_path("expected/stories260K_greedy_bos.ids"), "r");
 	cr_assert(f);
 	int tok = 1, n = 0, want;
 	cr_assert_eq(engine_eval(&e, &tok, 1, 0, false, e.logits), 0);
@@ -117,10 +103,10 @@ static void check_quant_model(const char *name, float tol)
 	snprintf(gg, sizeof gg, "quant/%s.gguf", name);
 	snprintf(lg, sizeof lg, "quant/%s.logits.txt", name);
 	engine e;
-	cr_assert_eq(engine_open(&e, shared_path(gg), 2, 64, false), 0, "%s", name);
+	cr_assert_eq(engine_open(&e, test_model_path(gg), 2, 64, false), 0, "%s", name);
 	int n_vocab = e.m->hp.n_vocab;
 	ref_logits r;
-	ref_read(shared_path(lg), n_vocab, &r);
+	ref_read(test_model_path(lg), n_vocab, &r);
 	cr_assert_eq(r.n, 15);
 	float *out = malloc(sizeof(float) * (size_t)r.n * n_vocab), maxd = 0;
 	cr_assert_eq(engine_eval(&e, r.ids, r.n, 0, true, out), 0);
@@ -161,7 +147,7 @@ Test(model, llamacpp_q4_k_m_ref_kernels)
 /* runs ids through shards [0,k) and [k,n) handing the hidden state over, as the cluster does */
 Test(model, shards_equal_whole)
 {
-	const char *path = shared_path("quant/llama-Q8_0.gguf");
+	const char *path = test_model_path("quant/llama-Q8_0.gguf");
 	engine whole;
 	cr_assert_eq(engine_open(&whole, path, 2, 64, false), 0);
 	int ids[6] = { 1, 403, 407, 261, 378, 383 }, n = 6, n_vocab = whole.m->hp.n_vocab, dim = whole.m->hp.dim;
@@ -208,7 +194,7 @@ Test(model, shards_equal_whole)
 Test(model, batch_equals_sequential)
 {
 	engine e;
-	cr_assert_eq(engine_open(&e, shared_path("quant/qwen2-Q8_0.gguf"), 2, 64, false), 0);
+	cr_assert_eq(engine_open(&e, test_model_path("quant/qwen2-Q8_0.gguf"), 2, 64, false), 0);
 	int ids[9] = { 1, 403, 407, 261, 378, 383, 286, 261, 376 }, n = 9, n_vocab = e.m->hp.n_vocab;
 	float *batch = malloc(sizeof(float) * n * n_vocab), *one = malloc(sizeof(float) * n_vocab);
 	cr_assert_eq(engine_eval(&e, ids, n, 0, true, batch), 0);
@@ -226,7 +212,7 @@ Test(model, batch_equals_sequential)
 Test(model, multi_sequence_batch)
 {
 	engine e;
-	cr_assert_eq(engine_open(&e, shared_path("quant/llama-Q4_K_M.gguf"), 2, 64, false), 0);
+	cr_assert_eq(engine_open(&e, test_model_path("quant/llama-Q4_K_M.gguf"), 2, 64, false), 0);
 	int n_vocab = e.m->hp.n_vocab;
 	kv_cache *k1 = kv_cache_init(e.m, 64), *k2 = kv_cache_init(e.m, 64);
 	int a[4] = { 1, 403, 407, 261 }, b[3] = { 1, 378, 383 };
@@ -257,13 +243,13 @@ Test(model, multi_sequence_batch)
 Test(model, rejects_bad_inputs)
 {
 	engine e;
-	cr_assert_eq(engine_open(&e, shared_path("gguf/stories260K.gguf"), 1, 8, false), 0);
+	cr_assert_eq(engine_open(&e, test_model_path("gguf/stories260K.gguf"), 1, 8, false), 0);
 	int bad_tok = 512, ok_tok = 1;
 	sh_log_set_level(-1);
 	cr_expect_eq(engine_eval(&e, &bad_tok, 1, 0, false, e.logits), SH_EINVAL);
 	cr_expect_eq(engine_eval(&e, &ok_tok, 1, 8, false, e.logits), SH_ERANGE);
-	cr_expect_null(model_load(shared_path("gguf/stories260K.gguf"), 3, 2, NULL));
-	cr_expect_null(model_load(shared_path("vocab/ggml-vocab-gpt-2.gguf"), 0, -1, NULL));
+	cr_expect_null(model_load(test_model_path("gguf/stories260K.gguf"), 3, 2, NULL));
+	cr_expect_null(model_load(test_model_path("vocab/ggml-vocab-gpt-2.gguf"), 0, -1, NULL));
 	cr_expect_null(model_load("/nonexistent.gguf", 0, -1, NULL));
 	sh_log_set_level(SH_LOG_INFO);
 	cr_expect_eq(engine_eval(&e, &ok_tok, 1, 7, false, e.logits), 0);

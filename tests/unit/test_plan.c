@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "cluster/plan.h"
+#include "test_util.h"
 
 /* ---------------------------------------------------------------- helpers */
 static void model_uniform(plan_model *pm, int n_layers, uint64_t layer, uint64_t kv, uint64_t first,
@@ -434,17 +435,10 @@ Test(plan, check_rejects_bad_shapes)
 }
 
 /* ---------------------------------------------------------------- sizes from GGUF files */
-static const char *shared_model(char *buf, size_t cap, const char *rel)
-{
-	const char *root = getenv("SHARED");
-	snprintf(buf, cap, "%s/models/%s", root ? root : "../shared", rel);
-	return buf;
-}
-
 static void check_gguf_sizes(const char *rel)
 {
-	char path[512];
-	gguf_ctx *g = gguf_open(shared_model(path, sizeof path, rel), NULL);
+	const char *path = test_model_path(rel);
+	gguf_ctx *g = gguf_open(path, NULL);
 	cr_assert(g, "cannot open %s", path);
 	plan_model pm;
 	cr_assert_eq(plan_model_from_gguf(g, 256, &pm), SH_OK);

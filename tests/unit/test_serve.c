@@ -12,14 +12,9 @@
 #include <time.h>
 
 #include "serve/sched.h"
+#include "test_util.h"
 
-static const char *stories(void)
-{
-	static char buf[512];
-	const char *root = getenv("SHARED");
-	snprintf(buf, sizeof buf, "%s/models/gguf/stories260K.gguf", root ? root : "../shared");
-	return buf;
-}
+static const char *stories(void) { return test_model_path("gguf/stories260K.gguf"); }
 
 /* ---------------------------------------------------------------- text */
 Test(text, utf8_valid)

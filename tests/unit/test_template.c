@@ -13,39 +13,12 @@
 #include <unistd.h>
 
 #include "template/tmpl.h"
+#include "test_util.h"
 
 /* 2024-07-26 12:00 UTC: 26 Jul 2024 in every time zone, what the references were rendered with */
 #define REF_NOW ((time_t)1721995200)
 
-static const char *shared_path(const char *rel)
-{
-	static char bufs[4][512];
-	static int next;
-	const char *shared = getenv("SHARED");
-	char *b = bufs[next++ % 4];
-	snprintf(b, sizeof bufs[0], "%s/%s", shared ? shared : "../shared", rel);
-	return b;
-}
-
 /* NULL when the file does not exist */
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)n + 1);
-	cr_assert(buf);
-	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	buf[n] = 0;
-	if (len)
-		*len = (size_t)n;
-	return buf;
-}
-
 /* renders src with vars (JSON text); returns the output, or "ERR(code): message" */
 static char *render_opts(const char *src, const char *vars, const tmpl_opts *o)
 {
@@ -109,7 +82,7 @@ static tmpl *load_template(const char *name)
 	char rel[256], err[512];
 	size_t n;
 	snprintf(rel, sizeof rel, "templates/%s.jinja", name);
-	char *src = read_file(shared_path(rel), &n);
+	char *src = test_read_file(test_shared(rel), &n);
 	cr_assert(src, "cannot read %s", rel);
 	tmpl *t = tmpl_parse(src, n, err, sizeof err);
 	cr_assert(t, "%s: %s", name, err);
@@ -120,7 +93,7 @@ static tmpl *load_template(const char *name)
 static json_t *conversations(void)
 {
 	json_error_t je;
-	json_t *c = json_load_file(shared_path("templates/conversations.json"), 0, &je);
+	json_t *c = json_load_file(test_shared("templates/conversations.json"), 0, &je);
 	cr_assert(c, "conversations.json: %s", je.text);
 	return c;
 }
@@ -137,7 +110,7 @@ Test(template, real_templates_match_hf)
 			char rel[256], err[512], *out = NULL;
 			size_t n = 0, en;
 			snprintf(rel, sizeof rel, "templates/expected/%s.%s.txt", models[i].name, conv);
-			char *want = read_file(shared_path(rel), &en);
+			char *want = test_read_file(test_shared(rel), &en);
 			tmpl_opts o = { .now = REF_NOW };
 			int rc = tmpl_render_chat(t, msgs, true, models[i].bos, models[i].eos, &o, &out, &n, err, sizeof err);
 			if (!want) { /* the template raises for this conversation */
@@ -640,7 +613,7 @@ Test(template, builtins)
 		char rel[256];
 		size_t en;
 		snprintf(rel, sizeof rel, "templates/expected/%s.%s.txt", same[i].file, same[i].conv);
-		char *want = read_file(shared_path(rel), &en);
+		char *want = test_read_file(test_shared(rel), &en);
 		cr_assert(want);
 		const char *src = tmpl_builtin(same[i].builtin);
 		t = tmpl_parse(src, strlen(src), err, sizeof err);
@@ -657,7 +630,7 @@ Test(template, builtins)
 static gguf_ctx *open_model(const char *rel)
 {
 	int e = 0;
-	gguf_ctx *g = gguf_open(shared_path(rel), &e);
+	gguf_ctx *g = gguf_open(test_shared(rel), &e);
 	cr_assert(g, "%s: %s", rel, sh_strerror(e));
 	return g;
 }
@@ -728,7 +701,7 @@ Test(template, model_templates)
 	}
 
 	/* a template file; a file that does not parse; a missing file; no model at all */
-	cr_assert_eq(tmpl_chat_init(&c, NULL, shared_path("templates/google-gemma-2-2b-it.jinja"), err, sizeof err), 0, "%s", err);
+	cr_assert_eq(tmpl_chat_init(&c, NULL, test_shared("templates/google-gemma-2-2b-it.jinja"), err, sizeof err), 0, "%s", err);
 	cr_expect_str_eq(c.bos, "");
 	cr_expect(strstr(c.source, "gemma"));
 	out = chat_hello(&c);
@@ -775,7 +748,7 @@ Test(template, threads_share_a_template)
 {
 	json_t *convs = conversations();
 	tmpl *t = load_template("meta-llama-Llama-3.1-8B-Instruct");
-	char *want = read_file(shared_path("templates/expected/meta-llama-Llama-3.1-8B-Instruct.multiturn.txt"), NULL);
+	char *want = test_read_file(test_shared("templates/expected/meta-llama-Llama-3.1-8B-Instruct.multiturn.txt"), NULL);
 	thread_job jobs[4];
 	pthread_t th[4];
 	for (int i = 0; i < 4; i++) {

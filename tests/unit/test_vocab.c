@@ -12,36 +12,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "test_util.h"
 #include "vocab/vocab.h"
 
 /* a file of shared/models ($SHARED, default ../shared); a few results stay valid at once */
-static const char *mpath(const char *rel)
-{
-	static char bufs[4][512];
-	static int next;
-	const char *shared = getenv("SHARED");
-	char *b = bufs[next++ % 4];
-	snprintf(b, sizeof bufs[0], "%s/models/%s", shared ? shared : "../shared", rel);
-	return b;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	cr_assert(f, "cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)n + 1);
-	cr_assert(buf);
-	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	buf[n] = 0;
-	if (len)
-		*len = (size_t)n;
-	return buf;
-}
-
 typedef struct {
 	gguf_ctx *g;
 	vocab *v;
@@ -124,11 +98,11 @@ static void run_vectors(const char *name)
 {
 	char rel[256];
 	snprintf(rel, sizeof rel, "vocab/%s", name);
-	loaded l = load(mpath(rel));
+	loaded l = load(test_model_path(rel));
 	snprintf(rel, sizeof rel, "vocab/%s.inp", name);
-	char *inp = read_file(mpath(rel), NULL);
+	char *inp = test_load_file(test_model_path(rel), NULL);
 	snprintf(rel, sizeof rel, "vocab/%s.out", name);
-	char *outs = read_file(mpath(rel), NULL);
+	char *outs = test_load_file(test_model_path(rel), NULL);
 
 	static const char sep[] = "\n__ggml_vocab_test__\n";
 	char *s = inp, *line = outs;
@@ -162,7 +136,7 @@ static const char *const vector_vocabs[] = { "llama-spm", "phi-3", "llama-bpe", 
 Test(vocab, vectors)
 {
 	glob_t gl;
-	cr_assert_eq(glob(mpath("vocab/*.gguf.inp"), 0, NULL, &gl), 0, "no test vectors found");
+	cr_assert_eq(glob(test_model_path("vocab/*.gguf.inp"), 0, NULL, &gl), 0, "no test vectors found");
 	for (size_t i = 0; i < gl.gl_pathc; i++) {
 		char name[256];
 		const char *base = strrchr(gl.gl_pathv[i], '/') + 1;
@@ -176,7 +150,7 @@ Test(vocab, vectors)
 /* ---------------------------------------------------------------- stories260K */
 Test(vocab, stories_prompts)
 {
-	loaded l = load(mpath("gguf/stories260K.gguf"));
+	loaded l = load(test_model_path("gguf/stories260K.gguf"));
 	cr_assert_eq(vocab_n_tokens(l.v), 512);
 	cr_assert_eq(vocab_bos(l.v), 1);
 	cr_assert_eq(vocab_eos(l.v), 2);
@@ -184,7 +158,7 @@ Test(vocab, stories_prompts)
 	cr_assert(vocab_is_eog(l.v, 2));
 	cr_assert(!vocab_is_eog(l.v, 1));
 
-	char *logits = read_file(mpath("quant/llama-F32.logits.txt"), NULL);
+	char *logits = test_load_file(test_model_path("quant/llama-F32.logits.txt"), NULL);
 	*strchr(logits, '\n') = 0;
 	int want[64];
 	int n_want = parse_ids(logits, want, 64);
@@ -222,10 +196,10 @@ static void trim(char **s, size_t *n)
 
 Test(vocab, stories_greedy_decode)
 {
-	loaded l = load(mpath("gguf/stories260K.gguf"));
-	char *ids_txt = read_file(mpath("expected/stories260K_greedy_bos.ids"), NULL);
+	loaded l = load(test_model_path("gguf/stories260K.gguf"));
+	char *ids_txt = test_load_file(test_model_path("expected/stories260K_greedy_bos.ids"), NULL);
 	size_t n_want;
-	char *want0 = read_file(mpath("expected/stories260K_greedy_bos.txt"), &n_want), *want = want0;
+	char *want0 = test_load_file(test_model_path("expected/stories260K_greedy_bos.txt"), &n_want), *want = want0;
 	int ids[1024];
 	int n = parse_ids(ids_txt, ids, 1024);
 	cr_assert_eq(n, 256);
@@ -269,7 +243,7 @@ Test(vocab, stories_greedy_decode)
 /* ---------------------------------------------------------------- decoding */
 Test(vocab, token_to_piece)
 {
-	loaded l = load(mpath("vocab/ggml-vocab-llama-spm.gguf"));
+	loaded l = load(test_model_path("vocab/ggml-vocab-llama-spm.gguf"));
 	char buf[64];
 	cr_assert_eq(vocab_token_to_piece(l.v, 15043, false, buf, sizeof buf), 6); /* ▁Hello */
 	cr_assert(memcmp(buf, " Hello", 6) == 0);
@@ -317,7 +291,7 @@ Test(vocab, stream_multibyte)
 	for (size_t i = 0; i < SH_ARRAY_LEN(vector_vocabs); i++) {
 		char rel[64];
 		snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", vector_vocabs[i]);
-		loaded l = load(mpath(rel));
+		loaded l = load(test_model_path(rel));
 		bool split_char = false; /* some token ends inside a UTF-8 character */
 		for (size_t t = 0; t < SH_ARRAY_LEN(texts); t++) {
 			size_t tl = strlen(texts[t]);
@@ -344,7 +318,7 @@ Test(vocab, stream_multibyte)
 
 Test(vocab, stream_room)
 {
-	loaded l = load(mpath("vocab/ggml-vocab-llama-spm.gguf"));
+	loaded l = load(test_model_path("vocab/ggml-vocab-llama-spm.gguf"));
 	/* too small an output: -needed, and nothing consumed */
 	int ids[2];
 	cr_assert_eq(vocab_tokenize(l.v, "Hello world", 11, false, false, ids, 2), 2);
@@ -370,7 +344,7 @@ Test(vocab, stream_room)
 
 Test(vocab, bpe_decode)
 {
-	loaded l = load(mpath("vocab/ggml-vocab-gpt-2.gguf"));
+	loaded l = load(test_model_path("vocab/ggml-vocab-gpt-2.gguf"));
 	char buf[64];
 	cr_assert_eq(vocab_token_to_piece(l.v, 995, false, buf, sizeof buf), 6); /* Ġworld */
 	cr_assert(memcmp(buf, " world", 6) == 0);
@@ -409,7 +383,7 @@ Test(vocab, bpe_decode)
 /* ---------------------------------------------------------------- special tokens */
 Test(vocab, parse_special)
 {
-	loaded l = load(mpath("vocab/ggml-vocab-llama-spm.gguf"));
+	loaded l = load(test_model_path("vocab/ggml-vocab-llama-spm.gguf"));
 	const char *text = "<s>Hello</s> world";
 	int n;
 	int *ids = tokenize(l.v, text, strlen(text), false, true, &n);
@@ -437,7 +411,7 @@ static void bpe_special(const char *vocab_name, const char *text, const int *wan
 {
 	char rel[64];
 	snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", vocab_name);
-	loaded l = load(mpath(rel));
+	loaded l = load(test_model_path(rel));
 	int n;
 	int *ids = tokenize(l.v, text, strlen(text), false, true, &n);
 	check_ids(ids, n, want, n_want, rel);
@@ -467,7 +441,7 @@ Test(vocab, bpe_parse_special)
 /* a rendered chat prompt: specials parsed, one BOS whether or not the template wrote it */
 Test(vocab, tokenize_chat)
 {
-	loaded l = load(mpath("vocab/ggml-vocab-llama-bpe.gguf"));
+	loaded l = load(test_model_path("vocab/ggml-vocab-llama-bpe.gguf"));
 	const char *with = "<|begin_of_text|>Hello<|eot_id|>", *without = "Hello<|eot_id|>";
 	int *ids, n = vocab_tokenize_chat(l.v, with, strlen(with), &ids);
 	check_ids(ids, n, (int[]){ 128000, 9906, 128009 }, 3, "template wrote BOS");
@@ -477,7 +451,7 @@ Test(vocab, tokenize_chat)
 	free(ids);
 	unload(&l);
 
-	l = load(mpath("vocab/ggml-vocab-qwen2.gguf"));
+	l = load(test_model_path("vocab/ggml-vocab-qwen2.gguf"));
 	cr_assert(!vocab_add_bos(l.v));
 	n = vocab_tokenize_chat(l.v, "<|im_start|>", 12, &ids);
 	check_ids(ids, n, (int[]){ 151644 }, 1, "qwen2 adds no BOS");
@@ -487,7 +461,7 @@ Test(vocab, tokenize_chat)
 
 Test(vocab, eog)
 {
-	loaded l = load(mpath("vocab/ggml-vocab-phi-3.gguf"));
+	loaded l = load(test_model_path("vocab/ggml-vocab-phi-3.gguf"));
 	cr_assert_eq(vocab_eos(l.v), 32000);
 	cr_assert(vocab_is_eog(l.v, 32000)); /* <|endoftext|> */
 	cr_assert(vocab_is_eog(l.v, 32007)); /* <|end|> */
@@ -523,7 +497,7 @@ Test(vocab, bpe_bos_eog)
 	for (size_t i = 0; i < SH_ARRAY_LEN(cases); i++) {
 		char rel[64];
 		snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", cases[i].name);
-		loaded l = load(mpath(rel));
+		loaded l = load(test_model_path(rel));
 		cr_assert_eq(vocab_n_tokens(l.v), cases[i].n_tokens, "%s", rel);
 		cr_assert_eq(vocab_bos(l.v), cases[i].bos, "%s", rel);
 		cr_assert_eq(vocab_eos(l.v), cases[i].eos, "%s", rel);
@@ -549,7 +523,7 @@ Test(vocab, bpe_long_words)
 	for (size_t i = 0; i < SH_ARRAY_LEN(names); i++) {
 		char rel[64];
 		snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", names[i]);
-		loaded l = load(mpath(rel));
+		loaded l = load(test_model_path(rel));
 		for (size_t u = 0; u < SH_ARRAY_LEN(units); u++) {
 			size_t len = 0, ul = strlen(units[u]);
 			while (len + ul <= LEN) {
@@ -755,7 +729,7 @@ Test(vocab, bpe_pre_unknown)
 
 Test(vocab, gpt2_works)
 {
-	loaded l = load(mpath("vocab/ggml-vocab-gpt-2.gguf"));
+	loaded l = load(test_model_path("vocab/ggml-vocab-gpt-2.gguf"));
 	cr_assert_eq(vocab_n_tokens(l.v), 50257);
 	int n;
 	int *ids = tokenize(l.v, "Hello world", 11, false, false, &n);
@@ -785,9 +759,9 @@ static void *tok_thread(void *p)
 /* one shared vocab, tokenizing from several threads at once, gives the single-thread ids */
 Test(vocab, bpe_threads)
 {
-	loaded l = load(mpath("vocab/ggml-vocab-qwen2.gguf"));
+	loaded l = load(test_model_path("vocab/ggml-vocab-qwen2.gguf"));
 	size_t len;
-	char *text = read_file(mpath("vocab/ggml-vocab-qwen2.gguf.inp"), &len);
+	char *text = test_load_file(test_model_path("vocab/ggml-vocab-qwen2.gguf.inp"), &len);
 	int n;
 	int *want = tokenize(l.v, text, len, false, false, &n);
 	cr_assert_lt(n, 1 << 16);
