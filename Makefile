@@ -1,7 +1,7 @@
 # shoal - plain Makefile.
 #   make          build/shoal
 #   make test     unit tests (Criterion) + system tests, prints "N passed, N failed"
-#   make san      the unit tests and a fuzz smoke run under ASan+UBSan (clang)
+#   make san      every test under ASan+UBSan (clang), plus bounded runs of the four fuzz targets
 #   make bench    benchmarks (bench/run.sh)
 #   make fuzz     longer libFuzzer runs of the parsers
 # Every source file under src/ is picked up; files named *_avx2.c / *_avx512.c get their SIMD flags
@@ -73,14 +73,14 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libshoal.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
 fuzz:
-	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fsanitize=address,undefined -fsanitize=fuzzer-no-link" build/fuzz/fuzz_gguf build/fuzz/fuzz_wire build/fuzz/fuzz_request
+	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fsanitize=address,undefined -fsanitize=fuzzer-no-link" \
+		build/fuzz/fuzz_gguf build/fuzz/fuzz_wire build/fuzz/fuzz_request build/fuzz/fuzz_template
 	mkdir -p build/fuzz/corpus && cp ../shared/models/gguf/stories260K.gguf build/fuzz/corpus/ 2>/dev/null || true
 	build/fuzz/fuzz_gguf -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus
 	mkdir -p build/fuzz/corpus_wire
 	FUZZ_WIRE_SEEDS=build/fuzz/corpus_wire build/fuzz/fuzz_wire -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus_wire
 	mkdir -p build/fuzz/corpus_request && cp tests/fuzz/seeds/request/* build/fuzz/corpus_request/
 	build/fuzz/fuzz_request -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus_request
-	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fsanitize=address,undefined -fsanitize=fuzzer-no-link" build/fuzz/fuzz_template
 	mkdir -p build/fuzz/corpus_template && cp ../shared/templates/*.jinja build/fuzz/corpus_template/
 	build/fuzz/fuzz_template -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 -dict=tests/fuzz/template.dict \
 		build/fuzz/corpus_template
