@@ -18,6 +18,7 @@
 
 #include "compute/quant.h"
 #include "gguf/gguf.h"
+#include "test_util.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -60,30 +61,6 @@ static uint8_t *file_load(const char *path, uint64_t *size)
 	fclose(f);
 	*size = (uint64_t)n;
 	return buf;
-}
-
-/* stderr captured into a temporary file */
-typedef struct { int saved; FILE *tmp; } capture;
-
-static void capture_begin(capture *c)
-{
-	fflush(stderr);
-	c->tmp = tmpfile();
-	cr_assert(c->tmp);
-	c->saved = dup(2);
-	dup2(fileno(c->tmp), 2);
-}
-
-static char *capture_end(capture *c)
-{
-	fflush(stderr);
-	dup2(c->saved, 2);
-	close(c->saved);
-	long n = lseek(fileno(c->tmp), 0, SEEK_END);
-	char *s = calloc(1, (size_t)n + 1);
-	cr_assert_eq(pread(fileno(c->tmp), s, (size_t)n, 0), n);
-	fclose(c->tmp);
-	return s;
 }
 
 static int count_lines(const char *s)

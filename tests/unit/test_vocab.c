@@ -550,33 +550,6 @@ Test(vocab, bpe_long_words)
 }
 
 /* ---------------------------------------------------------------- synthetic BPE vocabs */
-/* stderr captured into a temporary file */
-typedef struct {
-	int saved;
-	FILE *tmp;
-} capture;
-
-static void capture_begin(capture *c)
-{
-	fflush(stderr);
-	c->tmp = tmpfile();
-	cr_assert(c->tmp);
-	c->saved = dup(2);
-	dup2(fileno(c->tmp), 2);
-}
-
-static char *capture_end(capture *c)
-{
-	fflush(stderr);
-	dup2(c->saved, 2);
-	close(c->saved);
-	long n = lseek(fileno(c->tmp), 0, SEEK_END);
-	char *s = calloc(1, (size_t)n + 1);
-	cr_assert_eq(pread(fileno(c->tmp), s, (size_t)n, 0), n);
-	fclose(c->tmp);
-	return s;
-}
-
 /* the GPT-2 byte-level spelling of byte b (UTF-8, NUL-terminated) */
 static void byte_spelling(int b, char out[3])
 {
