@@ -100,26 +100,58 @@ seqtab_entry *seqtab_find(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64
 	return NULL;
 }
 
-seqtab_entry *seqtab_add(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid, void *state)
-{
-	SH_ASSERT(state);
-	for (int i = 0; i < SEQTAB_MAX; i++)
-		if (!t->e[i].state) {
-			memcpy(t->e[i].origin, origin, PLAN_ID_BYTES);
-			t->e[i].rid = rid;
-			t->e[i].state = state;
-			t->n++;
-			return &t->e[i];
-		}
-	return NULL;
-}
-
 static void entry_free(seqtab *t, seqtab_entry *e, void (*free_fn)(void *))
 {
 	if (free_fn)
 		free_fn(e->state);
 	e->state = NULL;
 	t->n--;
+}
+
+seqtab_entry *seqtab_add(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid, void *state,
+			 void (*free_fn)(void *))
+{
+	SH_ASSERT(state);
+	seqtab_entry *e = NULL, *lru = NULL;
+	for (int i = 0; i < SEQTAB_MAX && !e; i++) {
+		if (!t->e[i].state)
+			e = &t->e[i];
+		else if (t->e[i].idle && (!lru || t->e[i].used < lru->used))
+			lru = &t->e[i];
+	}
+	if (!e && lru) {
+		entry_free(t, lru, free_fn);
+		e = lru;
+	}
+	if (!e)
+		return NULL;
+	memcpy(e->origin, origin, PLAN_ID_BYTES);
+	e->rid = rid;
+	e->state = state;
+	t->n++;
+	seqtab_use(t, e);
+	return e;
+}
+
+void seqtab_use(seqtab *t, seqtab_entry *e)
+{
+	e->idle = false;
+	e->used = ++t->clock;
+}
+
+void seqtab_idle(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid)
+{
+	seqtab_entry *e = seqtab_find(t, origin, rid);
+	if (e)
+		e->idle = true;
+}
+
+int seqtab_active(const seqtab *t)
+{
+	int n = 0;
+	for (int i = 0; i < SEQTAB_MAX; i++)
+		n += t->e[i].state && !t->e[i].idle;
+	return n;
 }
 
 void seqtab_remove(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid, void (*free_fn)(void *))

@@ -11,7 +11,10 @@
  * the receiver's was routed under another plan and is refused.
  *
  * The sequence table: the KV state a shard keeps per (origin node id, request id), created by the
- * first FORWARD of a sequence, freed on CANCEL, when the origin dies, or on a re-plan.
+ * first FORWARD of a sequence. When the origin's request ends the entry is either freed (CANCEL) or
+ * kept idle (CANCEL KEEP), so the origin's next request in that slot reuses the cached prefix; an
+ * idle entry may be dropped at any time (a re-plan, or the least recently used one when the table
+ * is full), and everything of an origin goes when it dies.
  */
 #ifndef SHOAL_MEMBERS_H
 #define SHOAL_MEMBERS_H
@@ -59,17 +62,28 @@ typedef struct {
 	uint8_t origin[PLAN_ID_BYTES];
 	uint64_t rid;
 	void *state;              /* the caller's (a KV cache); NULL: free entry */
+	bool idle;                /* its request ended; kept for prefix reuse, may be dropped */
+	uint64_t used;            /* table clock of the last use (least recently used goes first) */
 } seqtab_entry;
 
 typedef struct {
 	seqtab_entry e[SEQTAB_MAX];
 	int n;                    /* entries in use */
+	uint64_t clock;
 } seqtab;
 
 /* The entry of (origin, rid), or NULL. */
 seqtab_entry *seqtab_find(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid);
-/* Adds (origin, rid) with state (not NULL); NULL if the table is full. */
-seqtab_entry *seqtab_add(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid, void *state);
+/* Adds (origin, rid) with state (not NULL), in use; when the table is full the least recently
+ * used idle entry is freed (free_fn) to make room. NULL if every entry is in use. */
+seqtab_entry *seqtab_add(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid, void *state,
+			 void (*free_fn)(void *));
+/* Marks e in use (a FORWARD reached it). */
+void seqtab_use(seqtab *t, seqtab_entry *e);
+/* Marks (origin, rid) idle (kept for reuse); unknown: no-op. */
+void seqtab_idle(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid);
+/* Entries in use (not idle). */
+int seqtab_active(const seqtab *t);
 /* Frees one entry (calls free_fn on its state); unknown: no-op. */
 void seqtab_remove(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid, void (*free_fn)(void *));
 /* Frees every entry of origin (NULL: all); returns how many. */

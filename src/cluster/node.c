@@ -93,7 +93,9 @@ struct cluster {
 	bool has_cur, applying, ping_now;
 	uint8_t own_open[ENGINE_MAX_SEQ];
 	int n_own_open;
-	int n_seqs;               /* sequences held by the worker (mirror of seqs.n) */
+	/* this node's slots whose state the shards keep idle for prefix reuse, and under which epoch */
+	uint8_t kept[ENGINE_MAX_SEQ], seq_failed[ENGINE_MAX_SEQ];
+	uint32_t kept_epoch[ENGINE_MAX_SEQ];
 	waiter w[CLUSTER_MAX_LANES];  /* steps in flight (one per scheduler lane) */
 	int n_waiting;
 	uint64_t next_batch;
@@ -296,7 +298,7 @@ static void plan_apply(cluster *c, const plan *p, int rc, uint32_t epoch)
 	c->cur_epoch = epoch;
 	c->has_cur = true;
 	c->applying = false;
-	c->n_seqs = 0;
+	memset(c->kept, 0, sizeof c->kept);
 	c->ping_now = true;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
@@ -420,9 +422,16 @@ static void shard_forward(cluster *c, const wire_msg *in)
 	for (int i = 0; i < n; i++) {
 		wire_fwd_token t = wire_forward_token(in, (uint32_t)i);
 		seqtab_entry *e = seqtab_find(&c->seqs, f->origin, t.request_id);
-		if (!e) {
+		if (e) {
+			seqtab_use(&c->seqs, e);
+		} else if (t.pos) {
+			snprintf(why, sizeof why, "node %.8s: sequence %llu continues at position %u but its state is gone here",
+				 c->id_hex, (unsigned long long)t.request_id, t.pos);
+			send_error(c, f->origin, batch, SH_EIO, why);
+			return;
+		} else {
 			kv_cache *kv = kv_cache_init(c->m, c->n_ctx);
-			if (!kv || !(e = seqtab_add(&c->seqs, f->origin, t.request_id, kv))) {
+			if (!kv || !(e = seqtab_add(&c->seqs, f->origin, t.request_id, kv, kv_free_void))) {
 				kv_cache_free(kv);
 				send_error(c, f->origin, batch, SH_ENOMEM, "no room for another sequence");
 				return;
@@ -435,9 +444,6 @@ static void shard_forward(cluster *c, const wire_msg *in)
 		c->w_want[i] = t.flags & WIRE_TOKEN_SAMPLE;
 		n_want += c->w_want[i];
 	}
-	pthread_mutex_lock(&c->mu);
-	c->n_seqs = c->seqs.n;
-	pthread_mutex_unlock(&c->mu);
 	if (f->layer > 0)
 		wire_forward_hidden(in, c->w_in);
 	model_batch mb = { .n = n, .tokens = c->w_tok, .embd = f->layer > 0 ? c->w_in : NULL, .pos = c->w_pos,
@@ -499,12 +505,14 @@ static void worker_job(cluster *c, job *j)
 	if (m.h.type == WIRE_FORWARD) {
 		shard_forward(c, &m);
 	} else if (m.h.type == WIRE_CANCEL) {
-		for (uint32_t i = 0; i < m.cancel.n; i++)
-			seqtab_remove(&c->seqs, m.cancel.origin, wire_cancel_get(&m, i), kv_free_void);
+		for (uint32_t i = 0; i < m.cancel.n; i++) {
+			uint64_t rid = wire_cancel_get(&m, i);
+			if (m.cancel.reason == WIRE_CANCEL_KEEP)
+				seqtab_idle(&c->seqs, m.cancel.origin, rid);
+			else
+				seqtab_remove(&c->seqs, m.cancel.origin, rid, kv_free_void);
+		}
 	}
-	pthread_mutex_lock(&c->mu);
-	c->n_seqs = c->seqs.n;
-	pthread_mutex_unlock(&c->mu);
 }
 
 static void *worker_main(void *arg)
@@ -523,10 +531,11 @@ static void *worker_main(void *arg)
 			pthread_mutex_lock(&c->mu);
 			continue;
 		}
-		/* a new plan only while nothing runs: no step in flight, no open sequence here or of ours */
+		/* a new plan only while nothing runs: no step in flight, no open sequence here or of ours
+		 * (idle ones, kept for prefix reuse, are dropped) */
 		double grace = c->o.peers && c->o.peers[0] ? SH_MIN(1.0, c->o.peer_timeout) : 0;
 		if ((!c->has_cur || c->view_epoch != c->cur_epoch) && !c->n_waiting && !c->n_own_open &&
-		    !c->seqs.n && sh_time_sec() - c->t_start >= grace) {
+		    !seqtab_active(&c->seqs) && sh_time_sec() - c->t_start >= grace) {
 			plan p = c->view;
 			int rc = c->view_rc;
 			uint32_t e = c->view_epoch;
@@ -799,7 +808,22 @@ int cluster_step(void *ctx, const engine_batch *b, float *logits)
 	} else if (!plan_agreed(c, why, sizeof why)) {
 		rc = SH_EIO;
 	}
+	/* a slot that reuses its cached prefix (its first token of the batch is past position 0)
+	 * continues state the shards keep only under the epoch that built it (cluster_seq_reusable
+	 * said so at admission; a re-plan may have come since) */
+	bool seen[ENGINE_MAX_SEQ] = { 0 };
+	for (int i = 0; i < b->n && !rc; i++) {
+		int q = b->seq[i];
+		bool first = !seen[q];
+		seen[q] = true;
+		if (first && !c->own_open[q] && b->pos[i] > 0 && (!c->kept[q] || c->kept_epoch[q] != c->cur_epoch)) {
+			snprintf(why, sizeof why, "the cluster re-planned after slot %d's prompt was cached", q);
+			rc = SH_EIO;
+		}
+	}
 	if (rc) {
+		for (int i = 0; i < b->n; i++)
+			c->seq_failed[b->seq[i]] = 1;
 		pthread_mutex_unlock(&c->mu);
 		sh_log_error("cluster: step not started: %s", why);
 		return rc;
@@ -847,8 +871,11 @@ int cluster_step(void *ctx, const engine_batch *b, float *logits)
 	}
 	if (!rc)
 		rc = c->stopping && !w->done ? SH_EIO : w->rc;
-	if (rc < 0)
+	if (rc < 0) {
 		sh_log_error("cluster: step of %d tokens failed: %s", b->n, w->err[0] ? w->err : sh_strerror(rc));
+		for (int i = 0; i < b->n; i++)
+			c->seq_failed[b->seq[i]] = 1;
+	}
 	w->active = false;
 	c->n_waiting--;
 	pthread_cond_broadcast(&c->cv);
@@ -862,15 +889,20 @@ void cluster_seq_end(void *ctx, int seq)
 	if (seq < 0 || seq >= ENGINE_MAX_SEQ)
 		return;
 	pthread_mutex_lock(&c->mu);
+	c->kept[seq] = 0;
 	if (c->own_open[seq]) {
 		c->own_open[seq] = 0;
 		c->n_own_open--;
+		/* a request that ended well leaves its state kept for the slot's next request; a failed
+		 * step may have left the shards at different positions, so that state goes */
+		c->kept[seq] = !c->seq_failed[seq];
+		c->kept_epoch[seq] = c->cur_epoch;
 		/* every node that may hold state of it: the live members holding layers, and this node */
 		uint64_t rid = (uint64_t)seq;
 		wire_msg m;
 		header_init(c, &m, WIRE_CANCEL, c->cur_epoch);
 		memcpy(m.cancel.origin, c->id, PLAN_ID_BYTES);
-		m.cancel.reason = WIRE_CANCEL_DONE;
+		m.cancel.reason = c->kept[seq] ? WIRE_CANCEL_KEEP : WIRE_CANCEL_DONE;
 		m.cancel.n = 1;
 		m.cancel.ids = &rid;
 		int64_t len = sbuf_encode(&c->s_buf, &m);
@@ -881,7 +913,20 @@ void cluster_seq_end(void *ctx, int seq)
 					send_to(c, c->mb.m[i].id, c->s_buf.p, (size_t)len);
 		}
 	}
+	c->seq_failed[seq] = 0;
 	pthread_mutex_unlock(&c->mu);
+}
+
+bool cluster_seq_reusable(void *ctx, int seq)
+{
+	cluster *c = ctx;
+	if (seq < 0 || seq >= ENGINE_MAX_SEQ)
+		return false;
+	pthread_mutex_lock(&c->mu);
+	bool ok = c->kept[seq] && c->has_cur && !c->applying && !c->cur_rc && c->kept_epoch[seq] == c->cur_epoch &&
+		  c->view_epoch == c->cur_epoch;
+	pthread_mutex_unlock(&c->mu);
+	return ok;
 }
 
 /* ---------------------------------------------------------------- setup */

@@ -55,9 +55,11 @@ int cluster_n_vocab(const cluster *c);
 int cluster_n_ctx(const cluster *c);
 
 /* sched_backend hooks: step (ctx is the cluster; up to CLUSTER_MAX_LANES threads at once, each
- * with its own sequences) and the end of a sequence's request. */
+ * with its own sequences), the end of a sequence's request (the shards keep its state idle when
+ * it ended well), and whether a slot's cached prefix is still held under the current plan. */
 int cluster_step(void *ctx, const engine_batch *b, float *logits);
 void cluster_seq_end(void *ctx, int seq);
+bool cluster_seq_reusable(void *ctx, int seq);
 
 /* SH_OK when requests can run (or the cluster is still forming), else SH_ERANGE and why (the
  * model does not fit the live nodes: needed vs available bytes). */

@@ -141,7 +141,9 @@ typedef struct {
 	const uint8_t *raw;              /* decode */
 } wire_cancel;
 
-enum { WIRE_CANCEL_DONE = 0, WIRE_CANCEL_CLIENT = 1, WIRE_CANCEL_ERROR = 2, WIRE_CANCEL_REPLAN = 3 };
+/* reasons; KEEP alone changes what a shard does: it keeps the state idle for the origin's next request
+ * in that slot (prefix reuse) instead of freeing it */
+enum { WIRE_CANCEL_DONE = 0, WIRE_CANCEL_CLIENT = 1, WIRE_CANCEL_ERROR = 2, WIRE_CANCEL_REPLAN = 3, WIRE_CANCEL_KEEP = 4 };
 
 typedef struct {
 	uint8_t origin[WIRE_ID_BYTES];   /* the node whose request failed (header.request_id) */

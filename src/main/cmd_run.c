@@ -224,7 +224,7 @@ int cmd_run(int argc, char **argv)
 		n_ctx = cluster_n_ctx(cl);
 		be = (sched_backend){ .ctx = cl, .step = cluster_step, .v = cluster_vocab(cl), .n_vocab = cluster_n_vocab(cl),
 				      .n_seq = (int)o.parallel, .n_ctx = n_ctx, .seq_end = cluster_seq_end,
-				      .no_prefix_reuse = true, .max_lanes = CLUSTER_MAX_LANES };
+				      .seq_reusable = cluster_seq_reusable, .max_lanes = CLUSTER_MAX_LANES };
 		g = cluster_gguf(cl);
 	} else {
 		if (engine_open_seqs(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, (int)o.parallel, true))

@@ -241,7 +241,9 @@ static int admit(sched *s, const lane *ln)
 			slot *sl = &s->slots[i];
 			if (sl->r)
 				continue;
-			int lcp = s->be.no_prefix_reuse ? 0 : common_prefix(sl->hist, sl->n_hist, r->prompt, r->n_prompt);
+			int lcp = s->be.seq_reusable && !s->be.seq_reusable(s->be.ctx, i)
+					  ? 0
+					  : common_prefix(sl->hist, sl->n_hist, r->prompt, r->n_prompt);
 			int l = i % s->n_lanes;
 			if (lcp > best_lcp || (lcp == best_lcp && l < best_lane)) {
 				best = i;

@@ -38,9 +38,11 @@ typedef struct {
 	int n_vocab;
 	int n_seq;               /* sequences the backend holds (slots use [0, n_slots)) */
 	int n_ctx;               /* positions per sequence */
-	/* optional: a request left sequence seq (the cluster frees its state on every shard) */
+	/* optional: a request left sequence seq (the cluster tells every shard) */
 	void (*seq_end)(void *ctx, int seq);
-	bool no_prefix_reuse;    /* the backend forgets a sequence between requests: no prompt reuse */
+	/* optional: whether the backend still holds the state of sequence seq's cached tokens, so a
+	 * new request may reuse their prefix (NULL: always; the cluster drops state on a re-plan) */
+	bool (*seq_reusable)(void *ctx, int seq);
 	int max_lanes;           /* steps that may run at once from different threads (0, 1: one) */
 } sched_backend;
 

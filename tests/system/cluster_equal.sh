@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Clusters of 2, 3 and 4 `shoal run` nodes on loopback (stories260K, 5 layers) answer exactly
 # what one node answers, for a greedy and a seeded-sampling completion and a streamed chat sent
-# to every node of the cluster; /v1/topology of every node shows contiguous ranges covering all
-# layers. With --wire f16 the cluster still answers (values differ slightly, so no equality).
+# to every node of the cluster, and for follow-up prompts that reuse a slot's cached prefix (the
+# shards keep an ended request's state); /v1/topology of every node shows contiguous ranges
+# covering all layers. With --wire f16 the cluster still answers (values differ slightly, so no equality).
 set -euo pipefail
 . "$(dirname "$0")/lib/cluster.sh"
 M="$SHARED/models/gguf/stories260K.gguf"
@@ -10,6 +11,7 @@ M="$SHARED/models/gguf/stories260K.gguf"
 GREEDY='{"prompt":"Once upon a time","max_tokens":48,"temperature":0}'
 SEEDED='{"prompt":"The little dog","max_tokens":48,"temperature":0.9,"top_p":0.95,"seed":1234}'
 CHAT='{"messages":[{"role":"user","content":"Tell me a story"}],"max_tokens":32,"temperature":0.7,"seed":7,"stream":true}'
+cached() { curl -sf "http://127.0.0.1:$1/metrics" | awk '/^shoal_prompt_tokens_cached_total/ {print $2}'; }
 chat_text() { curl -sfN "http://127.0.0.1:$1/v1/chat/completions" -H 'Content-Type: application/json' -d "$CHAT" |
 	sed -n 's/^data: //p' | grep -v '^\[DONE\]' | jq -j '.choices[0].delta.content // empty'; }
 
@@ -23,7 +25,9 @@ done
 want_g=$(complete "$P1" "$GREEDY")
 want_s=$(complete "$P1" "$SEEDED")
 want_c=$(chat_text "$P1")
-[ -n "$want_g" ] && [ -n "$want_s" ] && [ -n "$want_c" ] || fail "empty reference"
+FOLLOW=$(jq -nc --arg p "Once upon a time$want_g Then" '{prompt: $p, max_tokens: 24, temperature: 0}')
+want_f=$(complete "$P1" "$FOLLOW")
+[ -n "$want_g" ] && [ -n "$want_s" ] && [ -n "$want_c" ] && [ -n "$want_f" ] || fail "empty reference"
 kill -9 "${PIDS[0]}"
 wait 2>/dev/null || true
 PIDS=()
@@ -46,6 +50,14 @@ for n in 2 3 4; do
 	done
 	got=$(chat_text "${API_PORTS[$((n - 1))]}")
 	[ "$got" = "$want_c" ] || fail "$n nodes: streamed chat '$got' != '$want_c'"
+	# prefix reuse: the same prompt again, then a follow-up, continue from the slot's cached tokens
+	c0=$(cached "${API_PORTS[0]}")
+	got=$(complete "${API_PORTS[0]}" "$GREEDY")
+	[ "$got" = "$want_g" ] || fail "$n nodes: repeated greedy '$got' != '$want_g'"
+	got=$(complete "${API_PORTS[0]}" "$FOLLOW")
+	[ "$got" = "$want_f" ] || fail "$n nodes: follow-up '$got' != '$want_f'"
+	c1=$(cached "${API_PORTS[0]}")
+	[ $((c1 - c0)) -ge 20 ] || fail "$n nodes: the repeated and follow-up prompts reused only $((c1 - c0)) cached tokens"
 	echo "$n nodes: $ranges identical to one node"
 	for p in "${PIDS[@]}"; do kill -9 "$p"; done
 	wait 2>/dev/null || true

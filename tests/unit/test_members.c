@@ -89,9 +89,9 @@ Test(members, seqtab_bookkeeping)
 	id_of(a, 1);
 	id_of(b, 2);
 	int dummy;
-	cr_assert_not_null(seqtab_add(&t, a, 0, &dummy));
-	cr_assert_not_null(seqtab_add(&t, a, 1, &dummy));
-	cr_assert_not_null(seqtab_add(&t, b, 0, &dummy));
+	cr_assert_not_null(seqtab_add(&t, a, 0, &dummy, count_free));
+	cr_assert_not_null(seqtab_add(&t, a, 1, &dummy, count_free));
+	cr_assert_not_null(seqtab_add(&t, b, 0, &dummy, count_free));
 	cr_assert_eq(t.n, 3);
 	cr_assert_not_null(seqtab_find(&t, b, 0));
 	cr_assert_null(seqtab_find(&t, b, 1));
@@ -104,8 +104,22 @@ Test(members, seqtab_bookkeeping)
 	cr_assert_not_null(seqtab_find(&t, a, 0));
 	/* full table */
 	for (int i = 0; i < SEQTAB_MAX - 1; i++)
-		cr_assert_not_null(seqtab_add(&t, b, (uint64_t)i + 100, &dummy));
-	cr_assert_null(seqtab_add(&t, b, 5000, &dummy));
+		cr_assert_not_null(seqtab_add(&t, b, (uint64_t)i + 100, &dummy, count_free));
+	g_freed = 0;
+	cr_assert_null(seqtab_add(&t, b, 5000, &dummy, count_free), "every entry in use: no room");
+	cr_assert_eq(seqtab_active(&t), SEQTAB_MAX);
+	/* idle entries are kept, and the least recently used one makes room */
+	seqtab_idle(&t, b, 100);
+	seqtab_idle(&t, b, 101);
+	seqtab_use(&t, seqtab_find(&t, b, 100));
+	seqtab_idle(&t, b, 100);
+	cr_assert_eq(seqtab_active(&t), SEQTAB_MAX - 2);
+	cr_assert_not_null(seqtab_find(&t, b, 101), "idle is kept");
+	cr_assert_not_null(seqtab_add(&t, b, 5000, &dummy, count_free));
+	cr_assert_eq(g_freed, 1);
+	cr_assert_null(seqtab_find(&t, b, 101), "the least recently used idle entry made room");
+	cr_assert_not_null(seqtab_find(&t, b, 100));
+	cr_assert_eq(t.n, SEQTAB_MAX);
 	g_freed = 0;
 	cr_assert_eq(seqtab_remove_origin(&t, NULL, count_free), SEQTAB_MAX);
 	cr_assert_eq(g_freed, SEQTAB_MAX);
