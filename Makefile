@@ -1,7 +1,7 @@
 # shoal - plain Makefile.
 #   make          build/shoal
 #   make test     unit tests (Criterion) + system tests, prints "N passed, N failed"
-#   make san      every test under ASan+UBSan (clang), plus bounded runs of the four fuzz targets
+#   make san      every test under ASan+UBSan (clang), plus bounded runs of the fuzz targets
 #   make bench    benchmarks (bench/run.sh)
 #   make fuzz     longer libFuzzer runs of the parsers
 # Every source file under src/ is picked up; files named *_avx2.c / *_avx512.c get their SIMD flags
@@ -64,8 +64,10 @@ test: $(BUILD)/shoal $(BUILD)/test_unit
 
 san:
 	$(MAKE) BUILD=build/san CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link" \
-		build/san/shoal build/san/test_unit build/san/fuzz_gguf build/san/fuzz_wire build/san/fuzz_request build/san/fuzz_template
+		build/san/shoal build/san/test_unit build/san/fuzz_gguf build/san/fuzz_wire build/san/fuzz_beacon build/san/fuzz_request \
+		build/san/fuzz_template
 	@SHOAL=build/san/shoal TEST_UNIT=build/san/test_unit FUZZ_GGUF=build/san/fuzz_gguf FUZZ_WIRE=build/san/fuzz_wire \
+		FUZZ_BEACON=build/san/fuzz_beacon \
 		FUZZ_REQUEST=build/san/fuzz_request FUZZ_TEMPLATE=build/san/fuzz_template SAN=1 tests/run.sh
 
 # libFuzzer targets (clang only): tests/fuzz/fuzz_<name>.c
@@ -74,11 +76,14 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libshoal.a
 
 fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fsanitize=address,undefined -fsanitize=fuzzer-no-link" \
-		build/fuzz/fuzz_gguf build/fuzz/fuzz_wire build/fuzz/fuzz_request build/fuzz/fuzz_template
+		build/fuzz/fuzz_gguf build/fuzz/fuzz_wire build/fuzz/fuzz_beacon build/fuzz/fuzz_request build/fuzz/fuzz_template
 	mkdir -p build/fuzz/corpus && cp ../shared/models/gguf/stories260K.gguf build/fuzz/corpus/ 2>/dev/null || true
 	build/fuzz/fuzz_gguf -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus
 	mkdir -p build/fuzz/corpus_wire
 	FUZZ_WIRE_SEEDS=build/fuzz/corpus_wire build/fuzz/fuzz_wire -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus_wire
+	mkdir -p build/fuzz/corpus_beacon
+	FUZZ_WIRE_SEEDS=build/fuzz/corpus_beacon build/fuzz/fuzz_beacon -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 \
+		build/fuzz/corpus_beacon
 	mkdir -p build/fuzz/corpus_request && cp tests/fuzz/seeds/request/* build/fuzz/corpus_request/
 	build/fuzz/fuzz_request -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus_request
 	mkdir -p build/fuzz/corpus_template && cp ../shared/templates/*.jinja build/fuzz/corpus_template/

@@ -3,13 +3,18 @@
 #   unit:   the Criterion binary ($TEST_UNIT), each Test() counted
 #   system: tests/system/*.sh, real `shoal` processes ($SHOAL), each script counted once
 #   fuzz:   with $FUZZ_GGUF (make san), a bounded libFuzzer run of the GGUF parser; with $FUZZ_WIRE,
-#           one of the protocol decoder (seeded with one message of each type); with $FUZZ_REQUEST,
+#           one of the protocol decoder (seeded with one message of each type); with $FUZZ_BEACON, one of
+#           the discovery beacon decoder (seeded with a plain and a keyed beacon); with $FUZZ_REQUEST,
 #           one of the OpenAI request parser (seeded from tests/fuzz/seeds/request); with $FUZZ_TEMPLATE,
 #           one of the chat-template interpreter (seeded with the real templates of shared/templates)
 set -u
 cd "$(dirname "$0")/.."
 : "${SHOAL:=build/shoal}" "${TEST_UNIT:=build/test_unit}"
 export SHOAL SHARED="${SHARED:-$(cd .. && pwd)/shared}"
+# nodes keep their id and cached capabilities in a state directory: a fresh one per run, never ~
+XDG_STATE_HOME=$(mktemp -d)
+export XDG_STATE_HOME
+trap 'rm -rf "$XDG_STATE_HOME"' EXIT
 passed=0 failed=0
 
 log=$(mktemp)
@@ -54,6 +59,7 @@ fuzz() {
 [ -z "${FUZZ_GGUF:-}" ] || fuzz fuzz_gguf "$FUZZ_GGUF" "${FUZZ_SECONDS:-30}" \
 	"$SHARED/models/gguf/stories260K.gguf" "$SHARED/models/quant/llama-Q4_K_M.gguf"
 [ -z "${FUZZ_WIRE:-}" ] || fuzz fuzz_wire "$FUZZ_WIRE" "${FUZZ_WIRE_SECONDS:-15}"
+[ -z "${FUZZ_BEACON:-}" ] || fuzz fuzz_beacon "$FUZZ_BEACON" "${FUZZ_BEACON_SECONDS:-10}"
 [ -z "${FUZZ_REQUEST:-}" ] || fuzz fuzz_request "$FUZZ_REQUEST" "${FUZZ_REQUEST_SECONDS:-15}" tests/fuzz/seeds/request/*
 [ -z "${FUZZ_TEMPLATE:-}" ] || fuzz fuzz_template "$FUZZ_TEMPLATE" "${FUZZ_TEMPLATE_SECONDS:-20}" \
 	"$SHARED"/templates/*.jinja -- -dict=tests/fuzz/template.dict
