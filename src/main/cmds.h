@@ -17,6 +17,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_template(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* option parsing: opt_value returns argv[++*i] for "--name VALUE" or NULL (error logged) */
 const char *opt_value(int argc, char **argv, int *i);

@@ -21,7 +21,8 @@ static const struct {
 	{ "bench", cmd_bench, "-m MODEL [-t N] [-p 128] [-n 64] [-r REPEATS]" },
 	{ "chat", cmd_chat, "-m MODEL [--system TEXT] [--chat-template NAME|FILE] [-n N] [-c CTX] [-t N] [--temp T] [--seed S] ..." },
 	{ "template", cmd_template, "(-m MODEL | --template-file F [--bos B] [--eos E]) --messages FILE.json [--chat-template NAME|FILE]" },
-	{ "run", cmd_run, "-m MODEL [--host H] [--port 8642] [--api-key KEY] [-t N] [--parallel 4] [-c CTX] [--queue 64] [--chat-template NAME|FILE] [--no-discovery]" },
+	{ "run", cmd_run, "-m MODEL [--host H] [--port 8642] [--api-key KEY] [-t N] [--parallel 4] [-c CTX] [--queue 64] [--chat-template NAME|FILE] [--no-discovery] [--interface IF] [--state-dir DIR] [--peers HOST:PORT,...] [--node-port 8643] [--cluster-key KEY] [--cluster-name NAME] [--memory-limit BYTES] [--peer-timeout S]" },
+	{ "status", cmd_status, "[--host H] [--port 8642 | --url http://H:P] [--api-key KEY] [--json] [--watch [SECONDS]]" },
 };
 
 static void usage(FILE *f)
