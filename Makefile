@@ -96,7 +96,8 @@ $(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libshoal.a
 bench: $(BUILD)/shoal $(BENCH_BIN)
 	@SHOAL=$(BUILD)/shoal bench/run.sh
 
-# the main job: a node serving the OpenAI API on the bundled tiny model (override MODEL, PORT)
+# the main job: a node serving the OpenAI API on the bundled tiny model, joining the nodes of its
+# LAN that serve the same model (override MODEL, PORT)
 MODEL ?= ../shared/models/gguf/stories260K.gguf
 PORT ?= 8642
 run: $(BUILD)/shoal

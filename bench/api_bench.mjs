@@ -29,7 +29,7 @@ function generateRate() {
 }
 
 async function startServer() {
-	const proc = spawn(shoal, ['run', '-m', model, '--host', '127.0.0.1', '--port', '0', '-t', threads, '--parallel', '8'], {
+	const proc = spawn(shoal, ['run', '-m', model, '--host', '127.0.0.1', '--port', '0', '-t', threads, '--parallel', '8', '--no-discovery'], {
 		stdio: ['ignore', 'ignore', 'pipe'],
 	});
 	let log = '';

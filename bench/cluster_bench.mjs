@@ -6,19 +6,20 @@
 //      ratio shows what the hops cost;
 //   2. the per-hop latency: PING round trips of every link (/v1/topology rtt_ms), median;
 //   3. aggregate tok/s of 4 concurrent streams (--parallel 4) per configuration.
-// Interleaved repeats, medians. Usage: node bench/cluster_bench.mjs MODEL [N_GEN] [REPEATS] [MAX_NODES]
+// All configurations run at once; interleaved rounds, medians.
+// Usage: node bench/cluster_bench.mjs MODEL [N_GEN] [REPEATS] [MAX_NODES] [AGG_REPEATS]
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { median, now, stream } from './lib.mjs';
 
-const [model, nGenArg = '64', repArg = '3', maxArg = '4'] = process.argv.slice(2);
+const [model, nGenArg = '64', repArg = '5', maxArg = '4', aggArg = '3'] = process.argv.slice(2);
 if (!model) {
-	console.error('usage: node bench/cluster_bench.mjs MODEL [N_GEN] [REPEATS] [MAX_NODES]');
+	console.error('usage: node bench/cluster_bench.mjs MODEL [N_GEN] [REPEATS] [MAX_NODES] [AGG_REPEATS]');
 	process.exit(2);
 }
 const shoal = process.env.SHOAL || 'build/shoal';
 const wire = process.env.WIRE || 'f32';
-const nGen = Number(nGenArg), reps = Number(repArg), maxNodes = Number(maxArg);
+const nGen = Number(nGenArg), reps = Number(repArg), maxNodes = Number(maxArg), aggReps = Number(aggArg);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function freePort() {
@@ -32,7 +33,7 @@ function freePort() {
 }
 
 function startNode(args) {
-	const proc = spawn(shoal, ['run', '-m', model, '--host', '127.0.0.1', '--port', '0', '-t', '1', '--parallel', '4', ...args], {
+	const proc = spawn(shoal, ['run', '-m', model, '--host', '127.0.0.1', '--port', '0', '-t', '1', '--parallel', '4', '--no-discovery', ...args], {
 		stdio: ['ignore', 'ignore', 'pipe'],
 	});
 	let log = '';
@@ -72,33 +73,44 @@ async function startConfig(n) {
 
 const configs = [0, ...Array.from({ length: maxNodes }, (_, i) => i + 1)];
 const single = Object.fromEntries(configs.map((c) => [c, []]));
+const ratios = Object.fromEntries(configs.map((c) => [c, []]));
 const agg = Object.fromEntries(configs.map((c) => [c, []]));
 const rtts = Object.fromEntries(configs.map((c) => [c, []]));
 const stories = ['Once upon a time', 'The little dog', 'In a big city', 'Tom had a red ball'];
-for (let r = 0; r < reps; r++) {
+// every configuration runs at once (idle nodes only wake for PINGs) so the measurements of one
+// round are seconds apart: the ratio of each round is taken against the same round's plain node,
+// which cancels most of this VM's drift (its speed wanders by +-5% over minutes)
+const cfgs = {};
+try {
 	for (const c of configs) {
-		const cfg = await startConfig(c);
-		try {
-			await stream(cfg.bases[0], 'Hello', 4); // warm-up: every node pages its weights in
-			single[c].push((await stream(cfg.bases[cfg.bases.length - 1], stories[0], nGen)).rate);
-			const t0 = now();
-			const rs = await Promise.all(stories.map((s, i) => stream(cfg.bases[i % cfg.bases.length], s, nGen)));
-			agg[c].push(rs.reduce((s, x) => s + x.nGen, 0) / (Math.max(...rs.map((x) => x.tEnd)) - t0));
-			if (c > 1) {
-				const ts = await Promise.all(cfg.bases.map((b) => fetch(`${b}/v1/topology`).then((x) => x.json())));
-				for (const t of ts) for (const l of t.links) if (l.rtt_ms != null) rtts[c].push(l.rtt_ms);
-			}
-		} finally {
-			for (const p of cfg.procs) p.kill('SIGKILL');
-			await sleep(200);
-		}
+		cfgs[c] = await startConfig(c);
+		await stream(cfgs[c].bases[0], 'Hello', 4); // warm-up: every node pages its weights in
 	}
+	for (let r = 0; r < reps; r++)
+		for (const c of configs) {
+			const b = cfgs[c].bases;
+			single[c].push((await stream(b[b.length - 1], stories[0], nGen)).rate);
+			ratios[c].push(single[c][r] / single[0][r]);
+		}
+	for (let r = 0; r < aggReps; r++)
+		for (const c of configs) {
+			const b = cfgs[c].bases;
+			const t0 = now();
+			const rs = await Promise.all(stories.map((s, i) => stream(b[i % b.length], s, nGen)));
+			agg[c].push(rs.reduce((s, x) => s + x.nGen, 0) / (Math.max(...rs.map((x) => x.tEnd)) - t0));
+		}
+	for (const c of configs.filter((c) => c > 1)) {
+		const ts = await Promise.all(cfgs[c].bases.map((b) => fetch(`${b}/v1/topology`).then((x) => x.json())));
+		for (const t of ts) for (const l of t.links) if (l.rtt_ms != null) rtts[c].push(l.rtt_ms);
+	}
+} finally {
+	for (const c of Object.values(cfgs)) for (const p of c.procs) p.kill('SIGKILL');
 }
-const base = median(single[0]);
-console.log(`model: ${model}, every node -t 1 (2 cores shared), ${nGen} generated tokens, wire ${wire}, median of ${reps}`);
+console.log(`model: ${model}, every node -t 1 (2 cores shared), ${nGen} generated tokens, wire ${wire}, ` +
+	`${reps} interleaved rounds (4 streams: ${aggReps}), medians; ratio: median of the rounds' ratios to the plain node`);
 for (const c of configs) {
 	const s = median(single[c]), a = median(agg[c]);
 	const name = c === 0 ? 'one node (no cluster)' : `${c} node${c > 1 ? 's' : ''} (cluster)`;
-	console.log(`${name.padEnd(22)} 1 stream ${s.toFixed(2)} tok/s = ${(s / base).toFixed(3)} of one node` +
+	console.log(`${name.padEnd(22)} 1 stream ${s.toFixed(2)} tok/s = ${median(ratios[c]).toFixed(3)} of one node` +
 		`   4 streams ${a.toFixed(2)} tok/s` + (rtts[c].length ? `   PING rtt median ${median(rtts[c]).toFixed(3)} ms` : ''));
 }

@@ -13,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${SHOAL:=build/shoal}" "${THREADS:=2}"
 SHARED="${SHARED:-$(cd .. && pwd)/shared}"
+XDG_STATE_HOME=$(mktemp -d) # the nodes' ids and cached capabilities: not in ~
+export XDG_STATE_HOME
+trap 'rm -rf "$XDG_STATE_HOME"' EXIT
 M=build/bench-models
 mkdir -p "$M"
 

@@ -19,6 +19,7 @@
 #ifndef SHOAL_MEMBERS_H
 #define SHOAL_MEMBERS_H
 
+#include "cluster/caps.h"
 #include "cluster/plan.h"
 
 #define MEMBERS_MAX 64
@@ -31,8 +32,12 @@ typedef struct {
 	uint64_t mem_total, mem_usable;
 	double last_seen;         /* caller's clock, seconds */
 	double rtt_ms;            /* last PING round trip; < 0: none yet */
+	double bw_mbps;           /* link bandwidth from the last padded PING, Mbit/s; < 0: none yet */
+	double probe_t;           /* when the last padded PING went (caller's clock) */
 	uint32_t epoch;           /* the plan epoch the peer acts under (header of its last message) */
 	bool alive;
+	char host[65];            /* what its HELLO says (the caller fills these two) */
+	node_caps info;
 } member;
 
 typedef struct {

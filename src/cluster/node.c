@@ -11,8 +11,9 @@
  */
 #define _GNU_SOURCE
 #include "cluster/node.h"
+#include "cluster/beacon.h"
 #include "cluster/keys.h"
-#include "cluster/wire.h"
+#include "cluster/state.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -30,13 +31,17 @@
 #define POLL_MS 50
 #define AGREE_SEC 3.0          /* how long a step waits for the plan to settle */
 #define SNDHWM 1000
+#define BEACON_SEC 1.0         /* beacon period */
+#define PROBE_SEC 10.0         /* bandwidth probe period per link (only while this node is idle) */
+#define PROBE_BYTES (256u << 10)
+#define IGNORED_LOG_SEC 60.0   /* at most one line this often about beacons not for this cluster */
 
 typedef struct {
 	char addr[MEMBERS_ADDR];
 	int port;
 	void *sock;
 	pthread_mutex_t mu;
-	bool configured;          /* from --peers: HELLO until it answers */
+	bool configured;          /* from --peers or a beacon: HELLO until it answers */
 	double last_hello;
 } peer_link;
 
@@ -69,12 +74,19 @@ struct cluster {
 	uint8_t id[PLAN_ID_BYTES];
 	char id_hex[2 * PLAN_ID_BYTES + 1];
 	char model_ident[WIRE_MAX_MODEL + 1];
+	node_state st;
+	node_caps info;
+	char host[WIRE_MAX_NAME + 1];
+	int node_port;            /* bound */
+	beacon *bc;               /* NULL: no discovery */
+	uint64_t instance;
+	double beacon_t, ignored_log_t;
 	gguf_ctx *g;
 	vocab *v;
 	model_hparams hp;
 	plan_model pm;
 	int n_ctx;
-	uint64_t mem_total, mem_avail, mem_usable;
+	uint64_t mem_usable;
 	keys_cluster keys;
 	bool secure;
 	void *zctx, *pull;
@@ -559,16 +571,12 @@ static void hello_fill(cluster *c, wire_msg *m, int type)
 	memset(h, 0, sizeof *h);
 	h->proto_min = h->proto_max = WIRE_VERSION;
 	h->caps = WIRE_CAP_F16;
-	h->mem_total = c->mem_total;
-	h->mem_usable = SH_MIN(c->mem_usable, c->mem_total);
-	h->node_port = (uint16_t)c->o.node_port;
+	h->info = c->info;
+	h->mem_usable = SH_MIN(c->mem_usable, c->info.mem_total);
+	h->node_port = (uint16_t)c->node_port;
 	h->api_port = (uint16_t)c->api_port;
 	snprintf(h->cluster, sizeof h->cluster, "%s", c->name);
-	gethostname(h->host, WIRE_MAX_NAME);
-	h->host[WIRE_MAX_NAME] = 0;
-	for (char *p = h->host; *p; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			*p = '?';
+	snprintf(h->host, sizeof h->host, "%s", c->host);
 	snprintf(h->model, sizeof h->model, "%s", c->model_ident);
 }
 
@@ -615,13 +623,15 @@ static void io_frame(cluster *c, zmq_msg_t *zm)
 			return;
 		}
 		bool joined = false;
-		mi = members_upsert(&c->mb, m.h.sender, peer, h->node_port, h->api_port, h->mem_total, h->mem_usable, now,
-				    &joined);
+		mi = members_upsert(&c->mb, m.h.sender, peer, h->node_port, h->api_port, h->info.mem_total, h->mem_usable,
+				    now, &joined);
 		if (mi < 0) {
 			log_drop(c, who, "membership table full");
 			return;
 		}
 		c->mb.m[mi].epoch = m.h.epoch;
+		c->mb.m[mi].info = h->info;
+		snprintf(c->mb.m[mi].host, sizeof c->mb.m[mi].host, "%s", h->host);
 		peer_link *l = link_get(c, peer, h->node_port);
 		if (joined) {
 			char hx[2 * PLAN_ID_BYTES + 1];
@@ -652,13 +662,18 @@ static void io_frame(cluster *c, zmq_msg_t *zm)
 		wire_msg r;
 		header_init(c, &r, WIRE_PONG, c->cur_epoch);
 		r.h.seq = m.h.seq;
-		r.ping.time_ns = m.ping.time_ns;
+		r.ping = m.ping;
 		send_msg(c, member_link(c, m.h.sender), &r);
 		break;
 	}
-	case WIRE_PONG:
-		mb->rtt_ms = (double)(now_ns() - m.ping.time_ns) / 1e6;
+	case WIRE_PONG: {
+		double rtt = (double)(now_ns() - m.ping.time_ns) / 1e6;
+		if (!m.ping.pad)
+			mb->rtt_ms = rtt;
+		else if (mb->rtt_ms > 0 && rtt > mb->rtt_ms) /* the padding's share of the round trip */
+			mb->bw_mbps = (double)m.ping.pad * 8 / ((rtt - mb->rtt_ms) / 1e3) / 1e6;
 		break;
+	}
 	case WIRE_FORWARD:
 	case WIRE_CANCEL:
 		job_push(c, b, len, NULL);
@@ -696,9 +711,68 @@ static void io_expire(cluster *c, double now)
 	}
 }
 
-/* pings and HELLOs; under c->mu */
+/* a beacon of the LAN: a peer of this cluster (name, key, model) is connected to and greeted
+ * like one of --peers; under c->mu */
+static void io_beacon(cluster *c, const uint8_t *buf, int len, const char *from, double now)
+{
+	beacon_msg b;
+	char err[BEACON_ERR_CAP];
+	int rc = beacon_decode(buf, (size_t)len, c->secure ? &c->keys : NULL, &b, err, sizeof err);
+	const char *ignored = NULL;
+	char why[BEACON_ERR_CAP + 64];
+	if (rc == BEACON_EAUTH)
+		ignored = "another cluster key (or none)";
+	else if (rc) {
+		log_drop(c, from, err);
+		return;
+	} else if (!memcmp(b.id, c->id, PLAN_ID_BYTES)) {
+		if (b.instance != c->instance)
+			log_drop(c, from, "a beacon of another node with this node's id");
+		return;
+	} else if (strcmp(b.cluster, c->name)) {
+		snprintf(why, sizeof why, "cluster '%s'", b.cluster);
+		ignored = why;
+	} else if (strcmp(b.model, c->model_ident)) {
+		snprintf(why, sizeof why, "another model (%s)", b.model);
+		ignored = why;
+	}
+	if (ignored) {
+		if (now - c->ignored_log_t >= IGNORED_LOG_SEC) {
+			c->ignored_log_t = now;
+			sh_log_info("cluster: ignoring the beacons of %s: %s", from, ignored);
+		}
+		return;
+	}
+	int mi = members_find(&c->mb, b.id);
+	if (mi >= 0 && c->mb.m[mi].alive)
+		return;
+	peer_link *l = link_get(c, from, b.node_port);
+	if (l && !l->configured) {
+		l->configured = true;
+		l->last_hello = 0;
+		sh_log_info("cluster: discovered a node at %s:%u", from, b.node_port);
+	}
+}
+
+static void io_beacon_send(cluster *c)
+{
+	beacon_msg b = { .instance = c->instance, .node_port = (uint16_t)c->node_port, .api_port = (uint16_t)c->api_port };
+	memcpy(b.id, c->id, PLAN_ID_BYTES);
+	snprintf(b.cluster, sizeof b.cluster, "%s", c->name);
+	snprintf(b.model, sizeof b.model, "%s", c->model_ident);
+	uint8_t buf[BEACON_MAX_BYTES];
+	int n = beacon_encode(&b, c->secure ? &c->keys : NULL, buf, sizeof buf);
+	if (n > 0)
+		beacon_send(c->bc, buf, (size_t)n);
+}
+
+/* pings, HELLOs and beacons; under c->mu */
 static void io_tick(cluster *c, double now)
 {
+	if (c->bc && now - c->beacon_t >= BEACON_SEC) {
+		c->beacon_t = now;
+		io_beacon_send(c);
+	}
 	wire_msg hm;
 	hello_fill(c, &hm, WIRE_HELLO);
 	for (int i = 0; i < c->n_links; i++) {
@@ -713,12 +787,24 @@ static void io_tick(cluster *c, double now)
 	}
 	wire_msg pm;
 	header_init(c, &pm, WIRE_PING, c->cur_epoch);
-	pm.ping.time_ns = now_ns();
+	pm.ping = (wire_ping){ .time_ns = now_ns() };
 	for (int i = 0; i < c->mb.n; i++)
 		if (c->mb.m[i].alive) {
 			pm.h.seq++;
 			send_msg(c, member_link(c, c->mb.m[i].id), &pm);
 		}
+	/* bandwidth probes only while nothing runs here: they would delay a step's frames */
+	bool idle = !c->n_own_open && !c->n_waiting && !c->q_head;
+	for (int i = 0; i < c->mb.n && idle; i++) {
+		member *mb = &c->mb.m[i];
+		if (mb->alive && mb->rtt_ms > 0 && now - mb->probe_t >= (mb->bw_mbps < 0 ? 1.0 : PROBE_SEC)) {
+			mb->probe_t = now;
+			pm.h.seq++;
+			pm.ping.pad = PROBE_BYTES;
+			pm.ping.time_ns = now_ns();
+			send_msg(c, member_link(c, mb->id), &pm);
+		}
+	}
 }
 
 static void *io_main(void *arg)
@@ -728,16 +814,24 @@ static void *io_main(void *arg)
 	zmq_msg_t zm;
 	zmq_msg_init(&zm);
 	for (;;) {
-		zmq_pollitem_t it = { .socket = c->pull, .events = ZMQ_POLLIN };
-		int r = zmq_poll(&it, 1, POLL_MS);
+		zmq_pollitem_t it[2] = { { .socket = c->pull, .events = ZMQ_POLLIN },
+					 { .fd = c->bc ? beacon_fd(c->bc) : -1, .events = ZMQ_POLLIN } };
+		int r = zmq_poll(it, c->bc ? 2 : 1, POLL_MS);
 		pthread_mutex_lock(&c->mu);
 		if (c->stopping) {
 			pthread_mutex_unlock(&c->mu);
 			break;
 		}
-		if (r > 0)
+		if (r > 0 && (it[0].revents & ZMQ_POLLIN))
 			for (int k = 0; k < 256 && zmq_msg_recv(&zm, c->pull, ZMQ_DONTWAIT) >= 0; k++)
 				io_frame(c, &zm);
+		if (r > 0 && c->bc && (it[1].revents & ZMQ_POLLIN)) {
+			uint8_t buf[BEACON_MAX_BYTES];
+			char from[64];
+			int n;
+			for (int k = 0; k < 64 && (n = beacon_recv(c->bc, buf, sizeof buf, from, sizeof from)) > 0; k++)
+				io_beacon(c, buf, n, from, sh_time_sec());
+		}
 		double now = sh_time_sec();
 		io_expire(c, now);
 		if (now - last_tick >= TICK_SEC || c->ping_now) {
@@ -930,23 +1024,6 @@ bool cluster_seq_reusable(void *ctx, int seq)
 }
 
 /* ---------------------------------------------------------------- setup */
-static void meminfo(uint64_t *total, uint64_t *avail)
-{
-	*total = *avail = 0;
-	FILE *f = fopen("/proc/meminfo", "r");
-	if (!f)
-		return;
-	char line[256];
-	unsigned long long v;
-	while (fgets(line, sizeof line, f)) {
-		if (sscanf(line, "MemTotal: %llu kB", &v) == 1)
-			*total = (uint64_t)v << 10;
-		else if (sscanf(line, "MemAvailable: %llu kB", &v) == 1)
-			*avail = (uint64_t)v << 10;
-	}
-	fclose(f);
-}
-
 /* "<16 hex digits of a hash of the tensor infos and file size>:<file name>" */
 static void model_identity(const gguf_ctx *g, const char *path, char *out, size_t cap)
 {
@@ -1034,11 +1111,18 @@ cluster *cluster_init(const cluster_opts *o, int *err)
 	pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	c->t_start = sh_time_sec();
-	if (getrandom(c->id, sizeof c->id, 0) != (ssize_t)sizeof c->id) {
-		for (int i = 0; i < PLAN_ID_BYTES; i++) /* no getrandom: time and pid */
-			c->id[i] = (uint8_t)((now_ns() >> (i % 8 * 8)) ^ (uint64_t)getpid() >> (i % 4 * 8));
-	}
+	char dir[4096];
+	if ((e = state_dir_resolve(o->state_dir, dir, sizeof dir)) || (e = node_state_init(&c->st, dir)))
+		goto fail;
+	memcpy(c->id, c->st.id, PLAN_ID_BYTES);
 	hex_id(c->id, c->id_hex);
+	if (getrandom(&c->instance, sizeof c->instance, 0) != (ssize_t)sizeof c->instance)
+		c->instance = now_ns() ^ (uint64_t)getpid() << 32;
+	gethostname(c->host, WIRE_MAX_NAME);
+	c->host[WIRE_MAX_NAME] = 0;
+	for (char *p = c->host; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
 	if (!(c->g = gguf_open(o->model_path, &e)))
 		goto fail;
 	if ((e = model_hparams_read(c->g, &c->hp)))
@@ -1049,10 +1133,10 @@ cluster *cluster_init(const cluster_opts *o, int *err)
 	if ((e = plan_model_from_gguf(c->g, (uint64_t)c->n_ctx * (uint64_t)SH_MAX(o->n_seq, 1), &c->pm)))
 		goto fail;
 	model_identity(c->g, o->model_path, c->model_ident, sizeof c->model_ident);
-	meminfo(&c->mem_total, &c->mem_avail);
-	c->mem_usable = o->memory_limit ? o->memory_limit : c->mem_avail;
-	if (c->mem_total < c->mem_usable)
-		c->mem_total = c->mem_usable;
+	caps_detect(&c->info, c->st.dir, o->n_threads);
+	c->mem_usable = o->memory_limit ? o->memory_limit : c->info.mem_available;
+	if (c->info.mem_total < c->mem_usable)
+		c->info.mem_total = c->mem_usable;
 	c->lim = (wire_limits){ .dim = (uint32_t)c->hp.dim, .n_layers = (uint32_t)c->hp.n_layers,
 				.n_vocab = (uint32_t)c->hp.n_vocab, .n_ctx = (uint32_t)c->n_ctx,
 				.max_tokens = ENGINE_BATCH };
@@ -1075,11 +1159,23 @@ cluster *cluster_init(const cluster_opts *o, int *err)
 	    (c->secure && keys_socket_server(c->pull, &c->keys)))
 		goto fail;
 	char ep[64];
-	snprintf(ep, sizeof ep, "tcp://*:%d", o->node_port);
-	if (zmq_bind(c->pull, ep)) {
-		sh_log_error("cluster: cannot bind the node port %d: %s", o->node_port, zmq_strerror(zmq_errno()));
+	c->node_port = o->node_port ? o->node_port : CLUSTER_NODE_PORT;
+	snprintf(ep, sizeof ep, "tcp://*:%d", c->node_port);
+	int brc = zmq_bind(c->pull, ep);
+	if (brc && !o->node_port) { /* the default port is taken (another node here): any free one */
+		size_t n = sizeof ep;
+		brc = zmq_bind(c->pull, "tcp://*:*");
+		if (!brc && !zmq_getsockopt(c->pull, ZMQ_LAST_ENDPOINT, ep, &n) && strrchr(ep, ':'))
+			c->node_port = atoi(strrchr(ep, ':') + 1);
+		else
+			brc = -1;
+	}
+	if (brc) {
+		sh_log_error("cluster: cannot bind the node port %d: %s", c->node_port, zmq_strerror(zmq_errno()));
 		goto fail;
 	}
+	if (o->discovery && !(c->bc = beacon_init(o->discovery_port ? o->discovery_port : BEACON_PORT, o->interface, &e)))
+		goto fail;
 	if (o->peers && o->peers[0] && (e = peers_connect(c, o->peers)))
 		goto fail;
 	view_update(c);
@@ -1106,8 +1202,10 @@ int cluster_start(cluster *c, int api_port)
 		return SH_ENOMEM;
 	}
 	c->started = true;
-	sh_log_info("cluster: node %.8s on port %d, %llu MiB usable, model %s%s", c->id_hex, c->o.node_port,
-		    (unsigned long long)(c->mem_usable >> 20), c->model_ident, c->secure ? ", CURVE" : "");
+	sh_log_info("cluster: node %.8s (state dir %s, slot %d) on port %d, %llu MiB usable, model %s%s%s", c->id_hex,
+		    c->st.dir, c->st.slot, c->node_port,
+		    (unsigned long long)(c->mem_usable >> 20), c->model_ident, c->secure ? ", CURVE" : "",
+		    c->bc ? ", discovery on" : "");
 	return SH_OK;
 }
 
@@ -1135,6 +1233,7 @@ void cluster_free(cluster *c)
 	}
 	if (c->pull)
 		zmq_close(c->pull);
+	beacon_free(c->bc);
 	if (c->zctx)
 		zmq_ctx_term(c->zctx);
 	model_ctx_free(c->mctx);
@@ -1154,6 +1253,7 @@ void cluster_free(cluster *c)
 	free(c->s_buf.p);
 	free(c->io_buf.p);
 	keys_clear(&c->keys);
+	node_state_free(&c->st);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
@@ -1187,16 +1287,19 @@ void cluster_topology(cluster *c, cluster_topo *t)
 	t->epoch = c->has_cur ? c->cur_epoch : 0;
 	t->pending = !c->has_cur || c->view_epoch != c->cur_epoch;
 	t->n_layers = c->hp.n_layers;
+	snprintf(t->cluster, sizeof t->cluster, "%s", c->name);
+	snprintf(t->model, sizeof t->model, "%s", c->model_ident);
+	t->discovery = c->bc != NULL;
 	if (c->has_cur && c->cur_rc)
 		snprintf(t->error, sizeof t->error, "%s", c->cur.error);
 	else if (c->view_rc)
 		snprintf(t->error, sizeof t->error, "%s", c->view.error);
 	cluster_topo_node *n = &t->nodes[t->n_nodes++];
 	memcpy(n->id, c->id_hex, sizeof n->id);
-	snprintf(n->address, sizeof n->address, ":%d", c->o.node_port);
+	snprintf(n->address, sizeof n->address, ":%d", c->node_port);
 	n->api_port = c->api_port;
-	n->mem_total = c->mem_total;
-	n->mem_available = c->mem_avail;
+	snprintf(n->host, sizeof n->host, "%s", c->host);
+	n->info = c->info;
 	n->mem_usable = c->mem_usable;
 	int k = ok ? plan_find(p, c->id) : -1;
 	if (k >= 0) {
@@ -1211,15 +1314,16 @@ void cluster_topology(cluster *c, cluster_topo *t)
 		hex_id(m->id, n->id);
 		snprintf(n->address, sizeof n->address, strchr(m->addr, ':') ? "[%s]:%d" : "%s:%d", m->addr, m->node_port);
 		n->api_port = m->api_port;
-		n->mem_total = m->mem_total;
-		n->mem_available = m->mem_usable;
+		snprintf(n->host, sizeof n->host, "%s", m->host);
+		n->info = m->info;
 		n->mem_usable = m->mem_usable;
 		k = ok && m->alive ? plan_find(p, m->id) : -1;
 		n->first = k >= 0 ? p->nodes[k].first : 0;
 		n->last = k >= 0 ? p->nodes[k].last : 0;
 		n->bytes = k >= 0 ? p->nodes[k].bytes : 0;
 		n->state = m->alive ? "alive" : "dead";
-		t->links[t->n_links++] = (cluster_topo_link){ .from = 0, .to = t->n_nodes, .up = m->alive, .rtt_ms = m->rtt_ms };
+		t->links[t->n_links++] = (cluster_topo_link){ .from = 0, .to = t->n_nodes, .up = m->alive, .rtt_ms = m->rtt_ms,
+							      .bw_mbps = m->bw_mbps };
 		t->n_nodes++;
 	}
 	pthread_mutex_unlock(&c->mu);

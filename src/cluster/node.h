@@ -21,13 +21,18 @@
 #define SHOAL_NODE_H
 
 #include "cluster/members.h"
+#include "cluster/wire.h"
 #include "engine/engine.h"
 #include "vocab/vocab.h"
 
 typedef struct {
 	const char *model_path;
-	int node_port;               /* 1..65535: bound on every interface */
+	int node_port;               /* bound on every interface; 0: CLUSTER_NODE_PORT, else any free port */
 	const char *peers;           /* "HOST:PORT,..." or NULL */
+	bool discovery;              /* UDP beacons (cluster/beacon.h) find the peers of the LAN */
+	const char *interface;       /* NULL: every suitable interface; else beacons only there */
+	int discovery_port;          /* UDP; 0: BEACON_PORT */
+	const char *state_dir;       /* NULL: $XDG_STATE_HOME/shoal or ~/.local/state/shoal */
 	const char *cluster_key;     /* NULL or "": plain TCP */
 	const char *cluster_name;    /* NULL: "shoal" */
 	uint64_t memory_limit;       /* bytes given to the model; 0: MemAvailable */
@@ -39,6 +44,7 @@ typedef struct {
 } cluster_opts;
 
 #define CLUSTER_MAX_LANES 8    /* cluster_step calls that may run at once (scheduler lanes) */
+#define CLUSTER_NODE_PORT 8643 /* the default node port (TCP; the beacons' default UDP port too) */
 
 typedef struct cluster cluster;
 
@@ -70,7 +76,9 @@ typedef struct {
 	char id[2 * PLAN_ID_BYTES + 1];
 	char address[MEMBERS_ADDR + 8];   /* ip:node_port ("" unknown) */
 	int api_port;
-	uint64_t mem_total, mem_available, mem_usable;
+	char host[65];
+	node_caps info;                   /* cpu, cores, simd, os, mem_total, mem_available, speeds */
+	uint64_t mem_usable;
 	int first, last;                  /* layers [first, last); first == last: none */
 	uint64_t bytes;                   /* what the plan expects the range to need */
 	const char *state;                /* "self", "alive", "dead" */
@@ -80,6 +88,7 @@ typedef struct {
 	int from, to;                     /* indexes into nodes */
 	bool up;
 	double rtt_ms;                    /* < 0: unknown */
+	double bw_mbps;                   /* < 0: unknown */
 } cluster_topo_link;
 
 typedef struct {
@@ -91,6 +100,9 @@ typedef struct {
 	bool pending;                     /* the membership asks for another plan, not applied yet */
 	int n_layers;
 	char error[400];                  /* plan error, "" if none */
+	char cluster[WIRE_MAX_NAME + 1];
+	char model[WIRE_MAX_MODEL + 1];
+	bool discovery;
 } cluster_topo;
 
 void cluster_topology(cluster *c, cluster_topo *out);

@@ -51,7 +51,7 @@ static float getf(const uint8_t *p)
 #define HOST_LE (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
 
 /* ---------------------------------------------------------------- layouts */
-#define HELLO_FIXED 36
+#define HELLO_FIXED 64
 #define PLAN_FIXED 8
 #define PLAN_NODE 32
 #define OPEN_BYTES 40
@@ -61,7 +61,7 @@ static float getf(const uint8_t *p)
 #define TOKEN_ENTRY 16
 #define CANCEL_FIXED 24
 #define ERROR_FIXED 24
-#define PING_BYTES 8
+#define PING_FIXED 16
 #define LOGITS_FIXED 8
 
 static const char *type_names[] = {
@@ -114,14 +114,20 @@ static uint64_t payload_size(const wire_msg *m)
 	case WIRE_HELLO:
 	case WIRE_WELCOME: {
 		const wire_hello *h = &m->hello;
+		const node_caps *nc = &h->info;
 		size_t c = strnlen(h->cluster, sizeof h->cluster), o = strnlen(h->host, sizeof h->host);
-		size_t d = strnlen(h->model, sizeof h->model);
-		if (c < 1 || c > WIRE_MAX_NAME || o > WIRE_MAX_NAME || d > WIRE_MAX_MODEL ||
-		    !str_ok(h->cluster, c, name_char) || !str_ok(h->host, o, print_char) ||
-		    !str_ok(h->model, d, print_char) || h->proto_min < 1 || h->proto_min > h->proto_max ||
-		    h->mem_usable > h->mem_total)
+		size_t d = strnlen(h->model, sizeof h->model), u = strnlen(nc->cpu, sizeof nc->cpu);
+		size_t os = strnlen(nc->os, sizeof nc->os), sd = strnlen(nc->simd, sizeof nc->simd);
+		if (c < 1 || c > WIRE_MAX_NAME || o > WIRE_MAX_NAME || d > WIRE_MAX_MODEL || u >= sizeof nc->cpu ||
+		    os >= sizeof nc->os || sd >= sizeof nc->simd || !str_ok(h->cluster, c, name_char) ||
+		    !str_ok(h->host, o, print_char) || !str_ok(h->model, d, print_char) ||
+		    !str_ok(nc->cpu, u, print_char) || !str_ok(nc->os, os, print_char) ||
+		    !str_ok(nc->simd, sd, print_char) || h->proto_min < 1 || h->proto_min > h->proto_max ||
+		    h->mem_usable > nc->mem_total || nc->mem_available > nc->mem_total || nc->cores < 0 ||
+		    nc->cores > 65535 || !(nc->mem_bw_gbs >= 0 && nc->mem_bw_gbs * 1e3 < 4e9) ||
+		    !(nc->matmul_gflops >= 0 && nc->matmul_gflops * 1e3 < 4e9))
 			return 0;
-		return HELLO_FIXED + c + o + d;
+		return HELLO_FIXED + c + o + d + u + os + sd;
 	}
 	case WIRE_PLAN:
 		if (plan_check(&m->plan, why, sizeof why))
@@ -157,8 +163,9 @@ static uint64_t payload_size(const wire_msg *m)
 			return 0;
 		return ERROR_FIXED + n;
 	case WIRE_PING:
+		return m->ping.pad > WIRE_MAX_PING_PAD ? 0 : PING_FIXED + (uint64_t)m->ping.pad;
 	case WIRE_PONG:
-		return PING_BYTES;
+		return m->ping.pad > WIRE_MAX_PING_PAD ? 0 : PING_FIXED;
 	case WIRE_LOGITS:
 		n = m->logits.n;
 		if (n < 1 || n > WIRE_MAX_TOKENS || m->logits.n_vocab < 1 || m->logits.n_vocab > WIRE_MAX_VOCAB ||
@@ -208,24 +215,35 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 	case WIRE_HELLO:
 	case WIRE_WELCOME: {
 		const wire_hello *h = &m->hello;
+		const node_caps *nc = &h->info;
 		size_t c = strnlen(h->cluster, sizeof h->cluster), o = strnlen(h->host, sizeof h->host);
-		size_t d = strnlen(h->model, sizeof h->model);
+		size_t d = strnlen(h->model, sizeof h->model), u = strnlen(nc->cpu, sizeof nc->cpu);
+		size_t os = strnlen(nc->os, sizeof nc->os), sd = strnlen(nc->simd, sizeof nc->simd);
+		memset(p, 0, HELLO_FIXED);
 		put16(p, h->proto_min);
 		put16(p + 2, h->proto_max);
 		put32(p + 4, h->caps);
-		put64(p + 8, h->mem_total);
+		put64(p + 8, nc->mem_total);
 		put64(p + 16, h->mem_usable);
-		put32(p + 24, h->weight);
-		put16(p + 28, h->node_port);
-		put16(p + 30, h->api_port);
-		p[32] = (uint8_t)c;
-		p[33] = (uint8_t)o;
-		p[34] = (uint8_t)d;
-		p[35] = 0;
+		put64(p + 24, nc->mem_available);
+		put16(p + 32, h->node_port);
+		put16(p + 34, h->api_port);
+		put16(p + 36, (uint16_t)nc->cores);
+		put32(p + 40, (uint32_t)(nc->mem_bw_gbs * 1e3 + 0.5));
+		put32(p + 44, (uint32_t)(nc->matmul_gflops * 1e3 + 0.5));
+		p[56] = (uint8_t)c;
+		p[57] = (uint8_t)o;
+		p[58] = (uint8_t)d;
+		p[59] = (uint8_t)u;
+		p[60] = (uint8_t)os;
+		p[61] = (uint8_t)sd;
 		uint8_t *q = p + HELLO_FIXED;
 		put_str(&q, h->cluster, c);
 		put_str(&q, h->host, o);
 		put_str(&q, h->model, d);
+		put_str(&q, nc->cpu, u);
+		put_str(&q, nc->os, os);
+		put_str(&q, nc->simd, sd);
 		break;
 	}
 	case WIRE_PLAN: {
@@ -318,6 +336,10 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 	case WIRE_PING:
 	case WIRE_PONG:
 		put64(p, m->ping.time_ns);
+		put32(p + 8, m->ping.pad);
+		put32(p + 12, 0);
+		if (m->h.type == WIRE_PING)
+			memset(p + PING_FIXED, 0, m->ping.pad);
 		break;
 	case WIRE_LOGITS: {
 		put32(p, m->logits.n);
@@ -369,37 +391,45 @@ static int bad(char *err, size_t cap, int code, const char *fmt, ...)
 static int decode_hello(const uint8_t *p, uint64_t len, wire_msg *m, const char *tn, char *err, size_t cap)
 {
 	NEED_MIN(HELLO_FIXED);
-	unsigned c = p[32], o = p[33], d = p[34];
-	if (p[35])
-		return BAD("%s: reserved byte is %u, not 0", tn, p[35]);
-	if (c < 1 || c > WIRE_MAX_NAME || o > WIRE_MAX_NAME || d > WIRE_MAX_MODEL)
-		return BAD("%s: string lengths %u/%u/%u out of range (cluster 1..%d, host 0..%d, model 0..%d)", tn,
-			   c, o, d, WIRE_MAX_NAME, WIRE_MAX_NAME, WIRE_MAX_MODEL);
-	NEED_LEN(HELLO_FIXED + c + o + d);
+	wire_hello *h = &m->hello;
+	node_caps *nc = &h->info;
+	unsigned c = p[56], o = p[57], d = p[58], u = p[59], os = p[60], sd = p[61];
+	if (get16(p + 38) || get64(p + 48) || get16(p + 62))
+		return BAD("%s: reserved bytes are not 0", tn);
+	if (c < 1 || c > WIRE_MAX_NAME || o > WIRE_MAX_NAME || d > WIRE_MAX_MODEL || u >= sizeof nc->cpu ||
+	    os >= sizeof nc->os || sd >= sizeof nc->simd)
+		return BAD("%s: string lengths %u/%u/%u/%u/%u/%u out of range (cluster 1..%d, host 0..%d, model 0..%d, "
+			   "cpu 0..%zu, os 0..%zu, simd 0..%zu)", tn, c, o, d, u, os, sd, WIRE_MAX_NAME, WIRE_MAX_NAME,
+			   WIRE_MAX_MODEL, sizeof nc->cpu - 1, sizeof nc->os - 1, sizeof nc->simd - 1);
+	NEED_LEN(HELLO_FIXED + c + o + d + u + os + sd);
 	const char *s = (const char *)p + HELLO_FIXED;
 	if (!str_ok(s, c, name_char))
 		return BAD("%s: cluster name has a byte outside [A-Za-z0-9._-]", tn);
-	if (!str_ok(s + c, o, print_char) || !str_ok(s + c + o, d, print_char))
-		return BAD("%s: host or model name has a non-printable byte", tn);
-	wire_hello *h = &m->hello;
+	if (!str_ok(s + c, o + d + u + os + sd, print_char))
+		return BAD("%s: a host, model, cpu, os or simd name has a non-printable byte", tn);
 	h->proto_min = get16(p);
 	h->proto_max = get16(p + 2);
 	if (h->proto_min < 1 || h->proto_min > h->proto_max)
 		return BAD("%s: protocol versions %u..%u", tn, h->proto_min, h->proto_max);
 	h->caps = get32(p + 4);
-	h->mem_total = get64(p + 8);
+	nc->mem_total = get64(p + 8);
 	h->mem_usable = get64(p + 16);
-	if (h->mem_usable > h->mem_total)
-		return BAD("%s: usable memory %" PRIu64 " exceeds total %" PRIu64, tn, h->mem_usable, h->mem_total);
-	h->weight = get32(p + 24);
-	h->node_port = get16(p + 28);
-	h->api_port = get16(p + 30);
-	memcpy(h->cluster, s, c);
-	h->cluster[c] = '\0';
-	memcpy(h->host, s + c, o);
-	h->host[o] = '\0';
-	memcpy(h->model, s + c + o, d);
-	h->model[d] = '\0';
+	nc->mem_available = get64(p + 24);
+	if (h->mem_usable > nc->mem_total || nc->mem_available > nc->mem_total)
+		return BAD("%s: usable %" PRIu64 " or available %" PRIu64 " memory exceeds total %" PRIu64, tn,
+			   h->mem_usable, nc->mem_available, nc->mem_total);
+	h->node_port = get16(p + 32);
+	h->api_port = get16(p + 34);
+	nc->cores = get16(p + 36);
+	nc->mem_bw_gbs = get32(p + 40) / 1e3;
+	nc->matmul_gflops = get32(p + 44) / 1e3;
+	char *dst[6] = { h->cluster, h->host, h->model, nc->cpu, nc->os, nc->simd };
+	unsigned n[6] = { c, o, d, u, os, sd };
+	for (int i = 0; i < 6; i++) {
+		memcpy(dst[i], s, n[i]);
+		dst[i][n[i]] = '\0';
+		s += n[i];
+	}
 	return SH_OK;
 }
 
@@ -640,8 +670,17 @@ int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg
 		break;
 	case WIRE_PING:
 	case WIRE_PONG:
-		NEED_LEN(PING_BYTES);
+		NEED_MIN(PING_FIXED);
 		m->ping.time_ns = get64(p);
+		m->ping.pad = get32(p + 8);
+		if (get32(p + 12))
+			return BAD("%s: reserved bytes are not 0", tn);
+		if (m->ping.pad > WIRE_MAX_PING_PAD)
+			return BAD("%s: padding of %" PRIu32 " bytes (at most %u)", tn, m->ping.pad, WIRE_MAX_PING_PAD);
+		NEED_LEN(PING_FIXED + (type == WIRE_PING ? (uint64_t)m->ping.pad : 0));
+		for (uint32_t i = 0; type == WIRE_PING && i < m->ping.pad; i++)
+			if (p[PING_FIXED + i])
+				return BAD("%s: padding byte %" PRIu32 " is not 0", tn, i);
 		break;
 	case WIRE_LOGITS:
 		e = decode_logits(p, len, lim, m, tn, err, cap);

@@ -1,5 +1,5 @@
 /*
- * wire.h - the node-to-node messages of shoal's protocol v1 (docs/protocol.md is the reference).
+ * wire.h - the node-to-node messages of shoal's protocol v2 (docs/protocol.md is the reference).
  *
  * One message is one ZeroMQ frame: a fixed 48-byte little-endian header, then a payload of
  * exactly header.payload_len bytes whose layout depends on the type:
@@ -28,11 +28,12 @@
 #define SHOAL_WIRE_H
 
 #include "base/base.h"
+#include "cluster/caps.h"
 #include "cluster/plan.h"
 #include "sample/sample.h"
 
 #define WIRE_MAGIC "SHOL"
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2
 #define WIRE_HEADER_BYTES 48
 #define WIRE_ID_BYTES PLAN_ID_BYTES
 #define WIRE_MAX_PAYLOAD (256u << 20)  /* a receiver sets ZMQ_MAXMSGSIZE to header + this */
@@ -44,6 +45,7 @@
 #define WIRE_MAX_MODEL 128             /* model name */
 #define WIRE_MAX_ERROR 512             /* error text */
 #define WIRE_ERR_CAP 160               /* enough for any wire_decode message */
+#define WIRE_MAX_PING_PAD (1u << 20)   /* PING padding: a bandwidth probe */
 
 enum wire_type {
 	WIRE_HELLO = 1,    /* a node introduces itself to a peer */
@@ -92,13 +94,13 @@ typedef struct {
 typedef struct {
 	uint16_t proto_min, proto_max;   /* protocol versions the node speaks */
 	uint32_t caps;                   /* WIRE_CAP_* */
-	uint64_t mem_total;              /* bytes of RAM */
-	uint64_t mem_usable;             /* bytes it gives the model (<= mem_total) */
-	uint32_t weight;                 /* relative compute speed (0: unknown) */
+	uint64_t mem_usable;             /* bytes it gives the model (<= info.mem_total) */
 	uint16_t node_port, api_port;
 	char cluster[WIRE_MAX_NAME + 1]; /* 1..64 of [A-Za-z0-9._-] */
 	char host[WIRE_MAX_NAME + 1];    /* 0..64 printable ASCII */
 	char model[WIRE_MAX_MODEL + 1];  /* 0..128 printable ASCII: the model it serves ("" none) */
+	node_caps info;                  /* memory, CPU, OS, measured speeds (bandwidth and matmul travel
+	                                  * as whole MB/s and MFLOP/s); strings printable ASCII */
 } wire_hello;
 
 /* FORWARD: one record per token */
@@ -160,9 +162,11 @@ typedef struct {
 	const uint8_t *raw;              /* decode */
 } wire_logits;
 
-/* PING, PONG: PONG echoes the PING's seq and time */
+/* PING, PONG: PONG echoes the PING's seq, time and padding length (not the padding) */
 typedef struct {
 	uint64_t time_ns;                /* the pinger's monotonic clock */
+	uint32_t pad;                    /* PING: zero bytes of padding after the fixed part (a
+	                                  * bandwidth probe); PONG: the PING's */
 } wire_ping;
 
 typedef struct {

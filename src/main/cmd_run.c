@@ -1,9 +1,10 @@
 /*
  * cmd_run.c - `shoal run`: a node serving the OpenAI-compatible API, alone or in a cluster.
  *
- * Wiring only: the engine (model, pool, one KV cache per slot) or, with --node-port, the cluster
- * node (src/cluster/node.h: peers, plan, this node's layer range) as the scheduler's backend, the
- * slot scheduler over it, the
+ * Wiring only: the cluster node (src/cluster/node.h: discovery, peers, plan, this node's layer
+ * range; alone on its LAN it holds every layer) or, with --no-discovery and no --peers or
+ * --node-port, the plain engine (model, pool, one KV cache per slot) as the scheduler's backend,
+ * the slot scheduler over it, the
  * model's chat template (--chat-template NAME|FILE overrides it; a model without one gets ChatML),
  * the HTTP server. SIGINT/SIGTERM are blocked in every thread and taken here with
  * sigwait, so shutdown runs in order: stop accepting, end the requests in flight (their clients
@@ -27,8 +28,9 @@ typedef struct {
 	model_opts mo;
 	const char *host, *api_key, *chat_template;
 	long port, parallel, queue, batch, lanes;
-	long node_port;                 /* 0: no cluster */
-	const char *peers, *cluster_key, *cluster_name;
+	long node_port, discovery_port; /* 0: the defaults */
+	bool no_discovery;
+	const char *peers, *cluster_key, *cluster_name, *interface, *state_dir;
 	uint64_t memory_limit;
 	bool wire_f16;
 	float peer_timeout;
@@ -84,7 +86,13 @@ static int run_parse(int argc, char **argv, run_opts *o)
 		else if (!strcmp(a, "--chat-template"))
 			ok = (o->chat_template = opt_value(argc, argv, &i)) != NULL;
 		else if (!strcmp(a, "--no-discovery"))
-			; /* nothing to discover yet: --peers lists the cluster */
+			o->no_discovery = true;
+		else if (!strcmp(a, "--interface"))
+			ok = (o->interface = opt_value(argc, argv, &i)) != NULL;
+		else if (!strcmp(a, "--discovery-port"))
+			ok = opt_int(argc, argv, &i, 1, 65535, &o->discovery_port);
+		else if (!strcmp(a, "--state-dir"))
+			ok = (o->state_dir = opt_value(argc, argv, &i)) != NULL;
 		else if (!strcmp(a, "--node-port"))
 			ok = opt_int(argc, argv, &i, 1, 65535, &o->node_port);
 		else if (!strcmp(a, "--lanes"))
@@ -121,8 +129,10 @@ static int run_parse(int argc, char **argv, run_opts *o)
 		return SH_EINVAL;
 	if (o->batch < o->parallel)
 		o->batch = o->parallel;
-	if (!o->node_port && (o->peers || o->cluster_key || o->memory_limit)) {
-		sh_log_error("--peers, --cluster-key and --memory-limit need --node-port");
+	if (o->no_discovery && !o->node_port && !o->peers &&
+	    (o->cluster_key || o->memory_limit || o->interface || o->discovery_port)) {
+		sh_log_error("--cluster-key, --memory-limit, --interface and --discovery-port need a cluster: "
+			     "drop --no-discovery, or give --peers or --node-port");
 		return SH_EINVAL;
 	}
 	return SH_OK;
@@ -159,20 +169,28 @@ static json_t *topology_json(void *ctx)
 	json_t *nodes = json_array(), *links = json_array();
 	for (int i = 0; i < t->n_nodes; i++) {
 		cluster_topo_node *n = &t->nodes[i];
+		const node_caps *nc = &n->info;
 		json_t *layers = n->first < n->last ? json_pack("[i,i]", n->first, n->last) : json_null();
-		json_array_append_new(nodes, json_pack("{s:s, s:s, s:i, s:{s:I, s:I, s:I, s:I}, s:o, s:s}", "id", n->id,
-						       "address", n->address, "api", n->api_port, "memory", "total",
-						       (json_int_t)n->mem_total, "available", (json_int_t)n->mem_available,
-						       "usable", (json_int_t)n->mem_usable, "planned", (json_int_t)n->bytes,
-						       "layers", layers, "state", n->state));
+		json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:{s:I, s:I, s:I, s:I}, s:o, s:s}", "id", n->id, "address",
+				      n->address, "api", n->api_port, "host", n->host, "memory", "total",
+				      (json_int_t)nc->mem_total, "available", (json_int_t)nc->mem_available, "usable",
+				      (json_int_t)n->mem_usable, "planned", (json_int_t)n->bytes, "layers", layers, "state",
+				      n->state);
+		if (j && nc->cpu[0])
+			json_object_update_new(j, json_pack("{s:s, s:i, s:s, s:s, s:f, s:f}", "cpu", nc->cpu, "cores",
+							    nc->cores, "simd", nc->simd, "os", nc->os, "mem_bandwidth_gbs",
+							    nc->mem_bw_gbs, "matmul_gflops", nc->matmul_gflops));
+		json_array_append_new(nodes, j);
 	}
 	for (int i = 0; i < t->n_links; i++) {
 		cluster_topo_link *l = &t->links[i];
-		json_array_append_new(links, json_pack("{s:s, s:s, s:s, s:o}", "from", t->nodes[l->from].id, "to",
+		json_array_append_new(links, json_pack("{s:s, s:s, s:s, s:o, s:o}", "from", t->nodes[l->from].id, "to",
 						       t->nodes[l->to].id, "state", l->up ? "up" : "down", "rtt_ms",
-						       l->rtt_ms >= 0 ? json_real(l->rtt_ms) : json_null()));
+						       l->rtt_ms >= 0 ? json_real(l->rtt_ms) : json_null(), "bandwidth_mbps",
+						       l->bw_mbps >= 0 ? json_real(l->bw_mbps) : json_null()));
 	}
-	json_t *j = json_pack("{s:o, s:o, s:{s:I, s:i, s:b}}", "nodes", nodes, "links", links, "plan", "epoch",
+	json_t *j = json_pack("{s:s, s:s, s:b, s:o, s:o, s:{s:I, s:i, s:b}}", "cluster", t->cluster, "model", t->model,
+			      "discovery", t->discovery, "nodes", nodes, "links", links, "plan", "epoch",
 			      (json_int_t)t->epoch, "n_layers", t->n_layers, "pending", t->pending);
 	if (j && t->error[0])
 		json_object_set_new(json_object_get(j, "plan"), "error", json_string(t->error));
@@ -214,8 +232,10 @@ int cmd_run(int argc, char **argv)
 	sched_backend be;
 	const gguf_ctx *g;
 	int n_ctx;
-	if (o.node_port) {
+	if (!o.no_discovery || o.node_port || o.peers) {
 		cluster_opts co = { .model_path = o.mo.model, .node_port = (int)o.node_port, .peers = o.peers,
+				    .discovery = !o.no_discovery, .interface = o.interface,
+				    .discovery_port = (int)o.discovery_port, .state_dir = o.state_dir,
 				    .cluster_key = o.cluster_key, .cluster_name = o.cluster_name,
 				    .memory_limit = o.memory_limit, .n_threads = (int)o.mo.threads, .n_ctx = (int)o.mo.n_ctx,
 				    .n_seq = (int)o.parallel, .wire_f16 = o.wire_f16, .peer_timeout = o.peer_timeout };
@@ -237,10 +257,11 @@ int cmd_run(int argc, char **argv)
 		sh_log_error("chat template: %s", msg);
 		goto done;
 	}
-	/* a cluster keeps 2 micro-batches in flight by default (--lanes): while one shard computes one,
-	 * another shard computes the other */
+	/* a cluster of listed peers keeps 2 micro-batches in flight by default (--lanes): while one
+	 * shard computes one, another shard computes the other; a discovered one may turn out to be
+	 * this node alone, where a second lane only halves the batches (lanes are fixed at start) */
 	sched_opts so = { .n_slots = (int)o.parallel, .max_queue = (int)o.queue, .max_batch = (int)o.batch,
-			  .n_lanes = o.lanes ? (int)o.lanes : cl ? 2 : 1 };
+			  .n_lanes = o.lanes ? (int)o.lanes : cl && o.peers ? 2 : 1 };
 	if (!(s = sched_init(&be, &so, &err)))
 		goto done;
 

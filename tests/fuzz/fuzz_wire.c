@@ -72,7 +72,8 @@ static void walk(const wire_msg *m, const uint8_t *data, size_t size, const wire
 		break;
 	case WIRE_HELLO:
 	case WIRE_WELCOME:
-		CHECK(strlen(m->hello.cluster) >= 1 && m->hello.mem_usable <= m->hello.mem_total);
+		CHECK(strlen(m->hello.cluster) >= 1 && m->hello.mem_usable <= m->hello.info.mem_total &&
+		      m->hello.info.mem_available <= m->hello.info.mem_total);
 		break;
 	case WIRE_ERROR:
 		CHECK(strlen(m->error.text) <= WIRE_MAX_ERROR);
@@ -135,8 +136,10 @@ static void seeds_write(const char *dir)
 	wire_msg m;
 	memset(&m, 0, sizeof m);
 	m.h = (wire_header){ .type = WIRE_HELLO, .epoch = 1, .request_id = 2, .seq = 3, .sender = { 1, 2, 3 } };
-	m.hello = (wire_hello){ .proto_min = 1, .proto_max = 1, .caps = 3, .mem_total = 1 << 30, .mem_usable = 1 << 29,
-				.weight = 10, .node_port = 7070, .api_port = 8080 };
+	m.hello = (wire_hello){ .proto_min = 2, .proto_max = 2, .caps = 3, .mem_usable = 1 << 29, .node_port = 7070,
+				.api_port = 8080, .info = { .mem_total = 1 << 30, .mem_available = 1 << 29, .cores = 8 } };
+	strcpy(m.hello.info.cpu, "Some CPU");
+	strcpy(m.hello.info.simd, "avx2");
 	strcpy(m.hello.cluster, "lab");
 	strcpy(m.hello.host, "host-a");
 	strcpy(m.hello.model, "stories260K");

@@ -3,7 +3,7 @@
 # what one node answers, for a greedy and a seeded-sampling completion and a streamed chat sent
 # to every node of the cluster, and for follow-up prompts that reuse a slot's cached prefix (the
 # shards keep an ended request's state); /v1/topology of every node shows contiguous ranges
-# covering all layers. With --wire f16 the cluster still answers (values differ slightly, so no equality).
+# covering all layers, every node's capabilities and every link's bandwidth. With --wire f16 the cluster still answers (values differ slightly, so no equality).
 set -euo pipefail
 . "$(dirname "$0")/lib/cluster.sh"
 M="$SHARED/models/gguf/stories260K.gguf"
@@ -16,7 +16,7 @@ chat_text() { curl -sfN "http://127.0.0.1:$1/v1/chat/completions" -H 'Content-Ty
 	sed -n 's/^data: //p' | grep -v '^\[DONE\]' | jq -j '.choices[0].delta.content // empty'; }
 
 # the reference: one node without a cluster
-"$SHOAL" run -m "$M" --port 0 -t 1 >"$TMPD/single.log" 2>&1 &
+"$SHOAL" run -m "$M" --port 0 -t 1 --no-discovery >"$TMPD/single.log" 2>&1 &
 PIDS+=($!)
 for k in $(seq 1 100); do
 	P1=$(grep -so 'http://[^ ]*:[0-9]*/v1' "$TMPD/single.log" | head -1 | sed -E 's/.*:([0-9]+)\/v1/\1/') && [ -n "$P1" ] && break
@@ -40,6 +40,16 @@ for n in 2 3 4; do
 	ranges=$(jq -c '[.nodes[] | .layers] | sort' <<<"$t")
 	[ "$(jq 'map(.[1] - .[0]) | add' <<<"$ranges")" = 5 ] || fail "$n nodes: ranges $ranges do not cover 5 layers"
 	jq -e '[.links[] | select(.state == "up")] | length == '$((n - 1)) <<<"$t" >/dev/null || fail "links: $t"
+	# every node's capabilities travel in HELLO; links get a bandwidth from a padded PING
+	jq -e '[.nodes[] | select((.cpu | length) > 0 and .cores > 0 and .mem_bandwidth_gbs > 0 and .matmul_gflops > 0 and
+		.memory.total >= .memory.available and (.os | length) > 0)] | length == '"$n" <<<"$t" >/dev/null ||
+		fail "capabilities: $t"
+	for k in $(seq 1 40); do
+		topology "${API_PORTS[0]}" | jq -e '[.links[] | select(.bandwidth_mbps > 0)] | length == '$((n - 1)) >/dev/null &&
+			break
+		[ "$k" = 40 ] && fail "no link bandwidth after 4 s: $(topology "${API_PORTS[0]}" | jq -c .links)"
+		sleep 0.1
+	done
 	for i in $(seq 0 $((n - 1))); do
 		[ "$(topology "${API_PORTS[$i]}" | jq -c '[.nodes[] | .layers] | sort')" = "$ranges" ] ||
 			fail "node $i sees other ranges"

@@ -18,7 +18,7 @@ REQ='{"prompt":"Hello world","max_tokens":3,"temperature":0}'
 rss_file() { awk '/^RssFile:/ { print $2 * 1024 }' "/proc/$1/status"; }
 
 # one node: the whole file resident after a request
-"$SHOAL" run -m "$M" --port 0 -t 1 -c 512 --parallel 1 >"$TMPD/single.log" 2>&1 &
+"$SHOAL" run -m "$M" --port 0 -t 1 --no-discovery -c 512 --parallel 1 >"$TMPD/single.log" 2>&1 &
 PIDS+=($!)
 for k in $(seq 1 200); do
 	P1=$(grep -so 'http://[^ ]*:[0-9]*/v1' "$TMPD/single.log" | head -1 | sed -E 's/.*:([0-9]+)\/v1/\1/') && [ -n "$P1" ] && break

@@ -66,12 +66,16 @@ static void sample_msg(int k, wire_msg *m)
 	case 0:
 	case 1:
 	case 12:
-		m->hello = (wire_hello){ .proto_min = 1, .proto_max = 1, .caps = WIRE_CAP_F16 | WIRE_CAP_AVX2,
-					 .mem_total = 32ull << 30, .mem_usable = 20ull << 30, .weight = 1234,
-					 .node_port = 7070, .api_port = 8080 };
+		m->hello = (wire_hello){ .proto_min = 1, .proto_max = 2, .caps = WIRE_CAP_F16 | WIRE_CAP_AVX2,
+					 .mem_usable = 20ull << 30, .node_port = 7070, .api_port = 8080,
+					 .info = { .cores = 16, .mem_total = 32ull << 30, .mem_available = 24ull << 30,
+						   .mem_bw_gbs = 41.5, .matmul_gflops = 123.456 } };
 		strcpy(m->hello.cluster, k == 12 ? "a" : "home-lab_2.x");
 		strcpy(m->hello.host, k == 12 ? "" : "box one (x86)");
 		strcpy(m->hello.model, k == 12 ? "" : "llama-3.2-1b-instruct:q4_k_m");
+		strcpy(m->hello.info.cpu, k == 12 ? "" : "AMD EPYC 7B13 64-Core Processor");
+		strcpy(m->hello.info.os, k == 12 ? "" : "Linux 6.1.0-18-amd64 x86_64");
+		strcpy(m->hello.info.simd, k == 12 ? "" : "avx512 avx2");
 		break;
 	case 2: {
 		plan_model pm = { .n_layers = 12 };
@@ -122,6 +126,7 @@ static void sample_msg(int k, wire_msg *m)
 	case 10:
 	case 11:
 		m->ping.time_ns = 123456789012345ull;
+		m->ping.pad = 1000; /* PING: a bandwidth probe; PONG: its echo */
 		break;
 	case 13: /* two rows of the vocabulary of LIM */
 		m->logits.n = 2;
@@ -167,14 +172,20 @@ static void check_equal(const wire_msg *a, const wire_msg *b)
 		cr_assert_eq(a->hello.proto_min, b->hello.proto_min);
 		cr_assert_eq(a->hello.proto_max, b->hello.proto_max);
 		cr_assert_eq(a->hello.caps, b->hello.caps);
-		cr_assert_eq(a->hello.mem_total, b->hello.mem_total);
+		cr_assert_eq(a->hello.info.mem_total, b->hello.info.mem_total);
+		cr_assert_eq(a->hello.info.mem_available, b->hello.info.mem_available);
 		cr_assert_eq(a->hello.mem_usable, b->hello.mem_usable);
-		cr_assert_eq(a->hello.weight, b->hello.weight);
+		cr_assert_eq(a->hello.info.cores, b->hello.info.cores);
+		cr_assert_float_eq(a->hello.info.mem_bw_gbs, b->hello.info.mem_bw_gbs, 1e-3);
+		cr_assert_float_eq(a->hello.info.matmul_gflops, b->hello.info.matmul_gflops, 1e-3);
 		cr_assert_eq(a->hello.node_port, b->hello.node_port);
 		cr_assert_eq(a->hello.api_port, b->hello.api_port);
 		cr_assert_str_eq(a->hello.cluster, b->hello.cluster);
 		cr_assert_str_eq(a->hello.host, b->hello.host);
 		cr_assert_str_eq(a->hello.model, b->hello.model);
+		cr_assert_str_eq(a->hello.info.cpu, b->hello.info.cpu);
+		cr_assert_str_eq(a->hello.info.os, b->hello.info.os);
+		cr_assert_str_eq(a->hello.info.simd, b->hello.info.simd);
 		break;
 	case WIRE_PLAN:
 		cr_assert(plan_equal(&a->plan, &b->plan));
@@ -232,6 +243,7 @@ static void check_equal(const wire_msg *a, const wire_msg *b)
 	case WIRE_PING:
 	case WIRE_PONG:
 		cr_assert_eq(a->ping.time_ns, b->ping.time_ns);
+		cr_assert_eq(a->ping.pad, b->ping.pad);
 		break;
 	case WIRE_LOGITS: {
 		cr_assert(a->logits.n == b->logits.n && a->logits.n_vocab == b->logits.n_vocab);
@@ -282,10 +294,11 @@ Test(wire, header_is_little_endian_at_fixed_offsets, .init = fixtures_init)
 {
 	wire_msg m;
 	sample_msg(10, &m); /* PING */
+	m.ping.pad = 0;
 	size_t len;
 	uint8_t *f = encode(&m, &len);
-	cr_assert_eq(len, WIRE_HEADER_BYTES + 8);
-	static const uint8_t want[32] = { 'S', 'H', 'O', 'L', 1, WIRE_PING, 0, 0, 8, 0, 0, 0, 7, 0, 0, 0,
+	cr_assert_eq(len, WIRE_HEADER_BYTES + 16);
+	static const uint8_t want[32] = { 'S', 'H', 'O', 'L', WIRE_VERSION, WIRE_PING, 0, 0, 16, 0, 0, 0, 7, 0, 0, 0,
 					  8, 7, 6, 5, 4, 3, 2, 1, 42, 0, 0, 0, 0, 0, 0, 0 };
 	cr_assert_arr_eq(f, want, sizeof want);
 	cr_assert_arr_eq(f + 32, m.h.sender, WIRE_ID_BYTES);
@@ -399,17 +412,20 @@ static void expect_reject(int k, void (*fn)(wire_msg *m), mutate_fn mut, const w
 }
 
 static void mut_magic(uint8_t *f, size_t len) { f[3] = 'X'; }
-static void mut_version(uint8_t *f, size_t len) { f[4] = 2; }
+static void mut_version(uint8_t *f, size_t len) { f[4] = 1; }
 static void mut_type0(uint8_t *f, size_t len) { f[5] = 0; }
 static void mut_type12(uint8_t *f, size_t len) { f[5] = 12; }
 static void mut_flags(uint8_t *f, size_t len) { f[7] = 0x80; }
 static void mut_f16_flag(uint8_t *f, size_t len) { f[6] = WIRE_FLAG_F16; }
 static void mut_len_huge(uint8_t *f, size_t len) { memset(f + 8, 0xff, 4); }
-static void mut_hello_reserved(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 35] = 1; }
-static void mut_hello_name(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 36 + 2] = '/'; }
-static void mut_hello_host(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 36 + 12 + 1] = '\n'; }
-static void mut_hello_namelen0(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 32] = 0; }
-static void mut_hello_namelen(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 32] = 200; }
+static void mut_hello_reserved(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 50] = 1; }
+static void mut_hello_name(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 64 + 2] = '/'; }
+static void mut_hello_host(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 64 + 12 + 1] = '\n'; }
+static void mut_hello_cpu(uint8_t *f, size_t len) { f[len - 20] = 0x7f; }
+static void mut_hello_namelen0(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 56] = 0; }
+static void mut_hello_namelen(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 56] = 200; }
+static void mut_hello_cpulen(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 59] = 96; }
+static void mut_hello_avail(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 31] = 0xff; }
 static void mut_fwd_n_huge(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES + 20, 0xff, 4); }
 static void mut_fwd_dim_huge(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES + 24, 0xff, 4); }
 static void mut_fwd_tok_flags(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 32 + 16] |= 2; }
@@ -431,7 +447,10 @@ static void mut_open_nan(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES 
 static void mut_tokens_neg(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 8 + 15] = 0x80; }
 
 static void mut_usable(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 23] = 0xff; }
-static void mut_proto(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES] = 2; }
+static void mut_ping_pad(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 8] += 1; }
+static void mut_ping_pad_huge(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 11] = 0x10; }
+static void mut_ping_reserved(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 13] = 1; }
+static void mut_proto(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES] = 3; }
 static void mut_open_window(uint8_t *f, size_t len)
 {
 	static const uint8_t minus2[4] = { 0xfe, 0xff, 0xff, 0xff };
@@ -461,20 +480,26 @@ static void set_layer(wire_msg *m) { m->fwd.layer = 12; }
 Test(wire, defects_are_named, .init = fixtures_init)
 {
 	expect_reject(10, NULL, mut_magic, &LIM, SH_EFORMAT, "magic");
-	expect_reject(10, NULL, mut_version, &LIM, SH_EUNSUP, "protocol version 2");
+	expect_reject(10, NULL, mut_version, &LIM, SH_EUNSUP, "protocol version 1");
 	expect_reject(10, NULL, mut_type0, &LIM, SH_EFORMAT, "unknown message type 0");
 	expect_reject(10, NULL, mut_type12, &LIM, SH_EFORMAT, "unknown message type 12");
 	expect_reject(10, NULL, mut_flags, &LIM, SH_EFORMAT, "PING: unknown flags 0x8000");
+	expect_reject(10, NULL, mut_ping_pad, &LIM, SH_EFORMAT, "PING: payload of 1016 bytes, expected 1017");
+	expect_reject(11, NULL, mut_ping_pad_huge, &LIM, SH_EFORMAT, "PONG: padding of 268436456 bytes");
+	expect_reject(11, NULL, mut_ping_reserved, &LIM, SH_EFORMAT, "PONG: reserved");
 	expect_reject(7, NULL, mut_f16_flag, &LIM, SH_EFORMAT, "TOKEN: unknown flags 0x1");
 	expect_reject(6, NULL, mut_f16_flag, &LIM, SH_EFORMAT, "layer 0 takes tokens");
 	expect_reject(4, NULL, mut_len_huge, &LIM, SH_EFORMAT, "header says 4294967295 payload bytes");
 	expect_reject(0, NULL, mut_hello_reserved, &LIM, SH_EFORMAT, "HELLO: reserved");
 	expect_reject(0, NULL, mut_hello_name, &LIM, SH_EFORMAT, "cluster name has a byte outside");
-	expect_reject(1, NULL, mut_hello_host, &LIM, SH_EFORMAT, "WELCOME: host or model name has a non-printable");
+	expect_reject(1, NULL, mut_hello_host, &LIM, SH_EFORMAT, "WELCOME: a host, model, cpu, os or simd name has a non-printable");
+	expect_reject(0, NULL, mut_hello_cpu, &LIM, SH_EFORMAT, "HELLO: a host, model, cpu, os or simd name has a non-printable");
 	expect_reject(0, NULL, mut_hello_namelen0, &LIM, SH_EFORMAT, "string lengths 0/");
 	expect_reject(0, NULL, mut_hello_namelen, &LIM, SH_EFORMAT, "string lengths 200/");
-	expect_reject(0, NULL, mut_usable, &LIM, SH_EFORMAT, "usable memory");
-	expect_reject(0, NULL, mut_proto, &LIM, SH_EFORMAT, "protocol versions 2..1");
+	expect_reject(0, NULL, mut_hello_cpulen, &LIM, SH_EFORMAT, "/96/");
+	expect_reject(0, NULL, mut_usable, &LIM, SH_EFORMAT, "exceeds total");
+	expect_reject(0, NULL, mut_hello_avail, &LIM, SH_EFORMAT, "exceeds total");
+	expect_reject(0, NULL, mut_proto, &LIM, SH_EFORMAT, "protocol versions 3..2");
 	expect_reject(4, NULL, mut_fwd_n_huge, &LIM, SH_EFORMAT, "FORWARD: 4294967295 tokens (1 to 512)");
 	expect_reject(4, NULL, mut_fwd_n_huge, NULL, SH_EFORMAT, "FORWARD: 4294967295 tokens (1 to 8192)");
 	expect_reject(4, NULL, mut_fwd_dim_huge, &LIM, SH_EFORMAT, "hidden size 4294967295, expected 64");
@@ -540,8 +565,17 @@ Test(wire, encoder_refuses_what_the_decoder_would, .init = fixtures_init)
 	m.open.top_p = 1.5f;
 	cr_assert_eq(wire_size(&m), 0);
 	sample_msg(0, &m);
-	m.hello.mem_usable = m.hello.mem_total + 1;
+	m.hello.mem_usable = m.hello.info.mem_total + 1;
 	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(0, &m);
+	m.hello.info.cpu[3] = '\t';
+	cr_assert_eq(wire_size(&m), 0, "a control character in the cpu name");
+	sample_msg(0, &m);
+	m.hello.info.mem_bw_gbs = -1;
+	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(10, &m);
+	m.ping.pad = WIRE_MAX_PING_PAD + 1;
+	cr_assert_eq(wire_size(&m), 0, "a probe over the padding cap");
 	sample_msg(10, &m);
 	m.h.flags = 4;
 	cr_assert_eq(wire_size(&m), 0);
@@ -562,7 +596,7 @@ Test(wire, random_frames_never_crash, .init = fixtures_init)
 		size_t plen = sh_rng_u64(&r) % 200;
 		uint8_t *f = malloc(WIRE_HEADER_BYTES + plen);
 		memcpy(f, "SHOL", 4);
-		f[4] = 1;
+		f[4] = WIRE_VERSION;
 		f[5] = (uint8_t)(1 + sh_rng_u64(&r) % WIRE_TYPE_MAX);
 		f[6] = f[7] = 0;
 		for (int i = 8; i < WIRE_HEADER_BYTES; i++)

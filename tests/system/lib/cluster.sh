@@ -41,7 +41,7 @@ node_start() {
 	done
 	LOGS[$i]="$TMPD/node$i.$RANDOM.log"
 	# shellcheck disable=SC2086
-	"$SHOAL" run --port 0 -t 1 --node-port "${NODE_PORTS[$i]}" ${peers:+--peers "$peers"} "$@" >"${LOGS[$i]}" 2>&1 &
+	"$SHOAL" run --port 0 -t 1 --no-discovery --node-port "${NODE_PORTS[$i]}" ${peers:+--peers "$peers"} "$@" >"${LOGS[$i]}" 2>&1 &
 	PIDS[$i]=$!
 }
 

@@ -13,7 +13,7 @@ export const shared = process.env.SHARED || path.resolve(repo, '../shared');
 export const model = `${shared}/models/gguf/stories260K.gguf`;
 
 export async function startServer(args = [], { env = {} } = {}) {
-	const proc = spawn(shoal, ['run', '-m', model, '--host', '127.0.0.1', '--port', '0', '-t', '1', ...args], {
+	const proc = spawn(shoal, ['run', '-m', model, '--host', '127.0.0.1', '--port', '0', '-t', '1', '--no-discovery', ...args], {
 		stdio: ['ignore', 'ignore', 'pipe'],
 		env: { ...process.env, ...env },
 	});
