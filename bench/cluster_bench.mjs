@@ -3,13 +3,19 @@
 //      node `shoal run -t 1`, as a ratio of one plain node `shoal run -t 1` (no cluster); the
 //      target is >= 0.95. Fair on 2 cores: one stream keeps one node busy at a time (the others
 //      wait for their turn in the ring), so every configuration has one core computing, and the
-//      ratio shows what the hops cost;
+//      ratio shows what the hops cost. Measured twice: with every process of the configuration
+//      pinned to one core (taskset; the plain node too), which is the pipeline's own cost, as on
+//      real machines with one node each; and unpinned, where the kernel moves the turn-taking
+//      nodes between this VM's two vCPUs (hundreds of migrations per 64 tokens against tens for
+//      one node) and each hand-over lands on a core that was idle - a cost of co-locating nodes on
+//      one small VM, not of the pipeline;
 //   2. the per-hop latency: PING round trips of every link (/v1/topology rtt_ms), median;
 //   3. aggregate tok/s of 4 concurrent streams (--parallel 4) per configuration.
 // All configurations run at once; interleaved rounds, medians.
 // Usage: node bench/cluster_bench.mjs MODEL [N_GEN] [REPEATS] [MAX_NODES] [AGG_REPEATS]
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
+import os from 'node:os';
 import { median, now, stream } from './lib.mjs';
 
 const [model, nGenArg = '64', repArg = '5', maxArg = '4', aggArg = '3'] = process.argv.slice(2);
@@ -74,6 +80,11 @@ async function startConfig(n) {
 const configs = [0, ...Array.from({ length: maxNodes }, (_, i) => i + 1)];
 const single = Object.fromEntries(configs.map((c) => [c, []]));
 const ratios = Object.fromEntries(configs.map((c) => [c, []]));
+const pinned = Object.fromEntries(configs.map((c) => [c, []]));
+const pinnedRatios = Object.fromEntries(configs.map((c) => [c, []]));
+// every thread of the configuration's processes on CPU list cpus
+const pin = (cfg, cpus) => { for (const p of cfg.procs) spawnSync('taskset', ['-a', '-p', '-c', cpus, String(p.pid)], { stdio: 'ignore' }); };
+const allCpus = `0-${os.cpus().length - 1}`;
 const agg = Object.fromEntries(configs.map((c) => [c, []]));
 const rtts = Object.fromEntries(configs.map((c) => [c, []]));
 const stories = ['Once upon a time', 'The little dog', 'In a big city', 'Tom had a red ball'];
@@ -89,6 +100,10 @@ try {
 	for (let r = 0; r < reps; r++)
 		for (const c of configs) {
 			const b = cfgs[c].bases;
+			pin(cfgs[c], '1');
+			pinned[c].push((await stream(b[b.length - 1], stories[0], nGen)).rate);
+			pinnedRatios[c].push(pinned[c][r] / pinned[0][r]);
+			pin(cfgs[c], allCpus);
 			single[c].push((await stream(b[b.length - 1], stories[0], nGen)).rate);
 			ratios[c].push(single[c][r] / single[0][r]);
 		}
@@ -99,9 +114,12 @@ try {
 			const rs = await Promise.all(stories.map((s, i) => stream(b[i % b.length], s, nGen)));
 			agg[c].push(rs.reduce((s, x) => s + x.nGen, 0) / (Math.max(...rs.map((x) => x.tEnd)) - t0));
 		}
-	for (const c of configs.filter((c) => c > 1)) {
-		const ts = await Promise.all(cfgs[c].bases.map((b) => fetch(`${b}/v1/topology`).then((x) => x.json())));
-		for (const t of ts) for (const l of t.links) if (l.rtt_ms != null) rtts[c].push(l.rtt_ms);
+	for (let k = 0; k < 5; k++) { // the last PING of every link, 5 samples while idle
+		await sleep(300);
+		for (const c of configs.filter((c) => c > 1)) {
+			const ts = await Promise.all(cfgs[c].bases.map((b) => fetch(`${b}/v1/topology`).then((x) => x.json())));
+			for (const t of ts) for (const l of t.links) if (l.rtt_ms != null) rtts[c].push(l.rtt_ms);
+		}
 	}
 } finally {
 	for (const c of Object.values(cfgs)) for (const p of c.procs) p.kill('SIGKILL');
@@ -111,6 +129,7 @@ console.log(`model: ${model}, every node -t 1 (2 cores shared), ${nGen} generate
 for (const c of configs) {
 	const s = median(single[c]), a = median(agg[c]);
 	const name = c === 0 ? 'one node (no cluster)' : `${c} node${c > 1 ? 's' : ''} (cluster)`;
-	console.log(`${name.padEnd(22)} 1 stream ${s.toFixed(2)} tok/s = ${median(ratios[c]).toFixed(3)} of one node` +
+	console.log(`${name.padEnd(22)} 1 stream pinned ${median(pinned[c]).toFixed(2)} tok/s = ${median(pinnedRatios[c]).toFixed(3)}` +
+		` of one node, unpinned ${s.toFixed(2)} = ${median(ratios[c]).toFixed(3)}` +
 		`   4 streams ${a.toFixed(2)} tok/s` + (rtts[c].length ? `   PING rtt median ${median(rtts[c]).toFixed(3)} ms` : ''));
 }

@@ -147,6 +147,23 @@ void seqtab_idle(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid)
 		e->idle = true;
 }
 
+int seqtab_active_origins(const seqtab *t, const uint8_t *skip)
+{
+	const uint8_t *seen[SEQTAB_MAX];
+	int n = 0;
+	for (int i = 0; i < SEQTAB_MAX; i++) {
+		const seqtab_entry *e = &t->e[i];
+		if (!e->state || e->idle || (skip && !memcmp(e->origin, skip, PLAN_ID_BYTES)))
+			continue;
+		int k = 0;
+		while (k < n && memcmp(seen[k], e->origin, PLAN_ID_BYTES))
+			k++;
+		if (k == n)
+			seen[n++] = e->origin;
+	}
+	return n;
+}
+
 int seqtab_active(const seqtab *t)
 {
 	int n = 0;

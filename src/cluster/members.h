@@ -89,6 +89,8 @@ void seqtab_use(seqtab *t, seqtab_entry *e);
 void seqtab_idle(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid);
 /* Entries in use (not idle). */
 int seqtab_active(const seqtab *t);
+/* Distinct origins of the entries in use, other than skip (may be NULL). */
+int seqtab_active_origins(const seqtab *t, const uint8_t *skip);
 /* Frees one entry (calls free_fn on its state); unknown: no-op. */
 void seqtab_remove(seqtab *t, const uint8_t origin[PLAN_ID_BYTES], uint64_t rid, void (*free_fn)(void *));
 /* Frees every entry of origin (NULL: all); returns how many. */

@@ -108,6 +108,7 @@ struct cluster {
 	/* this node's slots whose state the shards keep idle for prefix reuse, and under which epoch */
 	uint8_t kept[ENGINE_MAX_SEQ], seq_failed[ENGINE_MAX_SEQ];
 	uint32_t kept_epoch[ENGINE_MAX_SEQ];
+	int remote_origins;       /* other nodes whose requests the worker saw running (mirror) */
 	waiter w[CLUSTER_MAX_LANES];  /* steps in flight (one per scheduler lane) */
 	int n_waiting;
 	uint64_t next_batch;
@@ -500,7 +501,7 @@ static void shard_forward(cluster *c, const wire_msg *in)
 		send_error(c, f->origin, batch, SH_EIO, "cannot send to the next node");
 }
 
-static void worker_job(cluster *c, job *j)
+static void worker_job_run(cluster *c, job *j)
 {
 	if (j->purge) {
 		int n = seqtab_remove_origin(&c->seqs, j->origin, kv_free_void);
@@ -525,6 +526,15 @@ static void worker_job(cluster *c, job *j)
 				seqtab_remove(&c->seqs, m.cancel.origin, rid, kv_free_void);
 		}
 	}
+}
+
+static void worker_job(cluster *c, job *j)
+{
+	worker_job_run(c, j);
+	int n = seqtab_active_origins(&c->seqs, c->id);
+	pthread_mutex_lock(&c->mu);
+	c->remote_origins = n;
+	pthread_mutex_unlock(&c->mu);
 }
 
 static void *worker_main(void *arg)
@@ -1009,6 +1019,19 @@ void cluster_seq_end(void *ctx, int seq)
 	}
 	c->seq_failed[seq] = 0;
 	pthread_mutex_unlock(&c->mu);
+}
+
+int cluster_lanes_wanted(void *ctx)
+{
+	cluster *c = ctx;
+	pthread_mutex_lock(&c->mu);
+	int shards = 0;
+	for (int i = 0; c->has_cur && !c->cur_rc && i < c->cur.n_nodes; i++)
+		shards += c->cur.nodes[i].first < c->cur.nodes[i].last;
+	/* the shards are shared with the other entry nodes that have requests running */
+	int entries = 1 + c->remote_origins;
+	pthread_mutex_unlock(&c->mu);
+	return SH_MAX(1, (shards + entries - 1) / entries);
 }
 
 bool cluster_seq_reusable(void *ctx, int seq)

@@ -66,6 +66,9 @@ int cluster_n_ctx(const cluster *c);
 int cluster_step(void *ctx, const engine_batch *b, float *logits);
 void cluster_seq_end(void *ctx, int seq);
 bool cluster_seq_reusable(void *ctx, int seq);
+/* micro-batches worth keeping in flight: the shards of the plan this node acts under, shared
+ * with the other entry nodes whose requests its shard sees running (>= 1) */
+int cluster_lanes_wanted(void *ctx);
 
 /* SH_OK when requests can run (or the cluster is still forming), else SH_ERANGE and why (the
  * model does not fit the live nodes: needed vs available bytes). */

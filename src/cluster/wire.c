@@ -124,8 +124,8 @@ static uint64_t payload_size(const wire_msg *m)
 		    !str_ok(nc->cpu, u, print_char) || !str_ok(nc->os, os, print_char) ||
 		    !str_ok(nc->simd, sd, print_char) || h->proto_min < 1 || h->proto_min > h->proto_max ||
 		    h->mem_usable > nc->mem_total || nc->mem_available > nc->mem_total || nc->cores < 0 ||
-		    nc->cores > 65535 || !(nc->mem_bw_gbs >= 0 && nc->mem_bw_gbs * 1e3 < 4e9) ||
-		    !(nc->matmul_gflops >= 0 && nc->matmul_gflops * 1e3 < 4e9))
+		    nc->cores > 65535 || !(nc->mem_bw_gbs >= 0 && nc->mem_bw_gbs * 1e3 + 0.5 < 4294967296.0) ||
+		    !(nc->matmul_gflops >= 0 && nc->matmul_gflops * 1e3 + 0.5 < 4294967296.0))
 			return 0;
 		return HELLO_FIXED + c + o + d + u + os + sd;
 	}

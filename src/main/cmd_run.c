@@ -244,7 +244,8 @@ int cmd_run(int argc, char **argv)
 		n_ctx = cluster_n_ctx(cl);
 		be = (sched_backend){ .ctx = cl, .step = cluster_step, .v = cluster_vocab(cl), .n_vocab = cluster_n_vocab(cl),
 				      .n_seq = (int)o.parallel, .n_ctx = n_ctx, .seq_end = cluster_seq_end,
-				      .seq_reusable = cluster_seq_reusable, .max_lanes = CLUSTER_MAX_LANES };
+				      .seq_reusable = cluster_seq_reusable, .max_lanes = CLUSTER_MAX_LANES,
+				      .lanes_wanted = cluster_lanes_wanted };
 		g = cluster_gguf(cl);
 	} else {
 		if (engine_open_seqs(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, (int)o.parallel, true))
@@ -257,11 +258,10 @@ int cmd_run(int argc, char **argv)
 		sh_log_error("chat template: %s", msg);
 		goto done;
 	}
-	/* a cluster of listed peers keeps 2 micro-batches in flight by default (--lanes): while one
-	 * shard computes one, another shard computes the other; a discovered one may turn out to be
-	 * this node alone, where a second lane only halves the batches (lanes are fixed at start) */
+	/* a cluster keeps one micro-batch per shard in flight (up to --lanes, default 4): while one
+	 * shard computes one, another shard computes the next; alone, one batch holds everything */
 	sched_opts so = { .n_slots = (int)o.parallel, .max_queue = (int)o.queue, .max_batch = (int)o.batch,
-			  .n_lanes = o.lanes ? (int)o.lanes : cl && o.peers ? 2 : 1 };
+			  .n_lanes = o.lanes ? (int)o.lanes : cl ? 4 : 1 };
 	if (!(s = sched_init(&be, &so, &err)))
 		goto done;
 

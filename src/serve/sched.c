@@ -1,13 +1,13 @@
 /*
  * sched.c - the slot scheduler (see sched.h for the model).
  *
- * Locking: one mutex (s->mu) guards the queue, the slot table's request pointers, and the shared
- * part of every request (text, status, cancel flag, references). A scheduler thread (a lane; one
- * unless the backend allows concurrent steps) drops it for the backend step and for
- * sampling/detokenizing; what it touches then (its batch arrays, the token history of its own
- * slots in the batch, their requests' samplers and detokenizers) only that lane ever touches.
- * Admission runs under the lock and may fill a free slot of another lane. Each request has its
- * own condition variable for its reader; lanes sleep on s->cv when they have no active slot.
+ * Locking: one mutex (s->mu) guards the queue, the slot table (request pointers, busy flags), and
+ * the shared part of every request (text, status, cancel flag, references). A scheduler thread
+ * (a lane; one unless the backend allows concurrent steps) drops it for the backend step and for
+ * sampling/detokenizing; what it touches then (its batch arrays, the token history of the slots
+ * it marked busy for its step, their requests' samplers and detokenizers) no other lane touches
+ * until it clears the busy flags. Each request has its own condition variable for its reader;
+ * lanes sleep on s->cv when no slot is ready for them.
  *
  * A request's text: gen holds everything generated (repaired to valid UTF-8); gen[0..shown) is
  * final (it cannot be part of a stop string), gen[shown..) is held back; the reader has taken
@@ -55,12 +55,17 @@ typedef struct {
 	text_buf piece;           /* text of the token sampled in this step */
 	int tok;                  /* that token */
 	bool eog;                 /* it ends generation */
+	bool busy;                /* in a lane's step */
 } slot;
 
-/* A lane: one scheduler thread with its own slots (slot i belongs to lane i % n_lanes) and its
- * own batch; several lanes keep several disjoint micro-batches in flight through a backend whose
- * step may run concurrently (a pipeline: while one shard computes lane 0's batch, another computes
- * lane 1's). One lane is the classic loop. */
+/* A lane: one scheduler thread with its own batch. Several lanes keep several disjoint
+ * micro-batches in flight through a backend whose step may run concurrently (a pipeline: while
+ * one shard computes lane 0's batch, another computes lane 1's). The backend says how many are
+ * worth it now (L: a pipeline's shards over the entry nodes using them); a lane starts a step only
+ * while fewer than L are in flight, and takes up to ceil(active / L) of the slots that are ready
+ * (not in another step), so with L = 1 everything shares one batch and with L = 2 two halves
+ * alternate. A slot belongs to no lane: whichever lane is free takes it next. One lane is the
+ * classic loop. */
 typedef struct {
 	sched *s;
 	int id;
@@ -70,6 +75,8 @@ typedef struct {
 	int *b_tok, *b_seq, *b_pos;   /* [max_batch] */
 	bool *b_want;                 /* [max_batch] */
 	int *row_slot;                /* [n_slots] slot of each logits row */
+	int *taken;                   /* [n_slots] the slots of the step in flight */
+	int n_taken;
 	float *logits;                /* [n_slots, n_vocab] */
 } lane;
 
@@ -78,6 +85,8 @@ struct sched {
 	sched_opts o;
 	int n_lanes;
 	lane *lanes;                  /* [n_lanes] */
+	int n_inflight;               /* steps running */
+	int rr;                       /* where the next batch starts looking (round robin) */
 	int n_running;                /* lanes not yet exited */
 	bool started, stopping, stopped;
 	pthread_mutex_t mu;
@@ -195,11 +204,11 @@ static void req_finish(sched *s, sched_req *r, slot *sl, enum sched_finish why)
 }
 
 /* ---------------------------------------------------------------- the loop */
-static void reap_cancelled(sched *s, const lane *ln)
+static void reap_cancelled(sched *s)
 {
-	for (int i = ln->id; i < s->o.n_slots; i += s->n_lanes) {
+	for (int i = 0; i < s->o.n_slots; i++) {
 		sched_req *r = s->slots[i].r;
-		if (r && (r->cancelled || s->stopping))
+		if (r && !s->slots[i].busy && (r->cancelled || s->stopping))
 			req_finish(s, r, &s->slots[i], r->cancelled ? SCHED_FINISH_CANCELLED : SCHED_FINISH_ABORTED);
 	}
 	sched_req **pp = &s->q_head, *prev = NULL;
@@ -226,17 +235,21 @@ static int common_prefix(const int *a, int na, const int *b, int nb)
 	return i;
 }
 
-/* Admits queued requests into free slots of any lane (under s->mu, so it may fill a slot of a
- * lane that is inside its step: that lane only touches the slots of its batch then). The slot
- * chosen shares the longest prefix with the prompt; ties go to the lowest lane, so requests pack
- * into few large micro-batches and a second lane starts only when the first is full. Returns the
- * active slots of lane ln. */
-static int admit(sched *s, const lane *ln)
+/* micro-batches worth keeping in flight now: what the backend wants, at most n_lanes */
+static int lanes_wanted(const sched *s)
+{
+	int l = s->be.lanes_wanted ? s->be.lanes_wanted(s->be.ctx) : s->n_lanes;
+	return SH_MAX(1, SH_MIN(l, s->n_lanes));
+}
+
+/* Admits queued requests into free slots (under s->mu), each into the free slot whose cached
+ * tokens share the longest prefix with its prompt. */
+static void admit(sched *s)
 {
 	bool any = false;
 	while (s->q_head && s->n_active < s->o.n_slots) {
 		sched_req *r = s->q_head;
-		int best = -1, best_lcp = -1, best_lane = 0;
+		int best = -1, best_lcp = -1;
 		for (int i = 0; i < s->o.n_slots; i++) {
 			slot *sl = &s->slots[i];
 			if (sl->r)
@@ -244,11 +257,9 @@ static int admit(sched *s, const lane *ln)
 			int lcp = s->be.seq_reusable && !s->be.seq_reusable(s->be.ctx, i)
 					  ? 0
 					  : common_prefix(sl->hist, sl->n_hist, r->prompt, r->n_prompt);
-			int l = i % s->n_lanes;
-			if (lcp > best_lcp || (lcp == best_lcp && l < best_lane)) {
+			if (lcp > best_lcp) {
 				best = i;
 				best_lcp = lcp;
-				best_lane = l;
 			}
 		}
 		SH_ASSERT(best >= 0);
@@ -272,19 +283,27 @@ static int admit(sched *s, const lane *ln)
 	}
 	if (any && s->n_lanes > 1)
 		pthread_cond_broadcast(&s->cv); /* other lanes may have got work */
-	int active = 0;
-	for (int i = ln->id; i < s->o.n_slots; i += s->n_lanes)
-		active += s->slots[i].r != NULL;
-	return active;
 }
 
-/* fills the batch arrays; returns the token count, *n_rows the logits rows */
+static bool slot_ready(const slot *sl)
+{
+	return sl->r && !sl->busy && (sl->next >= 0 || sl->n_eval < sl->r->n_prompt);
+}
+
+/* Builds the lane's batch (under s->mu) from up to ceil(active / L) ready slots, marking them
+ * busy: first the next token of generating slots, then prompt chunks up to max_batch tokens.
+ * Returns the token count (0: nothing to do now), *n_rows the logits rows. */
 static int batch_build(sched *s, lane *ln, int *n_rows, int *n_seqs)
 {
-	int n = 0, rows = 0, seqs = 0, G = s->n_lanes, own = (s->o.n_slots - ln->id + G - 1) / G;
-	for (int i = ln->id; i < s->o.n_slots; i += G) {
+	int n = 0, rows = 0, ns = s->o.n_slots, wanted = lanes_wanted(s);
+	ln->n_taken = 0;
+	if (s->n_inflight >= wanted)
+		return 0;
+	int quota = (s->n_active + wanted - 1) / wanted;
+	for (int k = 0; k < ns && ln->n_taken < quota; k++) {
+		int i = (s->rr + k) % ns;
 		slot *sl = &s->slots[i];
-		if (!sl->r || sl->next < 0)
+		if (!slot_ready(sl) || sl->next < 0)
 			continue;
 		int pos = sl->r->n_prompt + sl->r->st.n_gen - 1;
 		ln->b_tok[n] = sl->next;
@@ -294,15 +313,16 @@ static int batch_build(sched *s, lane *ln, int *n_rows, int *n_seqs)
 		sl->hist[pos] = sl->next;
 		sl->n_hist = pos + 1;
 		sl->next = -1;
+		sl->busy = true;
+		ln->taken[ln->n_taken++] = i;
 		ln->row_slot[rows++] = i;
 		n++;
-		seqs++;
 	}
-	for (int k = 0; k < own && n < s->o.max_batch; k++) {
-		int i = ln->id + G * ((ln->rr + k) % own);
+	for (int k = 0; k < ns && n < s->o.max_batch && ln->n_taken < quota; k++) {
+		int i = (s->rr + k) % ns;
 		slot *sl = &s->slots[i];
 		sched_req *r = sl->r;
-		if (!r || sl->n_eval >= r->n_prompt)
+		if (!slot_ready(sl))
 			continue;
 		int take = SH_MIN(r->n_prompt - sl->n_eval, s->o.max_batch - n);
 		for (int j = 0; j < take; j++, n++) {
@@ -315,13 +335,17 @@ static int batch_build(sched *s, lane *ln, int *n_rows, int *n_seqs)
 		}
 		sl->n_eval += take;
 		sl->n_hist = sl->n_eval;
+		sl->busy = true;
+		ln->taken[ln->n_taken++] = i;
 		if (sl->n_eval == r->n_prompt)
 			ln->row_slot[rows++] = i;
-		seqs++;
 	}
-	ln->rr = (ln->rr + 1) % own;
+	if (n) {
+		s->rr = (s->rr + 1) % ns;
+		s->n_inflight++;
+	}
 	*n_rows = rows;
-	*n_seqs = seqs;
+	*n_seqs = ln->n_taken;
 	return n;
 }
 
@@ -396,18 +420,18 @@ static void *sched_main(void *arg)
 	size_t n_vocab = (size_t)s->be.n_vocab;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		reap_cancelled(s, ln);
+		reap_cancelled(s);
 		if (s->stopping)
 			break;
-		if (!admit(s, ln)) {
+		admit(s);
+		int n_rows, n_seqs;
+		int n = batch_build(s, ln, &n_rows, &n_seqs);
+		if (!n) {
 			pthread_cond_wait(&s->cv, &s->mu);
 			continue;
 		}
-		int n_rows, n_seqs;
-		int n = batch_build(s, ln, &n_rows, &n_seqs);
 		pthread_mutex_unlock(&s->mu);
 
-		SH_ASSERT(n > 0);
 		engine_batch b = { .n = n, .tokens = ln->b_tok, .seq = ln->b_seq, .pos = ln->b_pos, .logits = ln->b_want };
 		double t0 = sh_time_sec();
 		int rc = s->be.step(s->be.ctx, &b, ln->logits);
@@ -421,10 +445,15 @@ static void *sched_main(void *arg)
 		s->stats.steps_multi += n_seqs > 1;
 		s->stats.step_tokens += (uint64_t)n;
 		s->stats.busy_sec += t1 - t0;
+		s->n_inflight--;
+		for (int k = 0; k < ln->n_taken; k++)
+			s->slots[ln->taken[k]].busy = false;
+		if (s->n_lanes > 1)
+			pthread_cond_broadcast(&s->cv); /* its slots, and a place in flight, are free again */
 		if (rc != n_rows) {
 			sh_log_error("sched: step of %d tokens failed (%d)", n, rc);
-			for (int i = 0; i < n; i++) {
-				slot *sl = &s->slots[ln->b_seq[i]];
+			for (int k = 0; k < ln->n_taken; k++) {
+				slot *sl = &s->slots[ln->taken[k]];
 				sl->n_hist = 0;
 				if (sl->r)
 					req_finish(s, sl->r, sl, SCHED_FINISH_ABORTED);
@@ -471,6 +500,7 @@ static void sched_buffers_free(sched *s)
 		sh_free(ln->b_pos);
 		sh_free(ln->b_want);
 		sh_free(ln->row_slot);
+		sh_free(ln->taken);
 		sh_free(ln->logits);
 	}
 	sh_free(s->lanes);
@@ -497,7 +527,7 @@ sched *sched_init(const sched_backend *b, const sched_opts *o, int *err)
 	for (int i = 0; i < RATE_BUCKETS; i++)
 		s->rate_sec[i] = -1;
 	size_t nb = (size_t)o->max_batch, ns = (size_t)o->n_slots;
-	s->n_lanes = SH_MAX(1, SH_MIN(SH_MIN(o->n_lanes, b->max_lanes), o->n_slots));
+	s->n_lanes = SH_MAX(1, SH_MIN(SH_MIN(SH_MIN(o->n_lanes, b->max_lanes), o->n_slots), SCHED_MAX_LANES));
 	s->slots = sh_alloc(sizeof(slot) * ns);
 	s->lanes = sh_alloc(sizeof(lane) * (size_t)s->n_lanes);
 	if (!s->slots || !s->lanes)
@@ -506,14 +536,14 @@ sched *sched_init(const sched_backend *b, const sched_opts *o, int *err)
 		lane *ln = &s->lanes[i];
 		ln->s = s;
 		ln->id = i;
-		size_t own = (ns - (size_t)i + (size_t)s->n_lanes - 1) / (size_t)s->n_lanes;
 		ln->b_tok = sh_alloc(sizeof(int) * nb);
 		ln->b_seq = sh_alloc(sizeof(int) * nb);
 		ln->b_pos = sh_alloc(sizeof(int) * nb);
 		ln->b_want = sh_alloc(sizeof(bool) * nb);
-		ln->row_slot = sh_alloc(sizeof(int) * own);
-		ln->logits = sh_alloc(sizeof(float) * own * (size_t)b->n_vocab);
-		if (!ln->b_tok || !ln->b_seq || !ln->b_pos || !ln->b_want || !ln->row_slot || !ln->logits)
+		ln->row_slot = sh_alloc(sizeof(int) * ns);
+		ln->taken = sh_alloc(sizeof(int) * ns);
+		ln->logits = sh_alloc(sizeof(float) * ns * (size_t)b->n_vocab);
+		if (!ln->b_tok || !ln->b_seq || !ln->b_pos || !ln->b_want || !ln->row_slot || !ln->taken || !ln->logits)
 			goto fail;
 	}
 	for (size_t i = 0; i < ns; i++) {

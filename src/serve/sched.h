@@ -28,6 +28,7 @@
 #define SCHED_MAX_STOP 16        /* stop strings per request */
 #define SCHED_STOP_MAX_LEN 256   /* bytes per stop string */
 #define SCHED_EFULL (-64)        /* sched_submit: all slots busy and the queue full (or stopping) */
+#define SCHED_MAX_LANES 8        /* scheduler threads at most */
 
 /* The model side: one batched forward step. engine_step on one node; the cluster routes the
  * same step through its pipeline. */
@@ -44,6 +45,9 @@ typedef struct {
 	 * new request may reuse their prefix (NULL: always; the cluster drops state on a re-plan) */
 	bool (*seq_reusable)(void *ctx, int seq);
 	int max_lanes;           /* steps that may run at once from different threads (0, 1: one) */
+	/* optional: how many micro-batches are worth keeping in flight now (a pipeline: one per shard
+	 * of the current plan); new requests go to that many lanes. NULL: all of them */
+	int (*lanes_wanted)(void *ctx);
 } sched_backend;
 
 sched_backend sched_backend_engine(engine *e);
@@ -52,8 +56,9 @@ typedef struct {
 	int n_slots;             /* [1, backend n_seq] */
 	int max_queue;           /* requests that may wait for a slot (>= 0) */
 	int max_batch;           /* tokens per step, [1, ENGINE_BATCH] */
-	int n_lanes;             /* micro-batches in flight (each a thread with slots i % n_lanes); capped
-	                          * by the backend's max_lanes and the slots; <= 1: one */
+	int n_lanes;             /* micro-batches in flight at most (each a thread with its own requests);
+	                          * capped by the backend's max_lanes, the slots and SCHED_MAX_LANES;
+	                          * <= 1: one */
 } sched_opts;
 
 typedef struct {

@@ -114,6 +114,8 @@ Test(members, seqtab_bookkeeping)
 	seqtab_use(&t, seqtab_find(&t, b, 100));
 	seqtab_idle(&t, b, 100);
 	cr_assert_eq(seqtab_active(&t), SEQTAB_MAX - 2);
+	cr_assert_eq(seqtab_active_origins(&t, NULL), 2, "a and b are using theirs");
+	cr_assert_eq(seqtab_active_origins(&t, a), 1);
 	cr_assert_not_null(seqtab_find(&t, b, 101), "idle is kept");
 	cr_assert_not_null(seqtab_add(&t, b, 5000, &dummy, count_free));
 	cr_assert_eq(g_freed, 1);

@@ -284,6 +284,42 @@ Test(sched, lanes_keep_steps_in_flight)
 	fx_close(&f);
 }
 
+/* a backend that wants one micro-batch (a pipeline of one shard): two lanes exist, but every
+ * request goes to the first, so all four share each step and no two steps overlap */
+static int want_one(void *ctx) { return 1; }
+
+Test(sched, lanes_follow_what_the_backend_wants)
+{
+	fixture f;
+	fx_open(&f, 4, 8, 512);
+	sched_free(f.s);
+	sched_backend b = sched_backend_engine(&f.e);
+	b.step = step_locked;
+	b.max_lanes = 2;
+	b.lanes_wanted = want_one;
+	sched_opts o = { .n_slots = 4, .max_queue = 8, .max_batch = ENGINE_BATCH, .n_lanes = 2 };
+	cr_assert_not_null(f.s = sched_init(&b, &o, NULL));
+	g_step_overlap = 0;
+	const char *prompts[4] = { "Once", "Zoo", "The cat", "Lily" };
+	job jobs[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (job){ f.s, f.e.v, prompts[i], greedy(40), NULL, { 0 } };
+		jobs[i].p.ignore_eos = true;
+		cr_assert_eq(pthread_create(&th[i], NULL, job_run, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		cr_expect_eq(strlen(jobs[i].text) > 0, 1);
+		free(jobs[i].text);
+	}
+	cr_expect_eq(g_step_overlap, 0, "one lane wanted: no two steps in flight");
+	sched_stats st;
+	sched_stats_get(f.s, &st);
+	cr_expect_gt(st.steps_multi, 30u, "the requests shared steps");
+	fx_close(&f);
+}
+
 Test(sched, stop_strings)
 {
 	fixture f;
