@@ -12,17 +12,18 @@ static const struct {
 	const char *name;
 	int (*fn)(int, char **);
 	const char *help;
+	bool own_help;    /* the command prints its own --help */
 } commands[] = {
-	{ "generate", cmd_generate, "-m MODEL -p PROMPT -n N [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [-t N] [-c CTX] [--ignore-eos]" },
-	{ "tokenize", cmd_tokenize, "-m MODEL (-p TEXT | -f FILE) [--no-bos] [--parse-special]" },
-	{ "logits", cmd_logits, "-m MODEL -p PROMPT [-t N]" },
-	{ "info", cmd_info, "MODEL" },
-	{ "synth", cmd_synth, "--preset NAME --type {f16,q8_0,q4_0,q4_k} --vocab VOCAB.gguf -o OUT.gguf [--seed S]" },
-	{ "bench", cmd_bench, "-m MODEL [-t N] [-p 128] [-n 64] [-r REPEATS]" },
-	{ "chat", cmd_chat, "-m MODEL [--system TEXT] [--chat-template NAME|FILE] [-n N] [-c CTX] [-t N] [--temp T] [--seed S] ..." },
-	{ "template", cmd_template, "(-m MODEL | --template-file F [--bos B] [--eos E]) --messages FILE.json [--chat-template NAME|FILE]" },
-	{ "run", cmd_run, "-m MODEL [--host H] [--port 8642] [--api-key KEY] [-t N] [--parallel 4] [-c CTX] [--queue 64] [--chat-template NAME|FILE] [--no-discovery] [--interface IF] [--state-dir DIR] [--peers HOST:PORT,...] [--node-port 8643] [--cluster-key KEY] [--cluster-name NAME] [--memory-limit BYTES] [--peer-timeout S]" },
-	{ "status", cmd_status, "[--host H] [--port 8642 | --url http://H:P] [--api-key KEY] [--json] [--watch [SECONDS]]" },
+	{ "generate", cmd_generate, "-m MODEL -p PROMPT -n N [--temp T] [--top-k K] [--top-p P] [--min-p P] [--seed S] [-t N] [-c CTX] [--ignore-eos]", false },
+	{ "tokenize", cmd_tokenize, "-m MODEL (-p TEXT | -f FILE) [--no-bos] [--parse-special]", false },
+	{ "logits", cmd_logits, "-m MODEL -p PROMPT [-t N]", false },
+	{ "info", cmd_info, "MODEL", false },
+	{ "synth", cmd_synth, "--preset NAME --type {f16,q8_0,q4_0,q4_k} --vocab VOCAB.gguf -o OUT.gguf [--seed S]", false },
+	{ "bench", cmd_bench, "-m MODEL [-t N] [-p 128] [-n 64] [-r REPEATS]", false },
+	{ "chat", cmd_chat, "-m MODEL [--system TEXT] [--chat-template NAME|FILE] [-n N] [-c CTX] [-t N] [--temp T] [--seed S] ...", false },
+	{ "template", cmd_template, "(-m MODEL | --template-file F [--bos B] [--eos E]) --messages FILE.json [--chat-template NAME|FILE]", false },
+	{ "run", cmd_run, "-m MODEL [--host H] [--port 8642] [--api-key KEY] [-t N] [--parallel 4] [-c CTX] [--queue 64] [--chat-template NAME|FILE] [--no-discovery] [--interface IF] [--state-dir DIR] [--discovery-port 8643] [--peers HOST:PORT,...] [--node-port 8643] [--cluster-key KEY] [--cluster-name NAME] [--memory-limit BYTES] [--peer-timeout S] [--wire f32|f16] [--lanes N]", false },
+	{ "status", cmd_status, "[--host H] [--port 8642 | --url http://H:P] [--api-key KEY] [--json] [--watch [SECONDS]]", true },
 };
 
 static void usage(FILE *f)
@@ -166,9 +167,15 @@ int main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
-	for (size_t i = 0; i < SH_ARRAY_LEN(commands); i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].fn(argc - 1, argv + 1) == 0 ? 0 : 1;
+	for (size_t i = 0; i < SH_ARRAY_LEN(commands); i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		if (argc == 3 && !commands[i].own_help && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
+			printf("usage: shoal %s %s\n", commands[i].name, commands[i].help);
+			return 0;
+		}
+		return commands[i].fn(argc - 1, argv + 1) == 0 ? 0 : 1;
+	}
 	sh_log_error("unknown command '%s'", argv[1]);
 	usage(stderr);
 	return 2;
