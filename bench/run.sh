@@ -43,5 +43,5 @@ if command -v node >/dev/null; then
 	echo "== HTTP API (tinyllama-1.1b q4_0, $THREADS threads)"
 	SHOAL="$SHOAL" THREADS="$THREADS" REPEATS="${REPEATS:-5}" bench/api_bench.sh "$M/tinyllama-1.1b-q4_0.gguf"
 	echo "== cluster (tinyllama-1.1b q4_0, -t 1 per node, loopback)"
-	SHOAL="$SHOAL" REPEATS="${REPEATS:-3}" bench/cluster_bench.sh "$M/tinyllama-1.1b-q4_0.gguf"
+	SHOAL="$SHOAL" REPEATS="${REPEATS:-5}" bench/cluster_bench.sh "$M/tinyllama-1.1b-q4_0.gguf"
 fi

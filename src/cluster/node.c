@@ -804,7 +804,7 @@ static void io_tick(cluster *c, double now)
 			send_msg(c, member_link(c, c->mb.m[i].id), &pm);
 		}
 	/* bandwidth probes only while nothing runs here: they would delay a step's frames */
-	bool idle = !c->n_own_open && !c->n_waiting && !c->q_head;
+	bool idle = !c->n_own_open && !c->n_waiting && !c->q_head && !c->remote_origins;
 	for (int i = 0; i < c->mb.n && idle; i++) {
 		member *mb = &c->mb.m[i];
 		if (mb->alive && mb->rtt_ms > 0 && now - mb->probe_t >= (mb->bw_mbps < 0 ? 1.0 : PROBE_SEC)) {
