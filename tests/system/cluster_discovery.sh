@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Zero-configuration discovery on a LAN made of network namespaces (lib/netns.sh: a bridge and 5
-# hosts, eth0 = 10.213.0.11..15/24). Every node is `shoal run -m MODEL -t 1` and nothing else
-# (default ports 8642/8643, beacons on eth0), each with its own XDG_STATE_HOME:
+# hosts, eth0 = 10.213.0.11..15/24; host 3's is named veth0). Every node is
+# `shoal run -m MODEL -t 1` and nothing else (default ports 8642/8643, beacons on that interface),
+# each with its own XDG_STATE_HOME:
 #   1. three nodes on hosts 1-3 form one cluster: each one's /v1/topology lists 3 live nodes whose
 #      ranges cover every layer, under one settled plan epoch, within 15 s;
 #   2. a greedy completion sent to each of them equals the one of a node alone (--no-discovery);
@@ -79,7 +80,7 @@ self_id() { topo "$1" | jq -r '.nodes[] | select(.state == "self") | .id'; }
 netns_setup 5
 netns_reach "$NS_PREFIX-h1" "$(netns_ip 3)" && netns_reach "$NS_PREFIX-h3" "$(netns_ip 5)" ||
 	fail "hosts do not reach each other"
-echo "ok - LAN: bridge in $NS_SW, hosts $(netns_ip 1)..$(netns_ip 5) on eth0 (setup $(elapsed "$T0") s)"
+echo "ok - LAN: bridge in $NS_SW, hosts $(netns_ip 1)..$(netns_ip 5) on eth0 (host 3: veth0) (setup $(elapsed "$T0") s)"
 
 # ---------------------------------------------------------------- the reference: one node alone
 node_start_ns 4 ref "$ST/ref" -m "$M" -t 1 --no-discovery

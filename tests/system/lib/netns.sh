@@ -6,7 +6,9 @@
 #   "switch" namespace ${NS_PREFIX}-sw   bridge ${NS_PREFIX}br, address 10.213.0.2/24 (the test's
 #                                        client: every curl of the test runs from here)
 #   host namespace i    ${NS_PREFIX}-hI  eth0 = 10.213.0.(10+i)/24 brd 10.213.0.255, lo up; its
-#                                        veth peer ${NS_PREFIX}hI is a port of the bridge
+#                                        veth peer ${NS_PREFIX}hI is a port of the bridge. Host 3's
+#                                        interface is named veth0 instead, as inside many
+#                                        containers: discovery must use it too
 #
 # Nothing is ever created in the root namespace: each veth pair is created inside the switch
 # namespace with its other end placed directly into the host namespace. NS_PREFIX is "sht<pid of
@@ -134,14 +136,16 @@ netns_setup() {
 	ip -n "$NS_SW" link set "${NS_PREFIX}br" up
 	for i in $(seq 1 "$h"); do
 		ns="$NS_PREFIX-h$i"
+		local dev=eth0
+		[ "$i" = 3 ] && dev=veth0
 		ip netns add "$ns" || fail "ip netns add $ns"
 		ip -n "$ns" link set lo up
-		ip -n "$NS_SW" link add "${NS_PREFIX}h$i" type veth peer name eth0 netns "$ns" ||
+		ip -n "$NS_SW" link add "${NS_PREFIX}h$i" type veth peer name "$dev" netns "$ns" ||
 			fail "veth of $ns"
 		ip -n "$NS_SW" link set "${NS_PREFIX}h$i" master "${NS_PREFIX}br"
 		ip -n "$NS_SW" link set "${NS_PREFIX}h$i" up
-		ip -n "$ns" addr add "$(netns_ip "$i")/24" brd "$NS_NET.255" dev eth0
-		ip -n "$ns" link set eth0 up
+		ip -n "$ns" addr add "$(netns_ip "$i")/24" brd "$NS_NET.255" dev "$dev"
+		ip -n "$ns" link set "$dev" up
 	done
 	# the bridge forwards once its ports are up (no STP): wait until every host answers
 	for i in $(seq 1 "$h"); do
