@@ -33,6 +33,7 @@
 #define SNDHWM 1000
 #define BEACON_SEC 1.0         /* beacon period */
 #define PROBE_SEC 10.0         /* bandwidth probe period per link (only while this node is idle) */
+#define PEERS_SEC 2.0          /* period of telling each member the others' addresses */
 #define PROBE_BYTES (256u << 10)
 #define IGNORED_LOG_SEC 60.0   /* at most one line this often about beacons not for this cluster */
 
@@ -80,7 +81,7 @@ struct cluster {
 	int node_port;            /* bound */
 	beacon *bc;               /* NULL: no discovery */
 	uint64_t instance;
-	double beacon_t, ignored_log_t;
+	double beacon_t, ignored_log_t, peers_t;
 	gguf_ctx *g;
 	vocab *v;
 	model_hparams hp;
@@ -597,6 +598,24 @@ static void send_msg(cluster *c, peer_link *l, const wire_msg *m)
 		link_send(l, c->io_buf.p, (size_t)n);
 }
 
+/* a member's list of the others: greet those this node has no live link with (a node that only
+ * listed one peer, or sends no beacons, still gets linked with everyone); under c->mu */
+static void io_peers(cluster *c, const wire_msg *m)
+{
+	for (uint32_t i = 0; i < m->peers.n; i++) {
+		wire_peer e = wire_peers_get(m, i);
+		bool known = false;
+		for (int k = 0; k < c->mb.n && !known; k++)
+			known = c->mb.m[k].alive && c->mb.m[k].node_port == e.port && !strcmp(c->mb.m[k].addr, e.addr);
+		peer_link *l = known ? NULL : link_get(c, e.addr, e.port);
+		if (l && !l->configured) {
+			l->configured = true;
+			l->last_hello = 0;
+			sh_log_info("cluster: told of a node at %s:%u", e.addr, e.port);
+		}
+	}
+}
+
 /* one incoming frame; under c->mu */
 static void io_frame(cluster *c, zmq_msg_t *zm)
 {
@@ -691,12 +710,38 @@ static void io_frame(cluster *c, zmq_msg_t *zm)
 	case WIRE_LOGITS:
 		waiter_deliver(c, m.h.request_id, &m, 0, NULL);
 		break;
+	case WIRE_PEERS:
+		io_peers(c, &m);
+		break;
 	case WIRE_ERROR:
 		if (!memcmp(m.error.origin, c->id, PLAN_ID_BYTES))
 			waiter_deliver(c, m.h.request_id, NULL, m.error.code, m.error.text);
 		break;
 	default:
 		log_drop(c, who, "message type not used by this version");
+	}
+}
+
+/* tells every live member where the others listen; under c->mu */
+static void io_peers_send(cluster *c)
+{
+	wire_peer all[MEMBERS_MAX], list[MEMBERS_MAX];
+	int n = 0;
+	for (int i = 0; i < c->mb.n; i++)
+		if (c->mb.m[i].alive && strlen(c->mb.m[i].addr) <= WIRE_MAX_ADDR) {
+			all[n] = (wire_peer){ .port = (uint16_t)c->mb.m[i].node_port };
+			snprintf(all[n].addr, sizeof all[n].addr, "%s", c->mb.m[i].addr);
+			n++;
+		}
+	for (int to = 0; to < n && n > 1; to++) {
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (i != to)
+				list[k++] = all[i];
+		wire_msg m;
+		header_init(c, &m, WIRE_PEERS, c->cur_epoch);
+		m.peers = (wire_peers){ .n = (uint32_t)k, .items = list };
+		send_msg(c, link_get(c, all[to].addr, all[to].port), &m);
 	}
 }
 
@@ -782,6 +827,10 @@ static void io_tick(cluster *c, double now)
 	if (c->bc && now - c->beacon_t >= BEACON_SEC) {
 		c->beacon_t = now;
 		io_beacon_send(c);
+	}
+	if (now - c->peers_t >= PEERS_SEC) {
+		c->peers_t = now;
+		io_peers_send(c);
 	}
 	wire_msg hm;
 	hello_fill(c, &hm, WIRE_HELLO);

@@ -63,11 +63,14 @@ static float getf(const uint8_t *p)
 #define ERROR_FIXED 24
 #define PING_FIXED 16
 #define LOGITS_FIXED 8
+#define PEERS_FIXED 4
+#define PEER_ENTRY 64
 
 static const char *type_names[] = {
 	[WIRE_HELLO] = "HELLO", [WIRE_WELCOME] = "WELCOME", [WIRE_PLAN] = "PLAN", [WIRE_OPEN] = "OPEN",
 	[WIRE_FORWARD] = "FORWARD", [WIRE_TOKEN] = "TOKEN", [WIRE_CANCEL] = "CANCEL", [WIRE_ERROR] = "ERROR",
 	[WIRE_PING] = "PING", [WIRE_PONG] = "PONG", [WIRE_LOGITS] = "LOGITS",
+	[WIRE_PEERS] = "PEERS",
 };
 
 const char *wire_type_name(int type)
@@ -166,6 +169,16 @@ static uint64_t payload_size(const wire_msg *m)
 		return m->ping.pad > WIRE_MAX_PING_PAD ? 0 : PING_FIXED + (uint64_t)m->ping.pad;
 	case WIRE_PONG:
 		return m->ping.pad > WIRE_MAX_PING_PAD ? 0 : PING_FIXED;
+	case WIRE_PEERS:
+		if (m->peers.n > WIRE_MAX_PEERS || (m->peers.n && !m->peers.items && !m->peers.raw))
+			return 0;
+		for (uint32_t i = 0; i < m->peers.n; i++) {
+			wire_peer e = wire_peers_get(m, i);
+			size_t a = strnlen(e.addr, sizeof e.addr);
+			if (!e.port || a < 1 || a > WIRE_MAX_ADDR || !str_ok(e.addr, a, print_char))
+				return 0;
+		}
+		return PEERS_FIXED + (uint64_t)m->peers.n * PEER_ENTRY;
 	case WIRE_LOGITS:
 		n = m->logits.n;
 		if (n < 1 || n > WIRE_MAX_TOKENS || m->logits.n_vocab < 1 || m->logits.n_vocab > WIRE_MAX_VOCAB ||
@@ -340,6 +353,19 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 		put32(p + 12, 0);
 		if (m->h.type == WIRE_PING)
 			memset(p + PING_FIXED, 0, m->ping.pad);
+		break;
+	case WIRE_PEERS:
+		put16(p, (uint16_t)m->peers.n);
+		put16(p + 2, 0);
+		for (uint32_t i = 0; i < m->peers.n; i++) {
+			wire_peer e = wire_peers_get(m, i);
+			uint8_t *r = p + PEERS_FIXED + (size_t)i * PEER_ENTRY;
+			size_t a = strlen(e.addr);
+			memset(r, 0, PEER_ENTRY);
+			put16(r, e.port);
+			r[2] = (uint8_t)a;
+			memcpy(r + 4, e.addr, a);
+		}
 		break;
 	case WIRE_LOGITS: {
 		put32(p, m->logits.n);
@@ -620,6 +646,32 @@ static int decode_logits(const uint8_t *p, uint64_t len, const wire_limits *lim,
 	return SH_OK;
 }
 
+static int decode_peers(const uint8_t *p, uint64_t len, wire_msg *m, const char *tn, char *err, size_t cap)
+{
+	NEED_MIN(PEERS_FIXED);
+	uint32_t n = get16(p);
+	if (get16(p + 2))
+		return BAD("%s: reserved bytes are not 0", tn);
+	if (n > WIRE_MAX_PEERS)
+		return BAD("%s: %" PRIu32 " entries (at most %d)", tn, n, WIRE_MAX_PEERS);
+	NEED_LEN(PEERS_FIXED + (uint64_t)n * PEER_ENTRY);
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *r = p + PEERS_FIXED + (size_t)i * PEER_ENTRY;
+		unsigned a = r[2];
+		if (!get16(r) || a < 1 || a > WIRE_MAX_ADDR || r[3])
+			return BAD("%s: entry %" PRIu32 ": port %u, address of %u bytes", tn, i, get16(r), a);
+		if (!str_ok((const char *)r + 4, a, print_char))
+			return BAD("%s: entry %" PRIu32 ": the address has a non-printable byte", tn, i);
+		for (unsigned k = 4 + a; k < PEER_ENTRY; k++)
+			if (r[k])
+				return BAD("%s: entry %" PRIu32 ": padding is not 0", tn, i);
+	}
+	m->peers.n = n;
+	m->peers.items = NULL;
+	m->peers.raw = p + PEERS_FIXED;
+	return SH_OK;
+}
+
 int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg *m, char *err, size_t cap)
 {
 	const uint8_t *b = frame;
@@ -685,6 +737,9 @@ int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg
 	case WIRE_LOGITS:
 		e = decode_logits(p, len, lim, m, tn, err, cap);
 		break;
+	case WIRE_PEERS:
+		e = decode_peers(p, len, m, tn, err, cap);
+		break;
 	}
 	if (e)
 		return e;
@@ -744,6 +799,18 @@ uint64_t wire_cancel_get(const wire_msg *m, uint32_t i)
 {
 	SH_ASSERT(m->h.type == WIRE_CANCEL && i < m->cancel.n);
 	return m->cancel.ids ? m->cancel.ids[i] : get64(m->cancel.raw + 8 * (size_t)i);
+}
+
+wire_peer wire_peers_get(const wire_msg *m, uint32_t i)
+{
+	SH_ASSERT(m->h.type == WIRE_PEERS && i < m->peers.n);
+	if (m->peers.items)
+		return m->peers.items[i];
+	const uint8_t *r = m->peers.raw + (size_t)i * PEER_ENTRY;
+	wire_peer e = { .port = get16(r) };
+	memcpy(e.addr, r + 4, r[2]);
+	e.addr[r[2]] = '\0';
+	return e;
 }
 
 void wire_logits_get(const wire_msg *m, float *out)

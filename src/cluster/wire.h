@@ -46,6 +46,8 @@
 #define WIRE_MAX_ERROR 512             /* error text */
 #define WIRE_ERR_CAP 160               /* enough for any wire_decode message */
 #define WIRE_MAX_PING_PAD (1u << 20)   /* PING padding: a bandwidth probe */
+#define WIRE_MAX_PEERS 64              /* entries of one PEERS message */
+#define WIRE_MAX_ADDR 60               /* bytes of a PEERS address (IPv4 or IPv6 text) */
 
 enum wire_type {
 	WIRE_HELLO = 1,    /* a node introduces itself to a peer */
@@ -59,7 +61,8 @@ enum wire_type {
 	WIRE_PING = 9,
 	WIRE_PONG = 10,
 	WIRE_LOGITS = 11,  /* last shard -> entry node: logits rows of a batch (the entry samples) */
-	WIRE_TYPE_MAX = 11
+	WIRE_PEERS = 12,   /* the live members a node knows, so that every pair gets linked */
+	WIRE_TYPE_MAX = 12
 };
 
 enum {
@@ -169,6 +172,18 @@ typedef struct {
 	                                  * bandwidth probe); PONG: the PING's */
 } wire_ping;
 
+/* PEERS: addresses where the sender's live members listen (the receiver itself left out) */
+typedef struct {
+	uint16_t port;                   /* node port, >= 1 */
+	char addr[WIRE_MAX_ADDR + 1];    /* 1..60 printable ASCII */
+} wire_peer;
+
+typedef struct {
+	uint32_t n;                      /* 0..WIRE_MAX_PEERS */
+	const wire_peer *items;          /* encode: [n] */
+	const uint8_t *raw;              /* decode */
+} wire_peers;
+
 typedef struct {
 	wire_header h;
 	union {
@@ -181,6 +196,7 @@ typedef struct {
 		wire_error error;        /* ERROR */
 		wire_ping ping;          /* PING, PONG */
 		wire_logits logits;      /* LOGITS */
+		wire_peers peers;        /* PEERS */
 	};
 } wire_msg;
 
@@ -214,5 +230,6 @@ wire_tok wire_tokens_get(const wire_msg *m, uint32_t i);
 uint64_t wire_cancel_get(const wire_msg *m, uint32_t i);
 /* the logits rows as f32 into out [n, n_vocab] */
 void wire_logits_get(const wire_msg *m, float *out);
+wire_peer wire_peers_get(const wire_msg *m, uint32_t i);
 
 #endif

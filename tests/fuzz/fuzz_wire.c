@@ -78,6 +78,13 @@ static void walk(const wire_msg *m, const uint8_t *data, size_t size, const wire
 	case WIRE_ERROR:
 		CHECK(strlen(m->error.text) <= WIRE_MAX_ERROR);
 		break;
+	case WIRE_PEERS:
+		CHECK(m->peers.n <= WIRE_MAX_PEERS);
+		for (uint32_t i = 0; i < m->peers.n; i++) {
+			wire_peer e = wire_peers_get(m, i);
+			CHECK(e.port >= 1 && strlen(e.addr) >= 1 && strlen(e.addr) <= WIRE_MAX_ADDR);
+		}
+		break;
 	case WIRE_LOGITS: {
 		size_t nv = (size_t)m->logits.n * m->logits.n_vocab;
 		CHECK(m->logits.n >= 1 && m->logits.n_vocab >= 1 && (!lim || m->logits.n_vocab == lim->n_vocab));
@@ -181,7 +188,7 @@ static void seeds_write(const char *dir)
 	strcpy(m.error.text, "context full");
 	seed_write(dir, "error", &m);
 	m.h.type = WIRE_PING;
-	m.ping.time_ns = 123456789;
+	m.ping = (wire_ping){ .time_ns = 123456789, .pad = 16 };
 	seed_write(dir, "ping", &m);
 	m.h.type = WIRE_PONG;
 	seed_write(dir, "pong", &m);
@@ -191,6 +198,10 @@ static void seeds_write(const char *dir)
 	m.h.type = WIRE_LOGITS;
 	m.logits = (wire_logits){ .n = 2, .n_vocab = 1000, .rows = rows };
 	seed_write(dir, "logits", &m);
+	static const wire_peer peers[2] = { { 8643, "10.0.0.2" }, { 7070, "fe80::1" } };
+	m.h.type = WIRE_PEERS;
+	m.peers = (wire_peers){ .n = 2, .items = peers };
+	seed_write(dir, "peers", &m);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -13,7 +13,9 @@
 #      ids and keeps its own, the copy persisted a new id; it answers the same text;
 #   5. kill -9 of one node: within ~4 s the survivors show it dead or gone and have re-planned over
 #      themselves (all layers covered), and each answers the same text;
-#   6. nothing is left: no namespace of the test, no interface of it in the root namespace.
+#   6. --peers mixes with discovery: a node on host 2 with --no-discovery (it sends no beacons)
+#      and --peers naming host 1 only joins all of them, and answers the same text;
+#   7. nothing is left: no namespace of the test, no interface of it in the root namespace.
 # Needs root and `ip netns` (else SKIP). All traffic stays on 10.213.0.0/24 inside the namespaces.
 set -euo pipefail
 [ -z "${SHOAL:-}" ] || SHOAL=$(realpath "$SHOAL") # run.sh sets it relative to the repository
@@ -170,7 +172,15 @@ for n in n1 n3 copy; do
 done
 echo "ok - kill -9 of host 2: dead or gone everywhere after $t_dead s, re-planned over the 3 survivors after $t_plan s (ranges ${VIEW#* }), same text on each"
 
-# ---------------------------------------------------------------- 6. nothing left behind
+# ---------------------------------------------------------------- 6. --peers with discovery
+t=$(date +%s.%N)
+node_start_ns 2 peer "$ST/h2" -m "$M" -t 1 --no-discovery --peers "$(netns_ip 1):8643"
+wait_cluster 4 15 n1 n3 copy peer
+got=$(complete_on peer "$GREEDY")
+[ "$got" = "$WANT" ] || fail "the --peers node answered '$got', one node alone '$WANT'"
+echo "ok - a node with --no-discovery --peers $(netns_ip 1):8643 joined the discovered 3 in $(elapsed "$t") s (ranges ${VIEW#* }), same text"
+
+# ---------------------------------------------------------------- 7. nothing left behind
 netns_teardown
 left=$(netns_leftovers)
 [ -z "$left" ] || fail "namespaces left: $left"

@@ -55,12 +55,14 @@ static void header_init(wire_msg *m, int type)
 }
 
 /* one valid message of each kind; index -> message */
-#define N_SAMPLES 14
+#define N_SAMPLES 15
 static void sample_msg(int k, wire_msg *m)
 {
 	static const int types[N_SAMPLES] = { WIRE_HELLO, WIRE_WELCOME, WIRE_PLAN, WIRE_OPEN, WIRE_FORWARD,
 					      WIRE_FORWARD, WIRE_FORWARD, WIRE_TOKEN, WIRE_CANCEL, WIRE_ERROR,
-					      WIRE_PING, WIRE_PONG, WIRE_HELLO, WIRE_LOGITS };
+					      WIRE_PING, WIRE_PONG, WIRE_HELLO, WIRE_LOGITS, WIRE_PEERS };
+	static const wire_peer peers[3] = { { 8643, "10.0.0.2" }, { 7070, "fe80::1%eth0" },
+					    { 65535, "192.168.100.200" } };
 	header_init(m, types[k]);
 	switch (k) {
 	case 0:
@@ -132,6 +134,9 @@ static void sample_msg(int k, wire_msg *m)
 		m->logits.n = 2;
 		m->logits.n_vocab = 1000;
 		m->logits.rows = g_logits;
+		break;
+	case 14:
+		m->peers = (wire_peers){ .n = 3, .items = peers };
 		break;
 	}
 }
@@ -256,6 +261,14 @@ static void check_equal(const wire_msg *a, const wire_msg *b)
 		free(y);
 		break;
 	}
+	case WIRE_PEERS:
+		cr_assert_eq(a->peers.n, b->peers.n);
+		for (uint32_t i = 0; i < a->peers.n; i++) {
+			wire_peer x = wire_peers_get(a, i), y = wire_peers_get(b, i);
+			cr_assert_eq(x.port, y.port);
+			cr_assert_str_eq(x.addr, y.addr);
+		}
+		break;
 	}
 }
 
@@ -414,7 +427,7 @@ static void expect_reject(int k, void (*fn)(wire_msg *m), mutate_fn mut, const w
 static void mut_magic(uint8_t *f, size_t len) { f[3] = 'X'; }
 static void mut_version(uint8_t *f, size_t len) { f[4] = 1; }
 static void mut_type0(uint8_t *f, size_t len) { f[5] = 0; }
-static void mut_type12(uint8_t *f, size_t len) { f[5] = 12; }
+static void mut_type13(uint8_t *f, size_t len) { f[5] = WIRE_TYPE_MAX + 1; }
 static void mut_flags(uint8_t *f, size_t len) { f[7] = 0x80; }
 static void mut_f16_flag(uint8_t *f, size_t len) { f[6] = WIRE_FLAG_F16; }
 static void mut_len_huge(uint8_t *f, size_t len) { memset(f + 8, 0xff, 4); }
@@ -450,6 +463,10 @@ static void mut_usable(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 23] = 0xf
 static void mut_ping_pad(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 8] += 1; }
 static void mut_ping_pad_huge(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 11] = 0x10; }
 static void mut_ping_reserved(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 13] = 1; }
+static void mut_peers_n(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES] = 65; }
+static void mut_peers_port0(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES + 4, 0, 2); }
+static void mut_peers_addr(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 4 + 64 + 4 + 1] = '\n'; }
+static void mut_peers_pad(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 4 + 63] = 'x'; }
 static void mut_proto(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES] = 3; }
 static void mut_open_window(uint8_t *f, size_t len)
 {
@@ -482,11 +499,15 @@ Test(wire, defects_are_named, .init = fixtures_init)
 	expect_reject(10, NULL, mut_magic, &LIM, SH_EFORMAT, "magic");
 	expect_reject(10, NULL, mut_version, &LIM, SH_EUNSUP, "protocol version 1");
 	expect_reject(10, NULL, mut_type0, &LIM, SH_EFORMAT, "unknown message type 0");
-	expect_reject(10, NULL, mut_type12, &LIM, SH_EFORMAT, "unknown message type 12");
+	expect_reject(10, NULL, mut_type13, &LIM, SH_EFORMAT, "unknown message type 13");
 	expect_reject(10, NULL, mut_flags, &LIM, SH_EFORMAT, "PING: unknown flags 0x8000");
 	expect_reject(10, NULL, mut_ping_pad, &LIM, SH_EFORMAT, "PING: payload of 1016 bytes, expected 1017");
 	expect_reject(11, NULL, mut_ping_pad_huge, &LIM, SH_EFORMAT, "PONG: padding of 268436456 bytes");
 	expect_reject(11, NULL, mut_ping_reserved, &LIM, SH_EFORMAT, "PONG: reserved");
+	expect_reject(14, NULL, mut_peers_n, &LIM, SH_EFORMAT, "PEERS: 65 entries (at most 64)");
+	expect_reject(14, NULL, mut_peers_port0, &LIM, SH_EFORMAT, "PEERS: entry 0: port 0");
+	expect_reject(14, NULL, mut_peers_addr, &LIM, SH_EFORMAT, "PEERS: entry 1: the address has a non-printable byte");
+	expect_reject(14, NULL, mut_peers_pad, &LIM, SH_EFORMAT, "PEERS: entry 0: padding is not 0");
 	expect_reject(7, NULL, mut_f16_flag, &LIM, SH_EFORMAT, "TOKEN: unknown flags 0x1");
 	expect_reject(6, NULL, mut_f16_flag, &LIM, SH_EFORMAT, "layer 0 takes tokens");
 	expect_reject(4, NULL, mut_len_huge, &LIM, SH_EFORMAT, "header says 4294967295 payload bytes");
@@ -593,7 +614,8 @@ Test(wire, random_frames_never_crash, .init = fixtures_init)
 	sh_rng_seed(&r, 99);
 	int accepted = 0;
 	for (int iter = 0; iter < 20000; iter++) {
-		size_t plen = sh_rng_u64(&r) % 200;
+		/* half of the payloads a multiple of 4 bytes under 32, where short fixed layouts live */
+		size_t plen = sh_rng_u64(&r) % 2 ? (sh_rng_u64(&r) % 8) * 4 : sh_rng_u64(&r) % 200;
 		uint8_t *f = malloc(WIRE_HEADER_BYTES + plen);
 		memcpy(f, "SHOL", 4);
 		f[4] = WIRE_VERSION;
@@ -604,7 +626,7 @@ Test(wire, random_frames_never_crash, .init = fixtures_init)
 		f[8] = (uint8_t)plen;
 		f[9] = f[10] = f[11] = 0;
 		for (size_t i = 0; i < plen; i++)
-			f[WIRE_HEADER_BYTES + i] = (uint8_t)(sh_rng_u64(&r) % 4 ? sh_rng_u64(&r) % 3 : sh_rng_u64(&r));
+			f[WIRE_HEADER_BYTES + i] = (uint8_t)(sh_rng_u64(&r) % 2 ? 0 : sh_rng_u64(&r) % 4 ? sh_rng_u64(&r) % 3 : sh_rng_u64(&r));
 		wire_msg d;
 		char err[WIRE_ERR_CAP];
 		if (wire_decode(f, WIRE_HEADER_BYTES + plen, NULL, &d, err, sizeof err) == SH_OK) {
