@@ -30,6 +30,7 @@ int members_upsert(members *t, const uint8_t id[PLAN_ID_BYTES], const char *addr
 		memset(&t->m[i], 0, sizeof t->m[i]);
 		memcpy(t->m[i].id, id, PLAN_ID_BYTES);
 		t->m[i].rtt_ms = -1;
+		t->m[i].rtt_min_ms = -1;
 		t->m[i].bw_mbps = -1;
 	}
 	member *m = &t->m[i];

@@ -697,10 +697,12 @@ static void io_frame(cluster *c, zmq_msg_t *zm)
 	}
 	case WIRE_PONG: {
 		double rtt = (double)(now_ns() - m.ping.time_ns) / 1e6;
-		if (!m.ping.pad)
+		if (!m.ping.pad) {
 			mb->rtt_ms = rtt;
-		else if (mb->rtt_ms > 0 && rtt > mb->rtt_ms) /* the padding's share of the round trip */
-			mb->bw_mbps = (double)m.ping.pad * 8 / ((rtt - mb->rtt_ms) / 1e3) / 1e6;
+			mb->rtt_min_ms = mb->rtt_min_ms < 0 ? rtt : SH_MIN(rtt, mb->rtt_min_ms * 1.01);
+		} else if (mb->rtt_min_ms > 0 && rtt > mb->rtt_min_ms) { /* the padding's share of the round trip */
+			mb->bw_mbps = (double)m.ping.pad * 8 / ((rtt - mb->rtt_min_ms) / 1e3) / 1e6;
+		}
 		break;
 	}
 	case WIRE_FORWARD:

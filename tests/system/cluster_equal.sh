@@ -44,10 +44,10 @@ for n in 2 3 4; do
 	jq -e '[.nodes[] | select((.cpu | length) > 0 and .cores > 0 and .mem_bandwidth_gbs > 0 and .matmul_gflops > 0 and
 		.memory.total >= .memory.available and (.os | length) > 0)] | length == '"$n" <<<"$t" >/dev/null ||
 		fail "capabilities: $t"
-	for k in $(seq 1 40); do
+	for k in $(seq 1 80); do
 		topology "${API_PORTS[0]}" | jq -e '[.links[] | select(.bandwidth_mbps > 0)] | length == '$((n - 1)) >/dev/null &&
 			break
-		[ "$k" = 40 ] && fail "no link bandwidth after 4 s: $(topology "${API_PORTS[0]}" | jq -c .links)"
+		[ "$k" = 80 ] && fail "no link bandwidth after 8 s: $(topology "${API_PORTS[0]}" | jq -c .links)"
 		sleep 0.1
 	done
 	for i in $(seq 0 $((n - 1))); do
