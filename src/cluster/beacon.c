@@ -18,6 +18,7 @@
  * receive tells the arrival interface and others are dropped.
  */
 #include "cluster/beacon.h"
+#include "cluster/bytes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,38 +28,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* ---------------------------------------------------------------- byte order */
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* ---------------------------------------------------------------- strings */
-/* cluster names: [A-Za-z0-9._-] (as in HELLO); model names: printable ASCII */
-static bool name_char(uint8_t c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-	       c == '_' || c == '-';
-}
-static bool print_char(uint8_t c) { return c >= 0x20 && c < 0x7f; }
-
-static bool str_ok(const char *s, size_t n, bool (*ok)(uint8_t))
-{
-	for (size_t i = 0; i < n; i++)
-		if (!ok((uint8_t)s[i]))
-			return false;
-	return true;
-}
 
 /* ---------------------------------------------------------------- encode */
 int beacon_encode(const beacon_msg *m, const keys_cluster *k, uint8_t *buf, size_t cap)
@@ -66,8 +35,8 @@ int beacon_encode(const beacon_msg *m, const keys_cluster *k, uint8_t *buf, size
 	if (!m || (!buf && cap))
 		return SH_EINVAL;
 	size_t c = strnlen(m->cluster, sizeof m->cluster), d = strnlen(m->model, sizeof m->model);
-	if (c < 1 || c > WIRE_MAX_NAME || d > WIRE_MAX_MODEL || !str_ok(m->cluster, c, name_char) ||
-	    !str_ok(m->model, d, print_char) || m->node_port == 0)
+	if (c < 1 || c > WIRE_MAX_NAME || d > WIRE_MAX_MODEL || !bytes_str_ok(m->cluster, c, bytes_name_char) ||
+	    !bytes_str_ok(m->model, d, bytes_print_char) || m->node_port == 0)
 		return SH_EINVAL;
 	size_t body = BEACON_FIXED_BYTES + c + d, total = body + (k ? KEYS_AUTH_BYTES : 0);
 	if (total > cap)
@@ -75,11 +44,11 @@ int beacon_encode(const beacon_msg *m, const keys_cluster *k, uint8_t *buf, size
 	memcpy(buf, BEACON_MAGIC, 4);
 	buf[4] = BEACON_VERSION;
 	buf[5] = k ? BEACON_FLAG_AUTH : 0;
-	put16(buf + 6, 0);
+	bytes_put16(buf + 6, 0);
 	memcpy(buf + 8, m->id, PLAN_ID_BYTES);
-	put64(buf + 24, m->instance);
-	put16(buf + 32, m->node_port);
-	put16(buf + 34, m->api_port);
+	bytes_put64(buf + 24, m->instance);
+	bytes_put16(buf + 32, m->node_port);
+	bytes_put16(buf + 34, m->api_port);
 	buf[36] = (uint8_t)c;
 	buf[37] = (uint8_t)d;
 	memcpy(buf + BEACON_FIXED_BYTES, m->cluster, c);
@@ -90,19 +59,7 @@ int beacon_encode(const beacon_msg *m, const keys_cluster *k, uint8_t *buf, size
 }
 
 /* ---------------------------------------------------------------- decode */
-static int bad(char *err, size_t cap, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int bad(char *err, size_t cap, int code, const char *fmt, ...)
-{
-	if (err && cap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, cap, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
-#define BAD(...) bad(err, cap, SH_EFORMAT, __VA_ARGS__)
+#define BAD(...) bytes_err(err, cap, SH_EFORMAT, __VA_ARGS__)
 
 int beacon_decode(const void *data, size_t len, const keys_cluster *k, beacon_msg *m, char *err, size_t cap)
 {
@@ -110,7 +67,7 @@ int beacon_decode(const void *data, size_t len, const keys_cluster *k, beacon_ms
 	if (err && cap)
 		err[0] = '\0';
 	if (!m || (!p && len))
-		return bad(err, cap, SH_EINVAL, "beacon: no buffer");
+		return bytes_err(err, cap, SH_EINVAL, "beacon: no buffer");
 	if (len < BEACON_FIXED_BYTES)
 		return BAD("beacon: %zu bytes, shorter than its %d-byte fixed part", len, BEACON_FIXED_BYTES);
 	if (memcmp(p, BEACON_MAGIC, 4))
@@ -120,8 +77,8 @@ int beacon_decode(const void *data, size_t len, const keys_cluster *k, beacon_ms
 	unsigned flags = p[5];
 	if (flags & ~(unsigned)BEACON_FLAGS_KNOWN)
 		return BAD("beacon: unknown flag bits 0x%02x", flags & ~(unsigned)BEACON_FLAGS_KNOWN);
-	if (get16(p + 6))
-		return BAD("beacon: reserved field is %u, not 0", get16(p + 6));
+	if (bytes_get16(p + 6))
+		return BAD("beacon: reserved field is %u, not 0", bytes_get16(p + 6));
 	unsigned c = p[36], d = p[37];
 	if (c < 1 || c > WIRE_MAX_NAME || d > WIRE_MAX_MODEL)
 		return BAD("beacon: string lengths %u/%u out of range (cluster 1..%d, model 0..%d)", c, d,
@@ -131,23 +88,23 @@ int beacon_decode(const void *data, size_t len, const keys_cluster *k, beacon_ms
 	if (len != want)
 		return BAD("beacon: %zu bytes, expected %zu", len, want);
 	if (k && !auth)
-		return bad(err, cap, BEACON_EAUTH, "beacon: not authenticated, and this node has a cluster key");
+		return bytes_err(err, cap, BEACON_EAUTH, "beacon: not authenticated, and this node has a cluster key");
 	if (!k && auth)
-		return bad(err, cap, BEACON_EAUTH, "beacon: authenticated with a cluster key this node does not have");
+		return bytes_err(err, cap, BEACON_EAUTH, "beacon: authenticated with a cluster key this node does not have");
 	if (k && !keys_auth_verify(k, p, body, p + body))
-		return bad(err, cap, BEACON_EAUTH, "beacon: tag does not verify (another cluster key)");
+		return bytes_err(err, cap, BEACON_EAUTH, "beacon: tag does not verify (another cluster key)");
 	const char *s = (const char *)p + BEACON_FIXED_BYTES;
-	if (!str_ok(s, c, name_char))
+	if (!bytes_str_ok(s, c, bytes_name_char))
 		return BAD("beacon: cluster name has a byte outside [A-Za-z0-9._-]");
-	if (!str_ok(s + c, d, print_char))
+	if (!bytes_str_ok(s + c, d, bytes_print_char))
 		return BAD("beacon: model name has a non-printable byte");
-	uint16_t node_port = get16(p + 32);
+	uint16_t node_port = bytes_get16(p + 32);
 	if (!node_port)
 		return BAD("beacon: node port 0");
 	memcpy(m->id, p + 8, PLAN_ID_BYTES);
-	m->instance = get64(p + 24);
+	m->instance = bytes_get64(p + 24);
 	m->node_port = node_port;
-	m->api_port = get16(p + 34);
+	m->api_port = bytes_get16(p + 34);
 	memcpy(m->cluster, s, c);
 	m->cluster[c] = '\0';
 	memcpy(m->model, s + c, d);

@@ -1,5 +1,5 @@
 /*
- * wire.c - encoding and validating decoding of protocol v1 messages (layouts in wire.h and
+ * wire.c - encoding and validating decoding of protocol v2 messages (layouts in wire.h and
  * docs/protocol.md).
  *
  * Every integer is written and read byte by byte in little-endian order, so the code does not
@@ -10,6 +10,7 @@
  * overflow checks), then every field and record. Only after all of that is the message filled in.
  */
 #include "cluster/wire.h"
+#include "cluster/bytes.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -17,32 +18,15 @@
 #include <stdio.h>
 
 /* ---------------------------------------------------------------- byte order */
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 static void putf(uint8_t *p, float f)
 {
 	uint32_t u;
 	memcpy(&u, &f, 4);
-	put32(p, u);
+	bytes_put32(p, u);
 }
 static float getf(const uint8_t *p)
 {
-	uint32_t u = get32(p);
+	uint32_t u = bytes_get32(p);
 	float f;
 	memcpy(&f, &u, 4);
 	return f;
@@ -83,23 +67,6 @@ static uint32_t max_tokens(const wire_limits *lim)
 	return lim && lim->max_tokens ? SH_MIN(lim->max_tokens, (uint32_t)WIRE_MAX_TOKENS) : WIRE_MAX_TOKENS;
 }
 
-/* cluster names: [A-Za-z0-9._-]; other strings: printable ASCII */
-static bool name_char(uint8_t c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-	       c == '_' || c == '-';
-}
-static bool print_char(uint8_t c) { return c >= 0x20 && c < 0x7f; }
-
-static bool str_ok(const char *s, size_t n, bool (*ok)(uint8_t))
-{
-	for (size_t i = 0; i < n; i++)
-		if (!ok((uint8_t)s[i]))
-			return false;
-	return true;
-}
-
-/* OPEN: what sample_init accepts, so an accepted OPEN never fails there */
 #define WIRE_MAX_WINDOW (1 << 20)
 static bool open_floats_ok(const sample_params *s)
 {
@@ -122,10 +89,10 @@ static uint64_t payload_size(const wire_msg *m)
 		size_t d = strnlen(h->model, sizeof h->model), u = strnlen(nc->cpu, sizeof nc->cpu);
 		size_t os = strnlen(nc->os, sizeof nc->os), sd = strnlen(nc->simd, sizeof nc->simd);
 		if (c < 1 || c > WIRE_MAX_NAME || o > WIRE_MAX_NAME || d > WIRE_MAX_MODEL || u >= sizeof nc->cpu ||
-		    os >= sizeof nc->os || sd >= sizeof nc->simd || !str_ok(h->cluster, c, name_char) ||
-		    !str_ok(h->host, o, print_char) || !str_ok(h->model, d, print_char) ||
-		    !str_ok(nc->cpu, u, print_char) || !str_ok(nc->os, os, print_char) ||
-		    !str_ok(nc->simd, sd, print_char) || h->proto_min < 1 || h->proto_min > h->proto_max ||
+		    os >= sizeof nc->os || sd >= sizeof nc->simd || !bytes_str_ok(h->cluster, c, bytes_name_char) ||
+		    !bytes_str_ok(h->host, o, bytes_print_char) || !bytes_str_ok(h->model, d, bytes_print_char) ||
+		    !bytes_str_ok(nc->cpu, u, bytes_print_char) || !bytes_str_ok(nc->os, os, bytes_print_char) ||
+		    !bytes_str_ok(nc->simd, sd, bytes_print_char) || h->proto_min < 1 || h->proto_min > h->proto_max ||
 		    h->mem_usable > nc->mem_total || nc->mem_available > nc->mem_total || nc->cores < 0 ||
 		    nc->cores > 65535 || !(nc->mem_bw_gbs >= 0 && nc->mem_bw_gbs * 1e3 + 0.5 < 4294967296.0) ||
 		    !(nc->matmul_gflops >= 0 && nc->matmul_gflops * 1e3 + 0.5 < 4294967296.0))
@@ -162,7 +129,7 @@ static uint64_t payload_size(const wire_msg *m)
 		return CANCEL_FIXED + n * 8;
 	case WIRE_ERROR:
 		n = strnlen(m->error.text, sizeof m->error.text);
-		if (n > WIRE_MAX_ERROR || !str_ok(m->error.text, n, print_char))
+		if (n > WIRE_MAX_ERROR || !bytes_str_ok(m->error.text, n, bytes_print_char))
 			return 0;
 		return ERROR_FIXED + n;
 	case WIRE_PING:
@@ -175,7 +142,7 @@ static uint64_t payload_size(const wire_msg *m)
 		for (uint32_t i = 0; i < m->peers.n; i++) {
 			wire_peer e = wire_peers_get(m, i);
 			size_t a = strnlen(e.addr, sizeof e.addr);
-			if (!e.port || a < 1 || a > WIRE_MAX_ADDR || !str_ok(e.addr, a, print_char))
+			if (!e.port || a < 1 || a > WIRE_MAX_ADDR || !bytes_str_ok(e.addr, a, bytes_print_char))
 				return 0;
 		}
 		return PEERS_FIXED + (uint64_t)m->peers.n * PEER_ENTRY;
@@ -217,11 +184,11 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 	memcpy(b, WIRE_MAGIC, 4);
 	b[4] = m->h.version ? m->h.version : WIRE_VERSION;
 	b[5] = m->h.type;
-	put16(b + 6, m->h.flags);
-	put32(b + 8, (uint32_t)(total - WIRE_HEADER_BYTES));
-	put32(b + 12, m->h.epoch);
-	put64(b + 16, m->h.request_id);
-	put64(b + 24, m->h.seq);
+	bytes_put16(b + 6, m->h.flags);
+	bytes_put32(b + 8, (uint32_t)(total - WIRE_HEADER_BYTES));
+	bytes_put32(b + 12, m->h.epoch);
+	bytes_put64(b + 16, m->h.request_id);
+	bytes_put64(b + 24, m->h.seq);
 	memcpy(b + 32, m->h.sender, WIRE_ID_BYTES);
 
 	switch (m->h.type) {
@@ -233,17 +200,17 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 		size_t d = strnlen(h->model, sizeof h->model), u = strnlen(nc->cpu, sizeof nc->cpu);
 		size_t os = strnlen(nc->os, sizeof nc->os), sd = strnlen(nc->simd, sizeof nc->simd);
 		memset(p, 0, HELLO_FIXED);
-		put16(p, h->proto_min);
-		put16(p + 2, h->proto_max);
-		put32(p + 4, h->caps);
-		put64(p + 8, nc->mem_total);
-		put64(p + 16, h->mem_usable);
-		put64(p + 24, nc->mem_available);
-		put16(p + 32, h->node_port);
-		put16(p + 34, h->api_port);
-		put16(p + 36, (uint16_t)nc->cores);
-		put32(p + 40, (uint32_t)(nc->mem_bw_gbs * 1e3 + 0.5));
-		put32(p + 44, (uint32_t)(nc->matmul_gflops * 1e3 + 0.5));
+		bytes_put16(p, h->proto_min);
+		bytes_put16(p + 2, h->proto_max);
+		bytes_put32(p + 4, h->caps);
+		bytes_put64(p + 8, nc->mem_total);
+		bytes_put64(p + 16, h->mem_usable);
+		bytes_put64(p + 24, nc->mem_available);
+		bytes_put16(p + 32, h->node_port);
+		bytes_put16(p + 34, h->api_port);
+		bytes_put16(p + 36, (uint16_t)nc->cores);
+		bytes_put32(p + 40, (uint32_t)(nc->mem_bw_gbs * 1e3 + 0.5));
+		bytes_put32(p + 44, (uint32_t)(nc->matmul_gflops * 1e3 + 0.5));
 		p[56] = (uint8_t)c;
 		p[57] = (uint8_t)o;
 		p[58] = (uint8_t)d;
@@ -261,46 +228,46 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 	}
 	case WIRE_PLAN: {
 		const plan *pl = &m->plan;
-		put32(p, (uint32_t)pl->n_layers);
-		put16(p + 4, (uint16_t)pl->n_nodes);
-		put16(p + 6, 0);
+		bytes_put32(p, (uint32_t)pl->n_layers);
+		bytes_put16(p + 4, (uint16_t)pl->n_nodes);
+		bytes_put16(p + 6, 0);
 		for (int i = 0; i < pl->n_nodes; i++) {
 			uint8_t *r = p + PLAN_FIXED + (size_t)i * PLAN_NODE;
 			memcpy(r, pl->nodes[i].id, WIRE_ID_BYTES);
-			put64(r + 16, pl->nodes[i].memory);
-			put32(r + 24, (uint32_t)pl->nodes[i].first);
-			put32(r + 28, (uint32_t)pl->nodes[i].last);
+			bytes_put64(r + 16, pl->nodes[i].memory);
+			bytes_put32(r + 24, (uint32_t)pl->nodes[i].first);
+			bytes_put32(r + 28, (uint32_t)pl->nodes[i].last);
 		}
 		break;
 	}
 	case WIRE_OPEN: {
 		const sample_params *s = &m->open;
 		putf(p, s->temp);
-		put32(p + 4, (uint32_t)s->top_k);
+		bytes_put32(p + 4, (uint32_t)s->top_k);
 		putf(p + 8, s->top_p);
 		putf(p + 12, s->min_p);
 		putf(p + 16, s->repeat_penalty);
 		putf(p + 20, s->freq_penalty);
 		putf(p + 24, s->presence_penalty);
-		put32(p + 28, (uint32_t)s->penalty_last_n);
-		put64(p + 32, s->seed);
+		bytes_put32(p + 28, (uint32_t)s->penalty_last_n);
+		bytes_put64(p + 32, s->seed);
 		break;
 	}
 	case WIRE_FORWARD: {
 		const wire_forward *f = &m->fwd;
 		memcpy(p, f->origin, WIRE_ID_BYTES);
-		put32(p + 16, f->layer);
-		put32(p + 20, f->n);
-		put32(p + 24, f->dim);
-		put32(p + 28, 0);
+		bytes_put32(p + 16, f->layer);
+		bytes_put32(p + 20, f->n);
+		bytes_put32(p + 24, f->dim);
+		bytes_put32(p + 28, 0);
 		uint8_t *r = p + FWD_FIXED;
 		for (uint32_t i = 0; i < f->n; i++, r += FWD_TOKEN) {
 			wire_fwd_token t = wire_forward_token(m, i);
-			put64(r, t.request_id);
-			put32(r + 8, t.pos);
-			put32(r + 12, (uint32_t)t.token);
-			put32(r + 16, t.flags);
-			put32(r + 20, 0);
+			bytes_put64(r, t.request_id);
+			bytes_put32(r + 8, t.pos);
+			bytes_put32(r + 12, (uint32_t)t.token);
+			bytes_put32(r + 16, t.flags);
+			bytes_put32(r + 20, 0);
 		}
 		size_t nv = (size_t)f->n * f->dim;
 		if (nv && !f->hidden) {
@@ -308,7 +275,7 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 			memcpy(r, f->raw_hidden, nv * (m->h.flags & WIRE_FLAG_F16 ? 2 : 4));
 		} else if (m->h.flags & WIRE_FLAG_F16) {
 			for (size_t i = 0; i < nv; i++)
-				put16(r + 2 * i, sh_f32_to_f16(f->hidden[i]));
+				bytes_put16(r + 2 * i, sh_f32_to_f16(f->hidden[i]));
 		} else if (HOST_LE) {
 			if (nv)
 				memcpy(r, f->hidden, nv * 4);
@@ -319,57 +286,57 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 		break;
 	}
 	case WIRE_TOKEN: {
-		put32(p, m->tokens.n);
-		put32(p + 4, 0);
+		bytes_put32(p, m->tokens.n);
+		bytes_put32(p + 4, 0);
 		uint8_t *r = p + TOKEN_FIXED;
 		for (uint32_t i = 0; i < m->tokens.n; i++, r += TOKEN_ENTRY) {
 			wire_tok t = wire_tokens_get(m, i);
-			put64(r, t.request_id);
-			put32(r + 8, t.pos);
-			put32(r + 12, (uint32_t)t.token);
+			bytes_put64(r, t.request_id);
+			bytes_put32(r + 8, t.pos);
+			bytes_put32(r + 12, (uint32_t)t.token);
 		}
 		break;
 	}
 	case WIRE_CANCEL:
 		memcpy(p, m->cancel.origin, WIRE_ID_BYTES);
-		put32(p + 16, m->cancel.n);
-		put32(p + 20, m->cancel.reason);
+		bytes_put32(p + 16, m->cancel.n);
+		bytes_put32(p + 20, m->cancel.reason);
 		for (uint32_t i = 0; i < m->cancel.n; i++)
-			put64(p + CANCEL_FIXED + 8 * (size_t)i, wire_cancel_get(m, i));
+			bytes_put64(p + CANCEL_FIXED + 8 * (size_t)i, wire_cancel_get(m, i));
 		break;
 	case WIRE_ERROR: {
 		size_t n = strnlen(m->error.text, WIRE_MAX_ERROR);
 		memcpy(p, m->error.origin, WIRE_ID_BYTES);
-		put32(p + 16, (uint32_t)m->error.code);
-		put16(p + 20, (uint16_t)n);
-		put16(p + 22, 0);
+		bytes_put32(p + 16, (uint32_t)m->error.code);
+		bytes_put16(p + 20, (uint16_t)n);
+		bytes_put16(p + 22, 0);
 		memcpy(p + ERROR_FIXED, m->error.text, n);
 		break;
 	}
 	case WIRE_PING:
 	case WIRE_PONG:
-		put64(p, m->ping.time_ns);
-		put32(p + 8, m->ping.pad);
-		put32(p + 12, 0);
+		bytes_put64(p, m->ping.time_ns);
+		bytes_put32(p + 8, m->ping.pad);
+		bytes_put32(p + 12, 0);
 		if (m->h.type == WIRE_PING)
 			memset(p + PING_FIXED, 0, m->ping.pad);
 		break;
 	case WIRE_PEERS:
-		put16(p, (uint16_t)m->peers.n);
-		put16(p + 2, 0);
+		bytes_put16(p, (uint16_t)m->peers.n);
+		bytes_put16(p + 2, 0);
 		for (uint32_t i = 0; i < m->peers.n; i++) {
 			wire_peer e = wire_peers_get(m, i);
 			uint8_t *r = p + PEERS_FIXED + (size_t)i * PEER_ENTRY;
 			size_t a = strlen(e.addr);
 			memset(r, 0, PEER_ENTRY);
-			put16(r, e.port);
+			bytes_put16(r, e.port);
 			r[2] = (uint8_t)a;
 			memcpy(r + 4, e.addr, a);
 		}
 		break;
 	case WIRE_LOGITS: {
-		put32(p, m->logits.n);
-		put32(p + 4, m->logits.n_vocab);
+		bytes_put32(p, m->logits.n);
+		bytes_put32(p + 4, m->logits.n_vocab);
 		size_t nv = (size_t)m->logits.n * m->logits.n_vocab;
 		uint8_t *r = p + LOGITS_FIXED;
 		if (!m->logits.rows)
@@ -386,19 +353,7 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 }
 
 /* ---------------------------------------------------------------- decode */
-static int bad(char *err, size_t cap, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int bad(char *err, size_t cap, int code, const char *fmt, ...)
-{
-	if (err && cap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, cap, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
-#define BAD(...) bad(err, cap, SH_EFORMAT, __VA_ARGS__)
+#define BAD(...) bytes_err(err, cap, SH_EFORMAT, __VA_ARGS__)
 
 /* the payload must be exactly `want` bytes */
 #define NEED_LEN(want)                                                                                       \
@@ -420,7 +375,7 @@ static int decode_hello(const uint8_t *p, uint64_t len, wire_msg *m, const char 
 	wire_hello *h = &m->hello;
 	node_caps *nc = &h->info;
 	unsigned c = p[56], o = p[57], d = p[58], u = p[59], os = p[60], sd = p[61];
-	if (get16(p + 38) || get64(p + 48) || get16(p + 62))
+	if (bytes_get16(p + 38) || bytes_get64(p + 48) || bytes_get16(p + 62))
 		return BAD("%s: reserved bytes are not 0", tn);
 	if (c < 1 || c > WIRE_MAX_NAME || o > WIRE_MAX_NAME || d > WIRE_MAX_MODEL || u >= sizeof nc->cpu ||
 	    os >= sizeof nc->os || sd >= sizeof nc->simd)
@@ -429,26 +384,26 @@ static int decode_hello(const uint8_t *p, uint64_t len, wire_msg *m, const char 
 			   WIRE_MAX_MODEL, sizeof nc->cpu - 1, sizeof nc->os - 1, sizeof nc->simd - 1);
 	NEED_LEN(HELLO_FIXED + c + o + d + u + os + sd);
 	const char *s = (const char *)p + HELLO_FIXED;
-	if (!str_ok(s, c, name_char))
+	if (!bytes_str_ok(s, c, bytes_name_char))
 		return BAD("%s: cluster name has a byte outside [A-Za-z0-9._-]", tn);
-	if (!str_ok(s + c, o + d + u + os + sd, print_char))
+	if (!bytes_str_ok(s + c, o + d + u + os + sd, bytes_print_char))
 		return BAD("%s: a host, model, cpu, os or simd name has a non-printable byte", tn);
-	h->proto_min = get16(p);
-	h->proto_max = get16(p + 2);
+	h->proto_min = bytes_get16(p);
+	h->proto_max = bytes_get16(p + 2);
 	if (h->proto_min < 1 || h->proto_min > h->proto_max)
 		return BAD("%s: protocol versions %u..%u", tn, h->proto_min, h->proto_max);
-	h->caps = get32(p + 4);
-	nc->mem_total = get64(p + 8);
-	h->mem_usable = get64(p + 16);
-	nc->mem_available = get64(p + 24);
+	h->caps = bytes_get32(p + 4);
+	nc->mem_total = bytes_get64(p + 8);
+	h->mem_usable = bytes_get64(p + 16);
+	nc->mem_available = bytes_get64(p + 24);
 	if (h->mem_usable > nc->mem_total || nc->mem_available > nc->mem_total)
 		return BAD("%s: usable %" PRIu64 " or available %" PRIu64 " memory exceeds total %" PRIu64, tn,
 			   h->mem_usable, nc->mem_available, nc->mem_total);
-	h->node_port = get16(p + 32);
-	h->api_port = get16(p + 34);
-	nc->cores = get16(p + 36);
-	nc->mem_bw_gbs = get32(p + 40) / 1e3;
-	nc->matmul_gflops = get32(p + 44) / 1e3;
+	h->node_port = bytes_get16(p + 32);
+	h->api_port = bytes_get16(p + 34);
+	nc->cores = bytes_get16(p + 36);
+	nc->mem_bw_gbs = bytes_get32(p + 40) / 1e3;
+	nc->matmul_gflops = bytes_get32(p + 44) / 1e3;
 	char *dst[6] = { h->cluster, h->host, h->model, nc->cpu, nc->os, nc->simd };
 	unsigned n[6] = { c, o, d, u, os, sd };
 	for (int i = 0; i < 6; i++) {
@@ -463,8 +418,8 @@ static int decode_plan(const uint8_t *p, uint64_t len, const wire_limits *lim, w
 		       char *err, size_t cap)
 {
 	NEED_MIN(PLAN_FIXED);
-	uint32_t n_layers = get32(p), n_nodes = get16(p + 4);
-	if (get16(p + 6))
+	uint32_t n_layers = bytes_get32(p), n_nodes = bytes_get16(p + 4);
+	if (bytes_get16(p + 6))
 		return BAD("%s: reserved field is not 0", tn);
 	if (n_layers < 1 || n_layers > PLAN_MAX_LAYERS)
 		return BAD("%s: %" PRIu32 " layers (1 to %d)", tn, n_layers, PLAN_MAX_LAYERS);
@@ -479,13 +434,13 @@ static int decode_plan(const uint8_t *p, uint64_t len, const wire_limits *lim, w
 	pl->n_nodes = (int)n_nodes;
 	for (uint32_t i = 0; i < n_nodes; i++) {
 		const uint8_t *r = p + PLAN_FIXED + (size_t)i * PLAN_NODE;
-		uint32_t first = get32(r + 24), last = get32(r + 28);
+		uint32_t first = bytes_get32(r + 24), last = bytes_get32(r + 28);
 		if (first > n_layers || last > n_layers)
 			return BAD("%s: node %" PRIu32 ": range [%" PRIu32 ", %" PRIu32 ") beyond %" PRIu32 " layers", tn, i,
 				   first, last, n_layers);
 		plan_shard *s = &pl->nodes[i];
 		memcpy(s->id, r, WIRE_ID_BYTES);
-		s->memory = get64(r + 16);
+		s->memory = bytes_get64(r + 16);
 		s->first = (int)first;
 		s->last = (int)last;
 		pl->n_used += s->last > s->first;
@@ -503,14 +458,14 @@ static int decode_open(const uint8_t *p, uint64_t len, wire_msg *m, const char *
 	NEED_LEN(OPEN_BYTES);
 	sample_params *s = &m->open;
 	s->temp = getf(p);
-	s->top_k = (int32_t)get32(p + 4);
+	s->top_k = (int32_t)bytes_get32(p + 4);
 	s->top_p = getf(p + 8);
 	s->min_p = getf(p + 12);
 	s->repeat_penalty = getf(p + 16);
 	s->freq_penalty = getf(p + 20);
 	s->presence_penalty = getf(p + 24);
-	s->penalty_last_n = (int32_t)get32(p + 28);
-	s->seed = get64(p + 32);
+	s->penalty_last_n = (int32_t)bytes_get32(p + 28);
+	s->seed = bytes_get64(p + 32);
 	if (!open_floats_ok(s))
 		return BAD("%s: sampling parameters out of range", tn);
 	if (s->penalty_last_n < -1 || s->penalty_last_n > WIRE_MAX_WINDOW)
@@ -534,8 +489,8 @@ static int decode_forward(const uint8_t *p, uint64_t len, uint16_t flags, const 
 			  const char *tn, char *err, size_t cap)
 {
 	NEED_MIN(FWD_FIXED);
-	uint32_t layer = get32(p + 16), n = get32(p + 20), dim = get32(p + 24);
-	if (get32(p + 28))
+	uint32_t layer = bytes_get32(p + 16), n = bytes_get32(p + 20), dim = bytes_get32(p + 24);
+	if (bytes_get32(p + 28))
 		return BAD("%s: reserved field is not 0", tn);
 	uint32_t n_layers = lim && lim->n_layers ? lim->n_layers : PLAN_MAX_LAYERS;
 	if (layer >= n_layers)
@@ -554,11 +509,11 @@ static int decode_forward(const uint8_t *p, uint64_t len, uint16_t flags, const 
 	NEED_LEN(FWD_FIXED + (uint64_t)n * FWD_TOKEN + hid);
 	const uint8_t *r = p + FWD_FIXED;
 	for (uint32_t i = 0; i < n; i++, r += FWD_TOKEN) {
-		uint32_t fl = get32(r + 16);
-		int e = check_token(lim, (int32_t)get32(r + 12), get32(r + 8), tn, i, err, cap);
+		uint32_t fl = bytes_get32(r + 16);
+		int e = check_token(lim, (int32_t)bytes_get32(r + 12), bytes_get32(r + 8), tn, i, err, cap);
 		if (e)
 			return e;
-		if (fl & ~(uint32_t)WIRE_TOKEN_FLAGS_KNOWN || get32(r + 20))
+		if (fl & ~(uint32_t)WIRE_TOKEN_FLAGS_KNOWN || bytes_get32(r + 20))
 			return BAD("%s: token %" PRIu32 ": unknown flags 0x%" PRIx32 " or reserved field not 0", tn, i, fl);
 	}
 	wire_forward *f = &m->fwd;
@@ -577,15 +532,15 @@ static int decode_tokens(const uint8_t *p, uint64_t len, const wire_limits *lim,
 			 char *err, size_t cap)
 {
 	NEED_MIN(TOKEN_FIXED);
-	uint32_t n = get32(p);
-	if (get32(p + 4))
+	uint32_t n = bytes_get32(p);
+	if (bytes_get32(p + 4))
 		return BAD("%s: reserved field is not 0", tn);
 	if (n < 1 || n > max_tokens(lim))
 		return BAD("%s: %" PRIu32 " tokens (1 to %" PRIu32 ")", tn, n, max_tokens(lim));
 	NEED_LEN(TOKEN_FIXED + (uint64_t)n * TOKEN_ENTRY);
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *r = p + TOKEN_FIXED + (size_t)i * TOKEN_ENTRY;
-		int e = check_token(lim, (int32_t)get32(r + 12), get32(r + 8), tn, i, err, cap);
+		int e = check_token(lim, (int32_t)bytes_get32(r + 12), bytes_get32(r + 8), tn, i, err, cap);
 		if (e)
 			return e;
 	}
@@ -598,13 +553,13 @@ static int decode_tokens(const uint8_t *p, uint64_t len, const wire_limits *lim,
 static int decode_cancel(const uint8_t *p, uint64_t len, wire_msg *m, const char *tn, char *err, size_t cap)
 {
 	NEED_MIN(CANCEL_FIXED);
-	uint32_t n = get32(p + 16);
+	uint32_t n = bytes_get32(p + 16);
 	if (n < 1 || n > WIRE_MAX_CANCEL)
 		return BAD("%s: %" PRIu32 " request ids (1 to %d)", tn, n, WIRE_MAX_CANCEL);
 	NEED_LEN(CANCEL_FIXED + (uint64_t)n * 8);
 	memcpy(m->cancel.origin, p, WIRE_ID_BYTES);
 	m->cancel.n = n;
-	m->cancel.reason = get32(p + 20);
+	m->cancel.reason = bytes_get32(p + 20);
 	m->cancel.ids = NULL;
 	m->cancel.raw = p + CANCEL_FIXED;
 	return SH_OK;
@@ -613,16 +568,16 @@ static int decode_cancel(const uint8_t *p, uint64_t len, wire_msg *m, const char
 static int decode_error(const uint8_t *p, uint64_t len, wire_msg *m, const char *tn, char *err, size_t cap)
 {
 	NEED_MIN(ERROR_FIXED);
-	uint32_t n = get16(p + 20);
-	if (get16(p + 22))
+	uint32_t n = bytes_get16(p + 20);
+	if (bytes_get16(p + 22))
 		return BAD("%s: reserved field is not 0", tn);
 	if (n > WIRE_MAX_ERROR)
 		return BAD("%s: text of %" PRIu32 " bytes (at most %d)", tn, n, WIRE_MAX_ERROR);
 	NEED_LEN(ERROR_FIXED + n);
-	if (!str_ok((const char *)p + ERROR_FIXED, n, print_char))
+	if (!bytes_str_ok((const char *)p + ERROR_FIXED, n, bytes_print_char))
 		return BAD("%s: text has a non-printable byte", tn);
 	memcpy(m->error.origin, p, WIRE_ID_BYTES);
-	m->error.code = (int32_t)get32(p + 16);
+	m->error.code = (int32_t)bytes_get32(p + 16);
 	memcpy(m->error.text, p + ERROR_FIXED, n);
 	m->error.text[n] = '\0';
 	return SH_OK;
@@ -632,7 +587,7 @@ static int decode_logits(const uint8_t *p, uint64_t len, const wire_limits *lim,
 			 char *err, size_t cap)
 {
 	NEED_MIN(LOGITS_FIXED);
-	uint32_t n = get32(p), nv = get32(p + 4);
+	uint32_t n = bytes_get32(p), nv = bytes_get32(p + 4);
 	if (n < 1 || n > max_tokens(lim))
 		return BAD("%s: %" PRIu32 " rows (1 to %" PRIu32 ")", tn, n, max_tokens(lim));
 	if (lim && lim->n_vocab ? nv != lim->n_vocab : (nv < 1 || nv > WIRE_MAX_VOCAB))
@@ -649,8 +604,8 @@ static int decode_logits(const uint8_t *p, uint64_t len, const wire_limits *lim,
 static int decode_peers(const uint8_t *p, uint64_t len, wire_msg *m, const char *tn, char *err, size_t cap)
 {
 	NEED_MIN(PEERS_FIXED);
-	uint32_t n = get16(p);
-	if (get16(p + 2))
+	uint32_t n = bytes_get16(p);
+	if (bytes_get16(p + 2))
 		return BAD("%s: reserved bytes are not 0", tn);
 	if (n > WIRE_MAX_PEERS)
 		return BAD("%s: %" PRIu32 " entries (at most %d)", tn, n, WIRE_MAX_PEERS);
@@ -658,9 +613,9 @@ static int decode_peers(const uint8_t *p, uint64_t len, wire_msg *m, const char 
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *r = p + PEERS_FIXED + (size_t)i * PEER_ENTRY;
 		unsigned a = r[2];
-		if (!get16(r) || a < 1 || a > WIRE_MAX_ADDR || r[3])
-			return BAD("%s: entry %" PRIu32 ": port %u, address of %u bytes", tn, i, get16(r), a);
-		if (!str_ok((const char *)r + 4, a, print_char))
+		if (!bytes_get16(r) || a < 1 || a > WIRE_MAX_ADDR || r[3])
+			return BAD("%s: entry %" PRIu32 ": port %u, address of %u bytes", tn, i, bytes_get16(r), a);
+		if (!bytes_str_ok((const char *)r + 4, a, bytes_print_char))
 			return BAD("%s: entry %" PRIu32 ": the address has a non-printable byte", tn, i);
 		for (unsigned k = 4 + a; k < PEER_ENTRY; k++)
 			if (r[k])
@@ -682,15 +637,15 @@ int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg
 	if (memcmp(b, WIRE_MAGIC, 4))
 		return BAD("bad magic (not a shoal message)");
 	if (b[4] != WIRE_VERSION)
-		return bad(err, cap, SH_EUNSUP, "protocol version %u, this node speaks %d", b[4], WIRE_VERSION);
+		return bytes_err(err, cap, SH_EUNSUP, "protocol version %u, this node speaks %d", b[4], WIRE_VERSION);
 	uint8_t type = b[5];
 	if (type < 1 || type > WIRE_TYPE_MAX)
 		return BAD("unknown message type %u", type);
 	const char *tn = wire_type_name(type);
-	uint16_t flags = get16(b + 6);
+	uint16_t flags = bytes_get16(b + 6);
 	if (flags & ~WIRE_FLAGS_KNOWN || (flags & WIRE_FLAG_F16 && type != WIRE_FORWARD))
 		return BAD("%s: unknown flags 0x%x", tn, flags);
-	uint64_t len = get32(b + 8);
+	uint64_t len = bytes_get32(b + 8);
 	if (len > WIRE_MAX_PAYLOAD || len != flen - WIRE_HEADER_BYTES)
 		return BAD("%s: header says %" PRIu64 " payload bytes, the frame carries %zu", tn, len,
 			   flen - WIRE_HEADER_BYTES);
@@ -723,9 +678,9 @@ int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg
 	case WIRE_PING:
 	case WIRE_PONG:
 		NEED_MIN(PING_FIXED);
-		m->ping.time_ns = get64(p);
-		m->ping.pad = get32(p + 8);
-		if (get32(p + 12))
+		m->ping.time_ns = bytes_get64(p);
+		m->ping.pad = bytes_get32(p + 8);
+		if (bytes_get32(p + 12))
 			return BAD("%s: reserved bytes are not 0", tn);
 		if (m->ping.pad > WIRE_MAX_PING_PAD)
 			return BAD("%s: padding of %" PRIu32 " bytes (at most %u)", tn, m->ping.pad, WIRE_MAX_PING_PAD);
@@ -747,9 +702,9 @@ int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg
 	m->h.type = type;
 	m->h.flags = flags;
 	m->h.payload_len = (uint32_t)len;
-	m->h.epoch = get32(b + 12);
-	m->h.request_id = get64(b + 16);
-	m->h.seq = get64(b + 24);
+	m->h.epoch = bytes_get32(b + 12);
+	m->h.request_id = bytes_get64(b + 16);
+	m->h.seq = bytes_get64(b + 24);
 	memcpy(m->h.sender, b + 32, WIRE_ID_BYTES);
 	return SH_OK;
 }
@@ -761,7 +716,7 @@ wire_fwd_token wire_forward_token(const wire_msg *m, uint32_t i)
 	if (m->fwd.tokens)
 		return m->fwd.tokens[i];
 	const uint8_t *r = m->fwd.raw_tokens + (size_t)i * FWD_TOKEN;
-	return (wire_fwd_token){ get64(r), get32(r + 8), (int32_t)get32(r + 12), get32(r + 16) };
+	return (wire_fwd_token){ bytes_get64(r), bytes_get32(r + 8), (int32_t)bytes_get32(r + 12), bytes_get32(r + 16) };
 }
 
 void wire_forward_hidden(const wire_msg *m, float *out)
@@ -777,7 +732,7 @@ void wire_forward_hidden(const wire_msg *m, float *out)
 		return;
 	if (m->h.flags & WIRE_FLAG_F16) {
 		for (size_t i = 0; i < nv; i++)
-			out[i] = sh_f16_to_f32(get16(r + 2 * i));
+			out[i] = sh_f16_to_f32(bytes_get16(r + 2 * i));
 	} else if (HOST_LE) {
 		memcpy(out, r, nv * 4);
 	} else {
@@ -792,13 +747,13 @@ wire_tok wire_tokens_get(const wire_msg *m, uint32_t i)
 	if (m->tokens.items)
 		return m->tokens.items[i];
 	const uint8_t *r = m->tokens.raw + (size_t)i * TOKEN_ENTRY;
-	return (wire_tok){ get64(r), get32(r + 8), (int32_t)get32(r + 12) };
+	return (wire_tok){ bytes_get64(r), bytes_get32(r + 8), (int32_t)bytes_get32(r + 12) };
 }
 
 uint64_t wire_cancel_get(const wire_msg *m, uint32_t i)
 {
 	SH_ASSERT(m->h.type == WIRE_CANCEL && i < m->cancel.n);
-	return m->cancel.ids ? m->cancel.ids[i] : get64(m->cancel.raw + 8 * (size_t)i);
+	return m->cancel.ids ? m->cancel.ids[i] : bytes_get64(m->cancel.raw + 8 * (size_t)i);
 }
 
 wire_peer wire_peers_get(const wire_msg *m, uint32_t i)
@@ -807,7 +762,7 @@ wire_peer wire_peers_get(const wire_msg *m, uint32_t i)
 	if (m->peers.items)
 		return m->peers.items[i];
 	const uint8_t *r = m->peers.raw + (size_t)i * PEER_ENTRY;
-	wire_peer e = { .port = get16(r) };
+	wire_peer e = { .port = bytes_get16(r) };
 	memcpy(e.addr, r + 4, r[2]);
 	e.addr[r[2]] = '\0';
 	return e;

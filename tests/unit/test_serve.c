@@ -191,6 +191,20 @@ static void *job_run(void *arg)
 	return NULL;
 }
 
+/* n greedy jobs of n_gen tokens (ignore_eos) on s, all at once, each from its own thread */
+static void jobs_run_together(sched *s, const vocab *v, const char **prompts, int n, int n_gen, job *jobs)
+{
+	pthread_t th[16];
+	cr_assert(n <= 16);
+	for (int i = 0; i < n; i++) {
+		jobs[i] = (job){ s, v, prompts[i], greedy(n_gen), NULL, { 0 } };
+		jobs[i].p.ignore_eos = true;
+		cr_assert_eq(pthread_create(&th[i], NULL, job_run, &jobs[i]), 0);
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+}
+
 Test(sched, batched_equals_alone)
 {
 	fixture f;
@@ -206,14 +220,7 @@ Test(sched, batched_equals_alone)
 	sched_stats s0, s1;
 	sched_stats_get(f.s, &s0);
 	job jobs[6];
-	pthread_t th[6];
-	for (int i = 0; i < 6; i++) {
-		jobs[i] = (job){ f.s, f.e.v, prompts[i], greedy(80), NULL, { 0 } };
-		jobs[i].p.ignore_eos = true;
-		cr_assert_eq(pthread_create(&th[i], NULL, job_run, &jobs[i]), 0);
-	}
-	for (int i = 0; i < 6; i++)
-		pthread_join(th[i], NULL);
+	jobs_run_together(f.s, f.e.v, prompts, 6, 80, jobs);
 	sched_stats_get(f.s, &s1);
 	for (int i = 0; i < 6; i++) {
 		cr_expect_eq(jobs[i].st.n_gen, 80);
@@ -264,14 +271,7 @@ Test(sched, lanes_keep_steps_in_flight)
 	sched_opts o = { .n_slots = 4, .max_queue = 8, .max_batch = ENGINE_BATCH, .n_lanes = 2 };
 	cr_assert_not_null(f.s = sched_init(&b, &o, NULL));
 	job jobs[4];
-	pthread_t th[4];
-	for (int i = 0; i < 4; i++) {
-		jobs[i] = (job){ f.s, f.e.v, prompts[i], greedy(40), NULL, { 0 } };
-		jobs[i].p.ignore_eos = true;
-		cr_assert_eq(pthread_create(&th[i], NULL, job_run, &jobs[i]), 0);
-	}
-	for (int i = 0; i < 4; i++)
-		pthread_join(th[i], NULL);
+	jobs_run_together(f.s, f.e.v, prompts, 4, 40, jobs);
 	for (int i = 0; i < 4; i++) {
 		cr_expect_str_eq(jobs[i].text, alone[i], "prompt %s", prompts[i]);
 		free(jobs[i].text);
@@ -302,14 +302,8 @@ Test(sched, lanes_follow_what_the_backend_wants)
 	g_step_overlap = 0;
 	const char *prompts[4] = { "Once", "Zoo", "The cat", "Lily" };
 	job jobs[4];
-	pthread_t th[4];
+	jobs_run_together(f.s, f.e.v, prompts, 4, 40, jobs);
 	for (int i = 0; i < 4; i++) {
-		jobs[i] = (job){ f.s, f.e.v, prompts[i], greedy(40), NULL, { 0 } };
-		jobs[i].p.ignore_eos = true;
-		cr_assert_eq(pthread_create(&th[i], NULL, job_run, &jobs[i]), 0);
-	}
-	for (int i = 0; i < 4; i++) {
-		pthread_join(th[i], NULL);
 		cr_expect_eq(strlen(jobs[i].text) > 0, 1);
 		free(jobs[i].text);
 	}
