@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Clusters of 2, 3 and 4 `shoal run` nodes on loopback (stories260K, 5 layers) answer exactly
+# Clusters of 1, 2, 3 and 4 `shoal run` nodes on loopback (stories260K, 5 layers) answer exactly
 # what one node answers, for a greedy and a seeded-sampling completion and a streamed chat sent
 # to every node of the cluster, and for follow-up prompts that reuse a slot's cached prefix (the
 # shards keep an ended request's state); /v1/topology of every node shows contiguous ranges
-# covering all layers, every node's capabilities and every link's bandwidth. With --wire f16 the cluster still answers (values differ slightly, so no equality).
+# covering all layers, every node's capabilities and every link's bandwidth. With --wire f16 the
+# cluster still answers (values differ slightly, so no equality).
 set -euo pipefail
 . "$(dirname "$0")/lib/cluster.sh"
 M="$SHARED/models/gguf/stories260K.gguf"
@@ -32,7 +33,7 @@ kill -9 "${PIDS[0]}"
 wait 2>/dev/null || true
 PIDS=()
 
-for n in 2 3 4; do
+for n in 1 2 3 4; do
 	cluster_start "$n" "-m $M"
 	cluster_wait_plan "$n"
 	# ranges: contiguous from 0 to 5, one per node, every node sees the same
