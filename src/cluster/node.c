@@ -82,6 +82,7 @@ struct cluster {
 	beacon *bc;               /* NULL: no discovery */
 	uint64_t instance;
 	double beacon_t, ignored_log_t, peers_t;
+	int beacon_ifaces;        /* interfaces the last beacon went out on (-1: none sent yet) */
 	gguf_ctx *g;
 	vocab *v;
 	model_hparams hp;
@@ -819,8 +820,13 @@ static void io_beacon_send(cluster *c)
 	snprintf(b.model, sizeof b.model, "%s", c->model_ident);
 	uint8_t buf[BEACON_MAX_BYTES];
 	int n = beacon_encode(&b, c->secure ? &c->keys : NULL, buf, sizeof buf);
-	if (n > 0)
-		beacon_send(c->bc, buf, (size_t)n);
+	int k = n > 0 ? beacon_send(c->bc, buf, (size_t)n) : n;
+	if (k == 0 && c->beacon_ifaces != 0)
+		sh_log_warn("cluster: no interface to send beacons on (only loopback or container bridges?): "
+			    "this node finds no peers by itself (see --interface, --peers)");
+	else if (k > 0 && c->beacon_ifaces <= 0)
+		sh_log_info("cluster: beacons go out on %d interface%s", k, k > 1 ? "s" : "");
+	c->beacon_ifaces = k;
 }
 
 /* pings, HELLOs and beacons; under c->mu */
@@ -1185,6 +1191,7 @@ cluster *cluster_init(const cluster_opts *o, int *err)
 	pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	c->t_start = sh_time_sec();
+	c->beacon_ifaces = -1;
 	char dir[4096];
 	if ((e = state_dir_resolve(o->state_dir, dir, sizeof dir)) || (e = node_state_init(&c->st, dir)))
 		goto fail;
@@ -1337,6 +1344,7 @@ const vocab *cluster_vocab(const cluster *c) { return c->v; }
 const gguf_ctx *cluster_gguf(const cluster *c) { return c->g; }
 int cluster_n_vocab(const cluster *c) { return c->hp.n_vocab; }
 int cluster_n_ctx(const cluster *c) { return c->n_ctx; }
+int cluster_n_threads(const cluster *c) { return pool_size(c->p); }
 
 int cluster_ready(cluster *c, char *msg, size_t cap)
 {

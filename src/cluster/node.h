@@ -59,6 +59,7 @@ const vocab *cluster_vocab(const cluster *c);
 const gguf_ctx *cluster_gguf(const cluster *c);   /* the model's metadata (chat template) */
 int cluster_n_vocab(const cluster *c);
 int cluster_n_ctx(const cluster *c);
+int cluster_n_threads(const cluster *c);     /* of the shard worker's pool */
 
 /* sched_backend hooks: step (ctx is the cluster; up to CLUSTER_MAX_LANES threads at once, each
  * with its own sequences), the end of a sequence's request (the shards keep its state idle when

@@ -282,7 +282,7 @@ int cmd_run(int argc, char **argv)
 	const char *shown_host = o.host && o.host[0] ? o.host : "0.0.0.0";
 	sh_log_info("serving %s on http://%s%s%s:%d/v1 (%ld slots x %d tokens, %d threads, %s kernels, chat template %s%s)",
 		    model_id, strchr(shown_host, ':') ? "[" : "", shown_host, strchr(shown_host, ':') ? "]" : "",
-		    api_server_port(srv), o.parallel, n_ctx, cl ? (int)o.mo.threads : pool_size(e.p), quant_kernel_name(), chat.source,
+		    api_server_port(srv), o.parallel, n_ctx, cl ? cluster_n_threads(cl) : pool_size(e.p), quant_kernel_name(), chat.source,
 		    o.api_key && o.api_key[0] ? ", API key required" : "");
 
 	int sig = 0;
