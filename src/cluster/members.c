@@ -15,7 +15,7 @@ int members_find(const members *t, const uint8_t id[PLAN_ID_BYTES])
 }
 
 int members_upsert(members *t, const uint8_t id[PLAN_ID_BYTES], const char *addr, int node_port, int api_port,
-		   uint64_t mem_total, uint64_t mem_usable, double now, bool *joined)
+		   uint64_t mem_usable, const node_caps *info, const char *host, double now, bool *joined)
 {
 	int i = members_find(t, id);
 	if (i < 0) { /* a restarted node takes over the dead entry of its address */
@@ -39,8 +39,10 @@ int members_upsert(members *t, const uint8_t id[PLAN_ID_BYTES], const char *addr
 	snprintf(m->addr, sizeof m->addr, "%s", addr);
 	m->node_port = node_port;
 	m->api_port = api_port;
-	m->mem_total = mem_total;
 	m->mem_usable = mem_usable;
+	if (info)
+		m->info = *info;
+	snprintf(m->host, sizeof m->host, "%s", host ? host : "");
 	m->last_seen = now;
 	m->alive = true;
 	return i;

@@ -29,7 +29,7 @@ typedef struct {
 	uint8_t id[PLAN_ID_BYTES];
 	char addr[MEMBERS_ADDR];  /* IP the peer's messages come from */
 	int node_port, api_port;
-	uint64_t mem_total, mem_usable;
+	uint64_t mem_usable;      /* what it gives the model (info.mem_total: its RAM) */
 	double last_seen;         /* caller's clock, seconds */
 	double rtt_ms;            /* last PING round trip; < 0: none yet */
 	double rtt_min_ms;        /* the least recent round trip (drifts up 1% a PING); < 0: none yet */
@@ -37,7 +37,7 @@ typedef struct {
 	double probe_t;           /* when the last padded PING went (caller's clock) */
 	uint32_t epoch;           /* the plan epoch the peer acts under (header of its last message) */
 	bool alive;
-	char host[65];            /* what its HELLO says (the caller fills these two) */
+	char host[65];            /* what its HELLO says */
 	node_caps info;
 } member;
 
@@ -46,11 +46,12 @@ typedef struct {
 	int n;
 } members;
 
-/* Adds or refreshes the member with this id (alive, last_seen = now). A dead member at the same
- * address and port with another id is replaced (a restarted node). Returns its index, or -1 when
- * the table is full. *joined tells whether it was not alive before. */
+/* Adds or refreshes the member with this id (alive, last_seen = now) and what its introduction
+ * says (info and host may be NULL: unknown). A dead member at the same address and port with
+ * another id is replaced (a restarted node). Returns its index, or -1 when the table is full.
+ * *joined tells whether it was not alive before. */
 int members_upsert(members *t, const uint8_t id[PLAN_ID_BYTES], const char *addr, int node_port, int api_port,
-		   uint64_t mem_total, uint64_t mem_usable, double now, bool *joined);
+		   uint64_t mem_usable, const node_caps *info, const char *host, double now, bool *joined);
 /* Index of the member with this id, or -1. */
 int members_find(const members *t, const uint8_t id[PLAN_ID_BYTES]);
 /* Marks members silent for more than timeout seconds dead; returns how many died now. */

@@ -653,15 +653,13 @@ static void io_frame(cluster *c, zmq_msg_t *zm)
 			return;
 		}
 		bool joined = false;
-		mi = members_upsert(&c->mb, m.h.sender, peer, h->node_port, h->api_port, h->info.mem_total, h->mem_usable,
+		mi = members_upsert(&c->mb, m.h.sender, peer, h->node_port, h->api_port, h->mem_usable, &h->info, h->host,
 				    now, &joined);
 		if (mi < 0) {
 			log_drop(c, who, "membership table full");
 			return;
 		}
 		c->mb.m[mi].epoch = m.h.epoch;
-		c->mb.m[mi].info = h->info;
-		snprintf(c->mb.m[mi].host, sizeof c->mb.m[mi].host, "%s", h->host);
 		peer_link *l = link_get(c, peer, h->node_port);
 		if (joined) {
 			char hx[2 * PLAN_ID_BYTES + 1];

@@ -22,10 +22,10 @@ Test(members, join_refresh_expire)
 	id_of(a, 1);
 	id_of(b, 2);
 	bool joined;
-	cr_assert_eq(members_upsert(&t, a, "10.0.0.1", 7000, 8000, 100, 50, 1.0, &joined), 0);
+	cr_assert_eq(members_upsert(&t, a, "10.0.0.1", 7000, 8000, 50, NULL, NULL, 1.0, &joined), 0);
 	cr_assert(joined);
-	cr_assert_eq(members_upsert(&t, b, "10.0.0.2", 7000, 8000, 100, 60, 1.0, &joined), 1);
-	cr_assert_eq(members_upsert(&t, a, "10.0.0.1", 7000, 8000, 100, 50, 1.2, &joined), 0);
+	cr_assert_eq(members_upsert(&t, b, "10.0.0.2", 7000, 8000, 60, NULL, NULL, 1.0, &joined), 1);
+	cr_assert_eq(members_upsert(&t, a, "10.0.0.1", 7000, 8000, 50, NULL, NULL, 1.2, &joined), 0);
 	cr_assert(!joined, "a refresh is not a join");
 	cr_assert_eq(members_find(&t, b), 1);
 	/* b silent since 1.0: dead at 2.6 with a 1.5 s timeout, a (seen at 1.2) still alive */
@@ -35,7 +35,7 @@ Test(members, join_refresh_expire)
 	/* b restarts on the same address with a new id: it takes the dead entry */
 	uint8_t b2[PLAN_ID_BYTES];
 	id_of(b2, 3);
-	cr_assert_eq(members_upsert(&t, b2, "10.0.0.2", 7000, 8001, 100, 70, 3.0, &joined), 1);
+	cr_assert_eq(members_upsert(&t, b2, "10.0.0.2", 7000, 8001, 70, NULL, NULL, 3.0, &joined), 1);
 	cr_assert(joined);
 	cr_assert_eq(t.n, 2);
 	cr_assert_eq(members_find(&t, b), -1);
@@ -43,7 +43,7 @@ Test(members, join_refresh_expire)
 	/* another port of the same host is another node */
 	uint8_t c[PLAN_ID_BYTES];
 	id_of(c, 4);
-	cr_assert_eq(members_upsert(&t, c, "10.0.0.2", 7001, 8002, 100, 70, 3.0, NULL), 2);
+	cr_assert_eq(members_upsert(&t, c, "10.0.0.2", 7001, 8002, 70, NULL, NULL, 3.0, NULL), 2);
 }
 
 Test(members, plan_nodes_and_epoch)
@@ -54,8 +54,8 @@ Test(members, plan_nodes_and_epoch)
 	id_of(self, 9);
 	id_of(a, 1);
 	id_of(b, 2);
-	members_upsert(&t, a, "h", 1, 1, 100, 50, 0, NULL);
-	members_upsert(&t, b, "h", 2, 2, 100, 60, 0, NULL);
+	members_upsert(&t, a, "h", 1, 1, 50, NULL, NULL, 0, NULL);
+	members_upsert(&t, b, "h", 2, 2, 60, NULL, NULL, 0, NULL);
 	plan_node n[PLAN_MAX_NODES];
 	cr_assert_eq(members_plan_nodes(&t, self, 40, n), 3);
 	cr_assert(!memcmp(n[0].id, self, PLAN_ID_BYTES) && n[0].memory == 40);
