@@ -1,11 +1,18 @@
 # shoal - plain Makefile.
 #   make          build/shoal
-#   make test     unit tests (Criterion) + system tests, prints "N passed, N failed"
+#   make run      a node serving the bundled model (models/stories260K.gguf): API on :8642
+#   make test     unit tests (Criterion) + system tests, prints "N passed, N failed, N skipped"
 #   make san      every test under ASan+UBSan (clang), plus bounded runs of the fuzz targets
 #   make bench    benchmarks (bench/run.sh)
 #   make fuzz     longer libFuzzer runs of the parsers
 # Every source file under src/ is picked up; files named *_avx2.c / *_avx512.c get their SIMD flags
-# (x86-64 only; they compile to nothing elsewhere), so the binary dispatches at run time.
+# (x86-64 only; they compile to nothing elsewhere), so the binary dispatches at run time. Builds use
+# every core unless -j is given. What is missing is installed first (scripts/install-deps.sh: --run
+# for building and running, everything for the tests).
+
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 
 CC ?= gcc
 ifeq ($(origin CC),default)
@@ -30,12 +37,16 @@ BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
 OBJ := $(SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
-DEPS_STAMP := $(BUILD)/.deps-ok
+DEPS_STAMP := $(BUILD)/.deps-run
+TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
 .PHONY: all test san bench fuzz clean run
 all: $(BUILD)/shoal
 
 $(DEPS_STAMP): scripts/install-deps.sh
+	@scripts/install-deps.sh --run
+	@mkdir -p $(BUILD) && touch $@
+$(TEST_DEPS_STAMP): scripts/install-deps.sh tests/system/node/package-lock.json
 	@scripts/install-deps.sh
 	@mkdir -p $(BUILD) && touch $@
 
@@ -56,6 +67,7 @@ $(BUILD)/libshoal.a: $(OBJ)
 $(BUILD)/shoal: $(MAIN_OBJ) $(BUILD)/libshoal.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+$(UNIT_OBJ): | $(TEST_DEPS_STAMP)
 $(BUILD)/test_unit: $(UNIT_OBJ) $(BUILD)/libshoal.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
@@ -77,7 +89,7 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libshoal.a
 fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fsanitize=address,undefined -fsanitize=fuzzer-no-link" \
 		build/fuzz/fuzz_gguf build/fuzz/fuzz_wire build/fuzz/fuzz_beacon build/fuzz/fuzz_request build/fuzz/fuzz_template
-	mkdir -p build/fuzz/corpus && cp ../shared/models/gguf/stories260K.gguf build/fuzz/corpus/ 2>/dev/null || true
+	mkdir -p build/fuzz/corpus && cp models/stories260K.gguf build/fuzz/corpus/
 	build/fuzz/fuzz_gguf -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus
 	mkdir -p build/fuzz/corpus_wire
 	FUZZ_WIRE_SEEDS=build/fuzz/corpus_wire build/fuzz/fuzz_wire -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus_wire
@@ -86,19 +98,19 @@ fuzz:
 		build/fuzz/corpus_beacon
 	mkdir -p build/fuzz/corpus_request && cp tests/fuzz/seeds/request/* build/fuzz/corpus_request/
 	build/fuzz/fuzz_request -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus_request
-	mkdir -p build/fuzz/corpus_template && cp ../shared/templates/*.jinja build/fuzz/corpus_template/
+	mkdir -p build/fuzz/corpus_template && cp tests/data/templates/*.jinja build/fuzz/corpus_template/
 	build/fuzz/fuzz_template -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 -dict=tests/fuzz/template.dict \
 		build/fuzz/corpus_template
 
 $(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libshoal.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: $(BUILD)/shoal $(BENCH_BIN)
+bench: $(BUILD)/shoal $(BENCH_BIN) | $(TEST_DEPS_STAMP)
 	@SHOAL=$(BUILD)/shoal bench/run.sh
 
 # the main job: a node serving the OpenAI API on the bundled tiny model, joining the nodes of its
 # LAN that serve the same model (override MODEL, PORT)
-MODEL ?= ../shared/models/gguf/stories260K.gguf
+MODEL ?= models/stories260K.gguf
 PORT ?= 8642
 run: $(BUILD)/shoal
 	$(BUILD)/shoal run -m $(MODEL) --port $(PORT)

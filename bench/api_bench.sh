@@ -5,10 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${SHOAL:=build/shoal}" "${THREADS:=2}" "${N_GEN:=64}" "${REPEATS:=3}"
-SHARED="${SHARED:-$(cd .. && pwd)/shared}"
 f="${1:-build/bench-models/tinyllama-1.1b-q4_0.gguf}"
 if [ ! -s "$f" ]; then
 	mkdir -p "$(dirname "$f")"
-	"$SHOAL" synth --preset tinyllama-1.1b --type q4_0 --vocab "$SHARED/models/vocab/ggml-vocab-llama-spm.gguf" -o "$f"
+	"$SHOAL" synth --preset tinyllama-1.1b --type q4_0 --vocab tests/data/vocab/ggml-vocab-llama-spm.gguf -o "$f"
 fi
 SHOAL="$SHOAL" node bench/api_bench.mjs "$f" "$THREADS" "$N_GEN" "$REPEATS"

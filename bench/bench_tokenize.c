@@ -6,7 +6,7 @@
  *   bench_tokenize [vocab.gguf | dir]...
  *
  * A directory stands for the llama-spm, llama-bpe, qwen2 and gpt-2 vocabs in it; with no
- * arguments, $SHARED/models/vocab (default ../shared/models/vocab).
+ * arguments, tests/data/vocab.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,8 +134,5 @@ int main(int argc, char **argv)
 			rc |= bench_path(argv[i]);
 		return rc;
 	}
-	const char *shared = getenv("SHARED");
-	char dir[1024];
-	snprintf(dir, sizeof dir, "%s/models/vocab", shared ? shared : "../shared");
-	return bench_path(dir);
+	return bench_path("tests/data/vocab");
 }

@@ -12,7 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${SHOAL:=build/shoal}" "${THREADS:=2}"
-SHARED="${SHARED:-$(cd .. && pwd)/shared}"
 XDG_STATE_HOME=$(mktemp -d) # the nodes' ids and cached capabilities: not in ~
 export XDG_STATE_HOME
 trap 'rm -rf "$XDG_STATE_HOME"' EXIT
@@ -29,14 +28,14 @@ fi
 
 for t in q4_0 q8_0 q4_k; do
 	f="$M/tinyllama-1.1b-$t.gguf"
-	[ -s "$f" ] || "$SHOAL" synth --preset tinyllama-1.1b --type "$t" --vocab "$SHARED/models/vocab/ggml-vocab-llama-spm.gguf" -o "$f"
+	[ -s "$f" ] || "$SHOAL" synth --preset tinyllama-1.1b --type "$t" --vocab tests/data/vocab/ggml-vocab-llama-spm.gguf -o "$f"
 	echo "== tinyllama-1.1b $t, $THREADS threads"
 	"$SHOAL" bench -m "$f" -t "$THREADS" -p 128 -n 64 -r "${REPEATS:-5}"
 done
 
 if [ -x build/bench_tokenize ]; then
 	echo "== tokenizer"
-	build/bench_tokenize "$SHARED/models/vocab"
+	build/bench_tokenize tests/data/vocab
 fi
 
 if command -v node >/dev/null; then

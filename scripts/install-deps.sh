@@ -1,35 +1,40 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency of shoal (Debian 12). Idempotent: a package that is
-# already installed is not fetched again, and nothing runs when everything is present.
+# Installs what shoal needs on Debian 12, with apt-get and npm. Idempotent: what is installed is not
+# fetched again, and nothing runs when everything is present.
+#   scripts/install-deps.sh --run   building and running a node (`make`, `make run`)
+#   scripts/install-deps.sh         that, plus every test's tools (`make test`, `make san`, `make bench`):
+#                                   clang and its sanitizer runtime, Criterion, the system tests' command
+#                                   line tools, node with the npm packages of tests/system/node (the
+#                                   official openai client), pinned by its package-lock.json
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-PKGS="build-essential clang libclang-rt-14-dev pkg-config libcriterion-dev libjansson-dev libpcre2-dev
-libzmq3-dev libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev curl jq"
+RUN_PKGS="build-essential pkg-config libjansson-dev libpcre2-dev libzmq3-dev libsodium-dev libmicrohttpd-dev
+libcurl4-openssl-dev libssl-dev"
+TEST_PKGS="clang libclang-rt-14-dev libcriterion-dev curl jq bc git iproute2 util-linux"
 
-missing=""
-for p in $PKGS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+pkgs=$RUN_PKGS
+[ "${1:-}" = --run ] || pkgs="$pkgs $TEST_PKGS"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+apt_install() {
+	echo "install-deps: installing $*"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
+missing=()
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+[ "${1:-}" = --run ] && exit 0
 
-if [ -n "$missing" ]; then
-	echo "install-deps: installing$missing"
-	SUDO=""
-	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
-fi
-
-# node and the system tests' npm packages (the official openai client), pinned by
-# tests/system/node/package-lock.json; installed only when missing
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-	echo "install-deps: installing nodejs npm"
-	SUDO=""
-	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+	apt_install nodejs npm
 fi
-NODE_TESTS="$(cd "$(dirname "$0")/.." && pwd)/tests/system/node"
-if [ ! -d "$NODE_TESTS/node_modules" ]; then
+if [ ! -d tests/system/node/node_modules ]; then
 	echo "install-deps: npm ci in tests/system/node"
-	(cd "$NODE_TESTS" && npm ci --no-audit --no-fund --loglevel=error)
+	(cd tests/system/node && npm ci --no-audit --no-fund --loglevel=error)
 fi

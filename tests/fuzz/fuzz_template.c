@@ -6,7 +6,7 @@
  * tools with nested JSON schemas and an assistant tool call (tmpl_render), under small caps so
  * that every run is quick (the caps themselves are what stop loops and blow-ups). A failure must
  * come with a message and no output; a success with a NUL-terminated output of the stated length.
- * Seeds: the real templates (the .jinja files of ../shared/templates); tests/fuzz/template.dict
+ * Seeds: the real templates (the .jinja files of tests/data/templates); tests/fuzz/template.dict
  * lists the language's tokens.
  */
 #include <stddef.h>

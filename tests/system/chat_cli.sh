@@ -2,8 +2,8 @@
 # shoal chat: replies go through the chat template, /clear forgets the conversation, /exit quits,
 # and Ctrl-C stops a reply (or an idle prompt) without ending the program.
 set -euo pipefail
-: "${SHOAL:=build/shoal}" "${SHARED:=../shared}"
-M="$SHARED/models/gguf/stories260K.gguf"
+: "${SHOAL:=build/shoal}" "${STORIES:=models/stories260K.gguf}" "${TESTDATA:=tests/data}"
+M="$STORIES"
 tmp=$(mktemp -d)
 pid=
 trap 'exec 3>&- 2>/dev/null || true; [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -31,7 +31,7 @@ printf 'Hi \xff\xfe there\nand you?\n/exit\n' | "$SHOAL" chat -m "$M" --temp 0 -
 [ "$(grep -c '' "$tmp/bad")" -ge 2 ] || fail "not two replies: $(cat "$tmp/bad")"
 
 # 4. Ctrl-C stops a reply that would not end by itself, then the chat goes on
-"$SHOAL" synth --preset qwen2.5-0.5b --type q4_0 --vocab "$SHARED/models/vocab/ggml-vocab-qwen2.gguf" \
+"$SHOAL" synth --preset qwen2.5-0.5b --type q4_0 --vocab "$TESTDATA/vocab/ggml-vocab-qwen2.gguf" \
 	-o "$tmp/q.gguf" >/dev/null 2>&1
 mkfifo "$tmp/in"
 "$SHOAL" chat -m "$tmp/q.gguf" -c 4096 --ignore-eos -t 2 <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &

@@ -20,11 +20,11 @@
 set -euo pipefail
 [ -z "${SHOAL:-}" ] || SHOAL=$(realpath "$SHOAL") # run.sh sets it relative to the repository
 cd "$(dirname "$0")/../.."
-: "${SHOAL:=$PWD/build/shoal}" "${SHARED:=$(cd .. && pwd)/shared}"
+: "${SHOAL:=$PWD/build/shoal}" "${STORIES:=$PWD/models/stories260K.gguf}"
 . tests/system/lib/netns.sh
 netns_require
 
-M="$SHARED/models/gguf/stories260K.gguf" # 5 layers: one or two per node for up to 5 nodes
+M="$STORIES" # 5 layers: one or two per node for up to 5 nodes
 SLOW=1
 [ -n "${SAN:-}" ] && SLOW=3
 GREEDY='{"prompt":"Once upon a time","max_tokens":40,"temperature":0,"ignore_eos":true}'

@@ -7,7 +7,7 @@
 # cluster still answers (values differ slightly, so no equality).
 set -euo pipefail
 . "$(dirname "$0")/lib/cluster.sh"
-M="$SHARED/models/gguf/stories260K.gguf"
+M="$STORIES"
 
 GREEDY='{"prompt":"Once upon a time","max_tokens":48,"temperature":0}'
 SEEDED='{"prompt":"The little dog","max_tokens":48,"temperature":0.9,"top_p":0.95,"seed":1234}'

@@ -5,7 +5,7 @@
 # sends is acted on (it stays alone). A node without a key cannot join either.
 set -euo pipefail
 . "$(dirname "$0")/lib/cluster.sh"
-M="$SHARED/models/gguf/stories260K.gguf"
+M="$STORIES"
 GREEDY='{"prompt":"Once upon a time","max_tokens":32,"temperature":0}'
 
 cluster_start 4 "-m $M" "--cluster-key right-key-1234" "--cluster-key right-key-1234" "--cluster-key wrong-key-5678" ""

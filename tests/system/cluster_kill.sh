@@ -5,7 +5,7 @@
 # is re-admitted and holds layers again.
 set -euo pipefail
 . "$(dirname "$0")/lib/cluster.sh"
-M="$SHARED/models/gguf/stories260K.gguf"
+M="$STORIES"
 GREEDY='{"prompt":"Once upon a time","max_tokens":40,"temperature":0}'
 LONG='{"prompt":"Once upon a time","max_tokens":2000,"temperature":0.9,"seed":3,"ignore_eos":true,"stream":true}'
 

@@ -11,7 +11,7 @@ MODELS="$(cd "$(dirname "$0")/../.." && pwd)/build/test-models"
 M="$MODELS/qwen2.5-0.5b-q4_0.gguf"
 if [ ! -s "$M" ]; then
 	mkdir -p "$MODELS"
-	"$SHOAL" synth --preset qwen2.5-0.5b --type q4_0 --vocab "$SHARED/models/vocab/ggml-vocab-qwen2.gguf" \
+	"$SHOAL" synth --preset qwen2.5-0.5b --type q4_0 --vocab "$TESTDATA/vocab/ggml-vocab-qwen2.gguf" \
 		-o "$M.tmp" >/dev/null 2>&1 && mv "$M.tmp" "$M"
 fi
 REQ='{"prompt":"Hello world","max_tokens":3,"temperature":0}'

@@ -2,8 +2,9 @@
 # `shoal generate` greedy from BOS on stories260K prints llama2.c's reference text, and
 # `shoal tokenize` / `shoal info` / `shoal logits` work on the real file.
 set -euo pipefail
-M="$SHARED/models/gguf/stories260K.gguf"
-E="$SHARED/models/expected"
+: "${SHOAL:=build/shoal}" "${STORIES:=models/stories260K.gguf}" "${TESTDATA:=tests/data}"
+M="$STORIES"
+E="$TESTDATA/expected"
 trim() { sed -e ':a;N;$!ba' -e 's/^[[:space:]]*//;s/[[:space:]]*$//'; }
 got=$("$SHOAL" generate -m "$M" -p "" -n 256 --temp 0 2>/dev/null | trim)
 want=$(trim <"$E/stories260K_greedy_bos.txt")

@@ -8,7 +8,7 @@
 # /v1/topology may carry (cluster, model, host, cpu, cores, simd, os, speeds, link bandwidth).
 set -euo pipefail
 . "$(dirname "$0")/lib/cluster.sh"
-M="$SHARED/models/gguf/stories260K.gguf"
+M="$STORIES"
 export XDG_STATE_HOME="$TMPD/state"
 unset SHOAL_API_KEY NO_COLOR
 

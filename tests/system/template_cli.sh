@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# `shoal template` renders every shared template x conversation byte-exactly like the HF
+# `shoal template` renders every real template (tests/data/templates) x conversation byte-exactly like the HF
 # references (templates/expected), with the README's special tokens; Gemma 2's system-role
 # conversations fail with the template's own message as one error line and a non-zero status;
 # a model's GGUF template and its bos/eos are used with -m; a model without one falls back to
 # ChatML with a warning; --chat-template overrides; bad input is one clear error.
 set -euo pipefail
-T="$SHARED/templates"
-M="$SHARED/models"
+: "${SHOAL:=build/shoal}" "${STORIES:=models/stories260K.gguf}" "${TESTDATA:=tests/data}"
+T="$TESTDATA/templates"
+V="$TESTDATA/vocab"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -59,20 +60,20 @@ done
 
 # -m: the model's own template and special tokens (phi-3 carries both)
 printf '<s><|user|>\nName a fish.<|end|>\n<|assistant|>\nSalmon.<|end|>\n<|user|>\nAnother one, please — in émoji too 🐟?<|end|>\n<|assistant|>\n' >"$tmp/want"
-"$SHOAL" template -m "$M/vocab/ggml-vocab-phi-3.gguf" --messages "$tmp/multiturn.json" >"$tmp/out"
+"$SHOAL" template -m "$V/ggml-vocab-phi-3.gguf" --messages "$tmp/multiturn.json" >"$tmp/out"
 cmp "$tmp/out" "$tmp/want"
 
 # no template in the model: ChatML, and one warning line
 printf '<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n' >"$tmp/want"
-"$SHOAL" template -m "$M/gguf/stories260K.gguf" --messages "$tmp/hello.json" >"$tmp/out" 2>"$tmp/err"
+"$SHOAL" template -m "$STORIES" --messages "$tmp/hello.json" >"$tmp/out" 2>"$tmp/err"
 cmp "$tmp/out" "$tmp/want"
 grep -q "warning: .*stories260K.gguf: no tokenizer.chat_template in the model, using ChatML" "$tmp/err"
 [ "$(wc -l <"$tmp/err")" -eq 1 ]
 
 # --chat-template: a built-in by name (with the model's bos), or a file; --no-generation-prompt
-out=$("$SHOAL" template -m "$M/gguf/stories260K.gguf" --chat-template llama3 --messages "$tmp/hello.json")
+out=$("$SHOAL" template -m "$STORIES" --chat-template llama3 --messages "$tmp/hello.json")
 [ "$out" = $'<s><|start_header_id|>user<|end_header_id|>\n\nHello!<|eot_id|><|start_header_id|>assistant<|end_header_id|>' ]
-"$SHOAL" template -m "$M/gguf/stories260K.gguf" --chat-template "$T/google-gemma-2-2b-it.jinja" --messages "$tmp/hello.json" >"$tmp/out"
+"$SHOAL" template -m "$STORIES" --chat-template "$T/google-gemma-2-2b-it.jinja" --messages "$tmp/hello.json" >"$tmp/out"
 printf '<s><start_of_turn>user\nHello!<end_of_turn>\n<start_of_turn>model\n' >"$tmp/want"
 cmp "$tmp/out" "$tmp/want"
 out=$("$SHOAL" template --chat-template chatml --no-generation-prompt --messages "$tmp/hello.json")

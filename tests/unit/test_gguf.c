@@ -1,7 +1,8 @@
 /*
  * test_gguf.c - the GGUF reader and writer.
  *
- * The reader is tested on the real stories260K file and on every other GGUF in shared/models, on
+ * The reader is tested on the real stories260K file, the vocab files of tests/data, models of every
+ * weight type written by synth and (when present) llama.cpp's reference set, on
  * every prefix of stories260K (each must be rejected; under ASan the bytes past the prefix are
  * poisoned so any read beyond it aborts), on thousands of seeded random corruptions of its metadata
  * (each must fail cleanly or yield tensors inside the buffer), and on hand-built files with one
@@ -38,15 +39,6 @@
 #endif
 
 /* ---------------------------------------------------------------- helpers */
-static const char *model_path(char *buf, size_t cap, const char *rel)
-{
-	const char *shared = getenv("SHARED");
-	snprintf(buf, cap, "%s/models/%s", shared ? shared : "../shared", rel);
-	return buf;
-}
-
-#define STORIES(buf) model_path(buf, sizeof buf, "gguf/stories260K.gguf")
-
 /* the whole file in a heap buffer of exactly its size (so ASan guards its end) */
 static uint8_t *file_load(const char *path, uint64_t *size)
 {
@@ -116,9 +108,8 @@ static uint64_t ctx_walk(const gguf_ctx *g, const uint8_t *base, uint64_t size)
 /* ---------------------------------------------------------------- the real files */
 Test(gguf, stories260k_parses)
 {
-	char path[512];
 	int err = -99;
-	gguf_ctx *g = gguf_open(STORIES(path), &err);
+	gguf_ctx *g = gguf_open(TEST_STORIES, &err);
 	cr_assert(g, "open failed: %d", err);
 	cr_assert_eq(err, SH_OK);
 	cr_assert_eq(g->version, 3);
@@ -178,29 +169,48 @@ Test(gguf, stories260k_parses)
 	gguf_free(NULL);
 }
 
-Test(gguf, all_shared_models_parse)
+/* a GGUF file parses and every part of it is where the reader says; vocab files have no tensors */
+static void check_file_parses(const char *path, bool vocab_only)
 {
-	static const char *files[] = {
-		"quant/llama-Q4_0.gguf", "quant/llama-Q4_K_M.gguf", "quant/llama-Q5_K_M.gguf", "quant/llama-Q6_K.gguf",
-		"quant/llama-Q8_0.gguf", "quant/llama-BF16.gguf", "quant/llama-f16.gguf", "quant/llama-F32.gguf",
-		"quant/llama-ropefreqs-f16.gguf", "quant/qwen2-Q8_0.gguf", "quant/qwen2-f16.gguf",
-		"vocab/ggml-vocab-llama-spm.gguf", "vocab/ggml-vocab-llama-bpe.gguf", "vocab/ggml-vocab-qwen2.gguf",
-		"vocab/ggml-vocab-gpt-2.gguf", "vocab/ggml-vocab-phi-3.gguf",
-	};
-	for (size_t i = 0; i < SH_ARRAY_LEN(files); i++) {
-		char path[512];
-		int err;
-		gguf_ctx *g = gguf_open(model_path(path, sizeof path, files[i]), &err);
-		cr_assert(g, "%s: error %d", path, err);
-		cr_assert(g->n_kv > 10);
-		cr_assert_leq(g->data_offset, g->file_size);
-		ctx_walk(g, g->base, g->file_size);
-		if (strstr(files[i], "vocab/"))
-			cr_assert_eq(g->n_tensors, 0, "%s", path);
-		else
-			cr_assert(gguf_tensor_find(g, "token_embd.weight"), "%s", path);
-		gguf_free(g);
+	int err;
+	gguf_ctx *g = gguf_open(path, &err);
+	cr_assert(g, "%s: error %d", path, err);
+	cr_assert(g->n_kv > 10);
+	cr_assert_leq(g->data_offset, g->file_size);
+	ctx_walk(g, g->base, g->file_size);
+	if (vocab_only)
+		cr_assert_eq(g->n_tensors, 0, "%s", path);
+	else
+		cr_assert(gguf_tensor_find(g, "token_embd.weight"), "%s", path);
+	gguf_free(g);
+}
+
+Test(gguf, all_test_models_parse)
+{
+	static const char *const vocabs[] = { "llama-spm", "llama-bpe", "qwen2", "gpt-2", "phi-3" };
+	for (size_t i = 0; i < SH_ARRAY_LEN(vocabs); i++) {
+		char rel[128];
+		snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", vocabs[i]);
+		check_file_parses(test_data(rel), true);
 	}
+	for (const synth_type *t = synth_types; t->name; t++) {
+		char *path = test_synth(t->name[0] == 'q' ? "test-tiny" : "test-tiny-qwen2", t->name);
+		check_file_parses(path, false);
+		test_synth_free(path);
+	}
+}
+
+/* the files of llama.cpp's own writer and quantizer, every weight format */
+Test(gguf, llamacpp_models_parse)
+{
+	TEST_NEED_REFDATA();
+	static const char *const files[] = {
+		"llama-Q4_0.gguf", "llama-Q4_K_M.gguf", "llama-Q5_K_M.gguf", "llama-Q6_K.gguf", "llama-Q8_0.gguf",
+		"llama-BF16.gguf", "llama-f16.gguf", "llama-F32.gguf", "llama-ropefreqs-f16.gguf", "qwen2-Q8_0.gguf",
+		"qwen2-f16.gguf",
+	};
+	for (size_t i = 0; i < SH_ARRAY_LEN(files); i++)
+		check_file_parses(test_refdata(files[i]), false);
 }
 
 Test(gguf, open_errors)
@@ -236,10 +246,9 @@ Test(gguf, open_errors)
 /* ---------------------------------------------------------------- every truncation */
 Test(gguf, every_prefix_rejected, .timeout = 300)
 {
-	char path[512];
 	uint64_t size;
 	int err;
-	uint8_t *buf = file_load(STORIES(path), &size);
+	uint8_t *buf = file_load(TEST_STORIES, &size);
 	gguf_ctx *g = gguf_open_buffer(buf, size, "stories-whole", &err);
 	cr_assert(g, "the whole file must parse");
 	gguf_free(g);
@@ -319,10 +328,9 @@ static uint64_t interesting(sh_rng *r, uint64_t file_size)
 
 Test(gguf, random_corruptions, .timeout = 300)
 {
-	char path[512];
 	uint64_t size;
 	int err;
-	uint8_t *orig = file_load(STORIES(path), &size);
+	uint8_t *orig = file_load(TEST_STORIES, &size);
 	uint8_t *buf = malloc(size);
 	memcpy(buf, orig, size);
 	gguf_ctx *g = gguf_open_buffer(orig, size, "stories", &err);
@@ -753,10 +761,10 @@ Test(gguf, writer_round_trip)
 
 Test(gguf, writer_copies_tokenizer)
 {
-	char src_path[512], *dir = temp_dir(), path[512];
+	char *dir = temp_dir(), path[512];
 	snprintf(path, sizeof path, "%s/vocab.gguf", dir);
 	int err;
-	gguf_ctx *src = gguf_open(STORIES(src_path), &err);
+	gguf_ctx *src = gguf_open(TEST_STORIES, &err);
 	cr_assert(src);
 	gguf_writer *w = gguf_writer_init();
 	for (uint64_t k = 0; k < src->n_kv; k++)

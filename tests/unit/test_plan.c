@@ -435,9 +435,8 @@ Test(plan, check_rejects_bad_shapes)
 }
 
 /* ---------------------------------------------------------------- sizes from GGUF files */
-static void check_gguf_sizes(const char *rel)
+static void check_gguf_sizes(const char *path)
 {
-	const char *path = test_model_path(rel);
 	gguf_ctx *g = gguf_open(path, NULL);
 	cr_assert(g, "cannot open %s", path);
 	plan_model pm;
@@ -454,7 +453,7 @@ static void check_gguf_sizes(const char *rel)
 	}
 	const gguf_tensor *embd = gguf_tensor_find(g, "token_embd.weight");
 	bool tied = !gguf_tensor_find(g, "output.weight");
-	cr_assert_eq(sum, all + (tied ? embd->size : 0), "%s: sizes add up to %llu, file has %llu", rel,
+	cr_assert_eq(sum, all + (tied ? embd->size : 0), "%s: sizes add up to %llu, file has %llu", path,
 		     (unsigned long long)sum, (unsigned long long)all);
 	cr_assert_geq(pm.first_bytes, embd->size);
 	/* f32 K and V of 256 tokens */
@@ -479,8 +478,21 @@ static void check_gguf_sizes(const char *rel)
 
 Test(plan, sizes_from_gguf_files)
 {
-	check_gguf_sizes("gguf/stories260K.gguf");
-	check_gguf_sizes("quant/llama-Q4_K_M.gguf");
-	check_gguf_sizes("quant/qwen2-Q8_0.gguf");
-	check_gguf_sizes("quant/llama-ropefreqs-f16.gguf");
+	check_gguf_sizes(TEST_STORIES);
+	static const char *const made[][2] = { { "test-tiny", "q4_k" }, { "test-tiny-qwen2", "q8_0" },
+					       { "test-tiny-llama3", "f16" } };
+	for (size_t i = 0; i < SH_ARRAY_LEN(made); i++) {
+		char *path = test_synth(made[i][0], made[i][1]);
+		check_gguf_sizes(path);
+		test_synth_free(path);
+	}
+}
+
+/* the same on files llama.cpp's own quantizer wrote */
+Test(plan, sizes_from_llamacpp_files)
+{
+	TEST_NEED_REFDATA();
+	check_gguf_sizes(test_refdata("llama-Q4_K_M.gguf"));
+	check_gguf_sizes(test_refdata("qwen2-Q8_0.gguf"));
+	check_gguf_sizes(test_refdata("llama-ropefreqs-f16.gguf"));
 }

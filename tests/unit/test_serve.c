@@ -14,7 +14,7 @@
 #include "serve/sched.h"
 #include "test_util.h"
 
-static const char *stories(void) { return test_model_path("gguf/stories260K.gguf"); }
+static const char *stories(void) { return TEST_STORIES; }
 
 /* ---------------------------------------------------------------- text */
 Test(text, utf8_valid)

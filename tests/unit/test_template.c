@@ -1,7 +1,7 @@
 /*
  * test_template.c - the chat-template interpreter against Hugging Face's renderings: every real
- * template in shared/templates renders every conversation byte-exactly like shared/templates/
- * expected (Gemma 2 raises on a system role), then the jinja2 semantics one by one (whitespace
+ * template in tests/data/templates renders every conversation byte-exactly like its reference in
+ * templates/expected (Gemma 2 raises on a system role), then the jinja2 semantics one by one (whitespace
  * control, scoping, loop variables, filters, tests, methods, Undefined, generators, slicing,
  * formatting, errors with line numbers), the caps that stop hostile templates, the built-in
  * templates, templates read from GGUF files, and one template rendered by several threads.
@@ -82,7 +82,7 @@ static tmpl *load_template(const char *name)
 	char rel[256], err[512];
 	size_t n;
 	snprintf(rel, sizeof rel, "templates/%s.jinja", name);
-	char *src = test_read_file(test_shared(rel), &n);
+	char *src = test_read_file(test_data(rel), &n);
 	cr_assert(src, "cannot read %s", rel);
 	tmpl *t = tmpl_parse(src, n, err, sizeof err);
 	cr_assert(t, "%s: %s", name, err);
@@ -93,7 +93,7 @@ static tmpl *load_template(const char *name)
 static json_t *conversations(void)
 {
 	json_error_t je;
-	json_t *c = json_load_file(test_shared("templates/conversations.json"), 0, &je);
+	json_t *c = json_load_file(test_data("templates/conversations.json"), 0, &je);
 	cr_assert(c, "conversations.json: %s", je.text);
 	return c;
 }
@@ -110,7 +110,7 @@ Test(template, real_templates_match_hf)
 			char rel[256], err[512], *out = NULL;
 			size_t n = 0, en;
 			snprintf(rel, sizeof rel, "templates/expected/%s.%s.txt", models[i].name, conv);
-			char *want = test_read_file(test_shared(rel), &en);
+			char *want = test_read_file(test_data(rel), &en);
 			tmpl_opts o = { .now = REF_NOW };
 			int rc = tmpl_render_chat(t, msgs, true, models[i].bos, models[i].eos, &o, &out, &n, err, sizeof err);
 			if (!want) { /* the template raises for this conversation */
@@ -613,7 +613,7 @@ Test(template, builtins)
 		char rel[256];
 		size_t en;
 		snprintf(rel, sizeof rel, "templates/expected/%s.%s.txt", same[i].file, same[i].conv);
-		char *want = test_read_file(test_shared(rel), &en);
+		char *want = test_read_file(test_data(rel), &en);
 		cr_assert(want);
 		const char *src = tmpl_builtin(same[i].builtin);
 		t = tmpl_parse(src, strlen(src), err, sizeof err);
@@ -627,11 +627,11 @@ Test(template, builtins)
 	json_decref(convs);
 }
 
-static gguf_ctx *open_model(const char *rel)
+static gguf_ctx *open_model(const char *path)
 {
 	int e = 0;
-	gguf_ctx *g = gguf_open(test_shared(rel), &e);
-	cr_assert(g, "%s: %s", rel, sh_strerror(e));
+	gguf_ctx *g = gguf_open(path, &e);
+	cr_assert(g, "%s: %s", path, sh_strerror(e));
 	return g;
 }
 
@@ -651,7 +651,7 @@ Test(template, model_templates)
 	char err[512];
 	tmpl_chat c;
 	/* phi-3 carries its template; bos/eos are the texts of its token ids */
-	gguf_ctx *g = open_model("models/vocab/ggml-vocab-phi-3.gguf");
+	gguf_ctx *g = open_model(test_data("vocab/ggml-vocab-phi-3.gguf"));
 	cr_assert_eq(tmpl_chat_init(&c, g, NULL, err, sizeof err), 0, "%s", err);
 	cr_expect_str_eq(c.source, "gguf");
 	cr_expect_str_eq(c.bos, "<s>");
@@ -668,7 +668,7 @@ Test(template, model_templates)
 	gguf_free(g);
 
 	/* qwen2: its template, and bos == eos == <|endoftext|> in the file */
-	g = open_model("models/vocab/ggml-vocab-qwen2.gguf");
+	g = open_model(test_data("vocab/ggml-vocab-qwen2.gguf"));
 	cr_assert_eq(tmpl_chat_init(&c, g, NULL, err, sizeof err), 0, "%s", err);
 	cr_expect_str_eq(c.eos, "<|endoftext|>");
 	out = chat_hello(&c);
@@ -686,7 +686,7 @@ Test(template, model_templates)
 	gguf_free(g);
 
 	/* no template in the file: ChatML (and a warning) */
-	static const char *const plain[] = { "models/vocab/ggml-vocab-llama-spm.gguf", "models/gguf/stories260K.gguf" };
+	const char *const plain[] = { test_data("vocab/ggml-vocab-llama-spm.gguf"), TEST_STORIES };
 	for (size_t i = 0; i < SH_ARRAY_LEN(plain); i++) {
 		g = open_model(plain[i]);
 		cr_assert_eq(tmpl_chat_init(&c, g, NULL, err, sizeof err), 0, "%s", err);
@@ -701,7 +701,7 @@ Test(template, model_templates)
 	}
 
 	/* a template file; a file that does not parse; a missing file; no model at all */
-	cr_assert_eq(tmpl_chat_init(&c, NULL, test_shared("templates/google-gemma-2-2b-it.jinja"), err, sizeof err), 0, "%s", err);
+	cr_assert_eq(tmpl_chat_init(&c, NULL, test_data("templates/google-gemma-2-2b-it.jinja"), err, sizeof err), 0, "%s", err);
 	cr_expect_str_eq(c.bos, "");
 	cr_expect(strstr(c.source, "gemma"));
 	out = chat_hello(&c);
@@ -748,7 +748,7 @@ Test(template, threads_share_a_template)
 {
 	json_t *convs = conversations();
 	tmpl *t = load_template("meta-llama-Llama-3.1-8B-Instruct");
-	char *want = test_read_file(test_shared("templates/expected/meta-llama-Llama-3.1-8B-Instruct.multiturn.txt"), NULL);
+	char *want = test_read_file(test_data("templates/expected/meta-llama-Llama-3.1-8B-Instruct.multiturn.txt"), NULL);
 	thread_job jobs[4];
 	pthread_t th[4];
 	for (int i = 0; i < 4; i++) {

@@ -9,6 +9,7 @@
 #   complete PORT JSON                    the choice's text of a completion (fails on an error)
 # Several nodes share the 2 cores: each runs with -t 1.
 
+: "${SHOAL:=build/shoal}" "${STORIES:=models/stories260K.gguf}" "${TESTDATA:=tests/data}"
 PIDS=() NODE_PORTS=() API_PORTS=() LOGS=()
 TMPD=$(mktemp -d)
 cleanup() {

@@ -17,7 +17,8 @@
 # netns_reap_stale removes what an earlier run killed with -9 left behind (names "sht<pid>-*"
 # whose test process is gone).
 #
-#   netns_require                 prints "SKIP: needs root and ip netns" and exits 0 when impossible
+#   netns_require                 prints "SKIP: needs root and ip netns" and exits 77 (skipped) when
+#                                 impossible
 #   netns_setup H                 the switch and host namespaces 1..H
 #   netns_ip I                    10.213.0.(10+I)
 #   netns_reach NS IP             NS reaches IP (a TCP connection to port 9 is refused, not lost)
@@ -57,7 +58,7 @@ netns_require() {
 		! unshare --net true 2>/dev/null; then
 		echo "SKIP: needs root and ip netns"
 		rm -rf "$TMPD"
-		exit 0
+		exit 77
 	fi
 }
 

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repo = path.resolve(here, '../../..');
 export const shoal = path.resolve(repo, process.env.SHOAL || 'build/shoal');
-export const shared = process.env.SHARED || path.resolve(repo, '../shared');
-export const model = `${shared}/models/gguf/stories260K.gguf`;
+export const testdata = path.resolve(repo, process.env.TESTDATA || 'tests/data');
+export const model = path.resolve(repo, process.env.STORIES || 'models/stories260K.gguf');
 
 export async function startServer(args = [], { env = {} } = {}) {
 	const proc = spawn(shoal, ['run', '-m', model, '--host', '127.0.0.1', '--port', '0', '-t', '1', '--no-discovery', ...args], {

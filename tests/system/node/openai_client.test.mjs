@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { startServer, generate, shared, metrics, shoal, model } from './lib.mjs';
+import { startServer, generate, testdata, metrics, shoal, model } from './lib.mjs';
 
 let srv, client;
 before(async () => {
@@ -49,14 +49,14 @@ test('completions: greedy text identical to shoal generate', async () => {
 		assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + n);
 	}
 	// the upstream reference for "Zoo" (llama2.c)
-	const ref = readFileSync(`${shared}/models/expected/stories260K_greedy_prompt_Zoo_n60.txt`, 'utf8').match(/^text: (.*)$/m)[1];
+	const ref = readFileSync(`${testdata}/expected/stories260K_greedy_prompt_Zoo_n60.txt`, 'utf8').match(/^text: (.*)$/m)[1];
 	const r = await client.completions.create({ model: 'x', prompt: 'Zoo', max_tokens: 57, temperature: 0 });
 	assert.equal('Zoo' + r.choices[0].text, ref);
 	assert.equal(r.usage.prompt_tokens, 4); // BOS + 3
 });
 
 test('completions: greedy from BOS matches the llama2.c reference (256 tokens)', async () => {
-	const ref = readFileSync(`${shared}/models/expected/stories260K_greedy_bos.txt`, 'utf8').trim();
+	const ref = readFileSync(`${testdata}/expected/stories260K_greedy_bos.txt`, 'utf8').trim();
 	const r = await client.completions.create({ model: 'x', prompt: '', max_tokens: 256, temperature: 0 });
 	assert.equal(r.choices[0].text.trim(), ref);
 	assert.equal(r.usage.prompt_tokens, 1);
