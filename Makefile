@@ -30,6 +30,10 @@ FLAGS_AVX2 := -mavx2 -mfma -mf16c
 FLAGS_AVX512 := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 endif
 
+VERSION := 0.1.0
+# the commit built (with -dirty for uncommitted changes), for `shoal version`
+COMMIT := $(shell git describe --always --dirty --abbrev=12 --exclude '*' 2>/dev/null || echo unknown)
+
 SRC := $(shell find src -name '*.c' ! -path 'src/main/*')
 MAIN_SRC := $(shell find src/main -name '*.c')
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -40,7 +44,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 DEPS_STAMP := $(BUILD)/.deps-run
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
 
-.PHONY: all test san bench fuzz clean run
+.PHONY: all test san bench fuzz clean run FORCE
 all: $(BUILD)/shoal
 
 $(DEPS_STAMP): scripts/install-deps.sh
@@ -59,6 +63,14 @@ $(BUILD)/%_avx512.o: %_avx512.c | $(DEPS_STAMP)
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# rewritten only when the version or commit changes, so main.o is rebuilt only then
+$(BUILD)/version.h: FORCE | $(DEPS_STAMP)
+	@printf '#define SHOAL_VERSION "%s"\n#define SHOAL_COMMIT "%s"\n' '$(VERSION)' '$(COMMIT)' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+$(BUILD)/src/main/main.o: $(BUILD)/version.h
+$(BUILD)/src/main/main.o: CFLAGS += -I$(BUILD)
+FORCE:
 
 $(BUILD)/libshoal.a: $(OBJ)
 	@rm -f $@

@@ -37,7 +37,7 @@ async function startServer() {
 	const port = await new Promise((resolve, reject) => {
 		proc.stderr.on('data', (d) => {
 			log += d;
-			const m = log.match(/on http:\/\/[^ ]*:(\d+)\/v1/);
+			const m = log.match(/http:\/\/[^ ]*:(\d+)\/v1/);
 			if (m) resolve(Number(m[1]));
 		});
 		proc.on('exit', (c) => reject(new Error(`server exited ${c}: ${log}`)));

@@ -46,7 +46,7 @@ function startNode(args) {
 	const port = new Promise((resolve, reject) => {
 		proc.stderr.on('data', (d) => {
 			log += d;
-			const m = log.match(/on http:\/\/[^ ]*:(\d+)\/v1/);
+			const m = log.match(/http:\/\/[^ ]*:(\d+)\/v1/);
 			if (m) resolve(Number(m[1]));
 		});
 		proc.on('exit', (c) => reject(new Error(`node exited ${c}: ${log}`)));

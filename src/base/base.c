@@ -52,6 +52,59 @@ void sh_assert_fail(const char *expr, const char *file, int line)
 	abort();
 }
 
+/* ---------------------------------------------------------------- files */
+int sh_file_read(const char *path, size_t max, char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return SH_EIO;
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SH_OK;
+	for (;;) {
+		if (n == cap) {
+			if (cap > max) {
+				rc = SH_ERANGE;
+				break;
+			}
+			cap = cap ? 2 * cap : 1 << 16;
+			char *nb = realloc(buf, SH_MIN(cap, max + 1) + 1);
+			if (!nb) {
+				rc = SH_ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = SH_MIN(cap, max + 1);
+		}
+		size_t r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	if (!rc && ferror(f))
+		rc = SH_EIO;
+	if (!rc && n > max)
+		rc = SH_ERANGE;
+	fclose(f);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	if (!buf && !(buf = malloc(1)))
+		return SH_ENOMEM;
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return SH_OK;
+}
+
+const char *sh_file_error(int err)
+{
+	return err == SH_ENOMEM ? "out of memory" : err == SH_ERANGE ? "too large" : "cannot open or read";
+}
+
 /* ---------------------------------------------------------------- allocation */
 void *sh_alloc(size_t size)
 {

@@ -63,6 +63,13 @@ static inline float sh_f16_to_f32(sh_f16 h) { return sh_f16_table[h]; }
 static inline float sh_bf16_to_f32(sh_bf16 h) { union { uint32_t u; float f; } v = { (uint32_t)h << 16 }; return v.f; }
 sh_bf16 sh_f32_to_bf16(float f);            /* round to nearest even, nan kept nan */
 
+/* ---------------------------------------------------------------- files */
+/* The whole file at path, NUL-terminated (*len bytes before the NUL), at most max bytes: 0 and a
+ * malloc'd *out, or SH_EIO (cannot open or read it), SH_ENOMEM, SH_ERANGE (larger than max). Logs
+ * nothing: the caller says what the file was for (sh_file_error words the code). */
+int sh_file_read(const char *path, size_t max, char **out, size_t *len);
+const char *sh_file_error(int err);   /* "cannot open or read", "out of memory", "too large" */
+
 /* ---------------------------------------------------------------- time, misc */
 double sh_time_sec(void);                   /* monotonic seconds */
 int sh_cpu_count(void);

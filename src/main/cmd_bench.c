@@ -66,36 +66,30 @@ static double median(double *v, int n)
 
 int cmd_bench(int argc, char **argv)
 {
-	const char *path = NULL;
-	long threads = 0, n_prompt = 128, n_gen = 64, reps = 5;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		bool ok = true;
-		if (!strcmp(a, "-m"))
-			ok = (path = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "-t"))
-			ok = opt_int(argc, argv, &i, 1, 1024, &threads);
-		else if (!strcmp(a, "-p"))
-			ok = opt_int(argc, argv, &i, 1, 8192, &n_prompt);
-		else if (!strcmp(a, "-n"))
-			ok = opt_int(argc, argv, &i, 1, 8192, &n_gen);
-		else if (!strcmp(a, "-r"))
-			ok = opt_int(argc, argv, &i, 1, 100, &reps);
-		else {
-			sh_log_error("unknown option '%s'", a);
-			ok = false;
-		}
-		if (!ok)
-			return 1;
-	}
-	if (!path) {
-		sh_log_error("usage: shoal bench -m MODEL [-t N] [-p 128] [-n 64] [-r REPEATS]");
-		return 1;
-	}
+	model_opts mo = { 0 };
+	long n_prompt = 128, n_gen = 64, reps = 5;
+	const opt table[] = {
+		OPTS_MODEL(&mo), OPTS_THREADS(&mo),
+		OPTS_INT("--n-prompt", "-p", "N", &n_prompt, 1, 8192, "tokens of the prompt-processing test"),
+		OPTS_INT("--n-gen", "-n", "N", &n_gen, 1, 8192, "tokens of the generation test"),
+		OPTS_INT("--repeats", "-r", "N", &reps, 1, 100, "runs of each test; the figures are their medians"),
+		OPTS_DONE,
+	};
+	const opts_cmd cmd = { "bench", "-m MODEL [options]",
+			       "Measures prompt processing and generation speed (tok/s) of the model on this machine, and "
+			       "this machine's memory read bandwidth with the same threads, which bounds generation: each "
+			       "token reads every weight once. The weights' content does not matter (use shoal synth).",
+			       table };
+	int rc = opts_parse(&cmd, argc, argv);
+	if (rc)
+		return rc == OPTS_HELP ? 0 : 1;
+	const char *path = mo.model;
+	long threads = mo.threads;
 	engine e;
 	if (engine_open(&e, path, (int)threads, (int)(n_prompt + n_gen + 1), false))
 		return 1;
-	int n_tok = (int)SH_MAX(n_prompt, n_gen), rc = 1;
+	int n_tok = (int)SH_MAX(n_prompt, n_gen);
+	rc = 1;
 	int *toks = malloc(sizeof(int) * (size_t)n_tok);
 	double *pp = malloc(sizeof(double) * (size_t)reps), *tg = malloc(sizeof(double) * (size_t)reps);
 	if (!toks || !pp || !tg)

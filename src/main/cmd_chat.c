@@ -22,7 +22,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t chat_interrupted;
@@ -37,7 +36,7 @@ typedef struct {
 	const char *system, *template_override;
 	long n_predict;
 	bool ignore_eos;
-	sample_params sp;
+	sampling_opts so;
 } chat_opts;
 
 typedef struct {
@@ -50,36 +49,28 @@ typedef struct {
 	const chat_opts *o;
 } chat;
 
+/* 0, OPTS_HELP or an error */
 static int chat_parse(int argc, char **argv, chat_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->n_predict = -1;
-	sample_params_default(&o->sp);
-	o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		bool ok = true;
-		int k;
-		if ((k = opt_sample(argc, argv, &i, &o->sp)) || (k = opt_model(argc, argv, &i, &o->mo)))
-			ok = k > 0;
-		else if (!strcmp(a, "--system"))
-			ok = (o->system = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--chat-template"))
-			ok = (o->template_override = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))
-			ok = opt_int(argc, argv, &i, -1, 1 << 24, &o->n_predict);
-		else if (!strcmp(a, "--ignore-eos"))
-			o->ignore_eos = true;
-		else {
-			sh_log_error("unknown option '%s'", a);
-			ok = false;
-		}
-		if (!ok)
-			return SH_EINVAL;
-	}
-	if (!model_opts_check(&o->mo))
-		return SH_EINVAL;
-	return SH_OK;
+	sampling_opts_init(&o->so);
+	const opt table[] = {
+		OPTS_MODEL(&o->mo),
+		OPTS_STR("--system", NULL, "TEXT", &o->system, "a system message that starts the conversation (and stays on /clear)"),
+		OPTS_CHAT_TEMPLATE(&o->template_override),
+		OPTS_INT("--n-predict", "-n", "N", &o->n_predict, -1, 1 << 24,
+			 "tokens per reply at most; -1: until the model ends its turn or the context is full"),
+		OPTS_FLAG("--ignore-eos", NULL, &o->ignore_eos, "keep generating past the end-of-turn token"),
+		OPTS_THREADS(&o->mo), OPTS_CTX(&o->mo),
+		OPTS_SECTION("sampling"), OPTS_SAMPLING(&o->so), OPTS_DONE,
+	};
+	const opts_cmd cmd = { "chat", "-m MODEL [options]",
+			       "A conversation with the model in the terminal, through its chat template: type a message, "
+			       "read the reply as it is written. Each turn evaluates only what is new since the last one. "
+			       "Ctrl-C stops a reply; /clear forgets the conversation; /exit or end of input quits.",
+			       table };
+	return opts_parse(&cmd, argc, argv);
 }
 
 /* appends {role, content} with invalid UTF-8 (a typo'd input byte, a model's stray byte token)
@@ -190,8 +181,10 @@ int cmd_chat(int argc, char **argv)
 	chat_opts o;
 	chat c = { .o = &o };
 	char err[512];
-	if (chat_parse(argc, argv, &o))
-		return 1;
+	int prc = chat_parse(argc, argv, &o);
+	if (prc)
+		return prc == OPTS_HELP ? 0 : 1;
+	sample_params sp = sampling_opts_get(&o.so);
 	/* the pool's workers start with SIGINT blocked, so Ctrl-C always reaches this thread */
 	sigset_t sigint;
 	sigemptyset(&sigint);
@@ -207,7 +200,7 @@ int cmd_chat(int argc, char **argv)
 		engine_close(&c.e);
 		return 1;
 	}
-	if (!(c.s = sample_init(&o.sp, c.e.m->hp.n_vocab)) || !(c.msgs = json_array()) ||
+	if (!(c.s = sample_init(&sp, c.e.m->hp.n_vocab)) || !(c.msgs = json_array()) ||
 	    !(c.cached = malloc(sizeof(int) * (size_t)c.e.n_ctx)))
 		goto done;
 	chat_clear(&c);

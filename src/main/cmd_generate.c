@@ -1,7 +1,7 @@
 /*
  * cmd_generate.c - `shoal generate`, `shoal tokenize` and `shoal logits`: the single-sequence
- * commands. generate writes only the generated text to stdout (streamed, never splitting a
- * UTF-8 character) and one stats line to stderr.
+ * commands, with the prompt options they share. generate writes only the generated text to stdout
+ * (streamed, never splitting a UTF-8 character) and one stats line to stderr.
  */
 #include "main/cmds.h"
 #include "engine/engine.h"
@@ -10,7 +10,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -18,43 +17,36 @@ typedef struct {
 	const char *prompt, *prompt_file;
 	long n_predict;
 	bool ignore_eos, no_bos, parse_special;
-	sample_params sp;
+	sampling_opts so;
 } gen_opts;
 
-static int gen_parse(int argc, char **argv, gen_opts *o)
+#define GEN_PROMPT(o)                                                                                     \
+	OPTS_STR("--prompt", "-p", "TEXT", &(o)->prompt, "the prompt"),                                      \
+	OPTS_STR("--file", "-f", "FILE", &(o)->prompt_file, "read the prompt from FILE instead")
+#define GEN_SPECIAL(o)                                                                                    \
+	OPTS_FLAG("--parse-special", NULL, &(o)->parse_special,                                              \
+		  "match the model's control tokens written as text (\"<|im_start|>\") instead of spelling them")
+
+static void gen_init(gen_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->n_predict = 128;
-	sample_params_default(&o->sp);
-	o->sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		bool ok = true;
-		int k;
-		if ((k = opt_sample(argc, argv, &i, &o->sp)) || (k = opt_model(argc, argv, &i, &o->mo)))
-			ok = k > 0;
-		else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
-			ok = (o->prompt = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "-f") || !strcmp(a, "--file"))
-			ok = (o->prompt_file = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))
-			ok = opt_int(argc, argv, &i, 0, 1 << 24, &o->n_predict);
-		else if (!strcmp(a, "--ignore-eos"))
-			o->ignore_eos = true;
-		else if (!strcmp(a, "--no-bos"))
-			o->no_bos = true;
-		else if (!strcmp(a, "--parse-special"))
-			o->parse_special = true;
-		else {
-			sh_log_error("unknown option '%s'", a);
-			ok = false;
-		}
-		if (!ok)
-			return SH_EINVAL;
+	sampling_opts_init(&o->so);
+}
+
+/* parses, and checks the prompt options (need_prompt: -p or -f is required): 0, OPTS_HELP or an error */
+static int gen_parse(const opts_cmd *cmd, int argc, char **argv, gen_opts *o, bool need_prompt)
+{
+	int rc = opts_parse(cmd, argc, argv);
+	if (!rc && !o->prompt && !o->prompt_file && need_prompt) {
+		sh_log_error("%s: a prompt is required (-p TEXT or -f FILE)", cmd->name);
+		rc = SH_EINVAL;
 	}
-	if (!model_opts_check(&o->mo))
-		return SH_EINVAL;
-	return SH_OK;
+	if (!rc && o->prompt && o->prompt_file) {
+		sh_log_error("%s: -p and -f both give the prompt: use one", cmd->name);
+		rc = SH_EINVAL;
+	}
+	return rc;
 }
 
 /* tokenizes the prompt (-p or -f); *out is malloc'd */
@@ -64,8 +56,11 @@ static int gen_tokenize(const gen_opts *o, const vocab *v, bool add_bos, int **o
 	char *file = NULL;
 	const char *text = o->prompt ? o->prompt : "";
 	if (o->prompt_file) {
-		if (!(file = file_read_all(o->prompt_file, &len)))
-			return SH_EIO;
+		int rc = sh_file_read(o->prompt_file, 1u << 30, &file, &len);
+		if (rc) {
+			sh_log_error("%s: %s", o->prompt_file, sh_file_error(rc));
+			return rc;
+		}
 		text = file;
 	} else {
 		len = strlen(text);
@@ -80,8 +75,18 @@ static int gen_tokenize(const gen_opts *o, const vocab *v, bool add_bos, int **o
 int cmd_tokenize(int argc, char **argv)
 {
 	gen_opts o;
-	if (gen_parse(argc, argv, &o))
-		return 1;
+	gen_init(&o);
+	const opt table[] = {
+		OPTS_MODEL(&o.mo), GEN_PROMPT(&o),
+		OPTS_FLAG("--no-bos", NULL, &o.no_bos, "do not add the beginning-of-sequence token the model asks for"),
+		GEN_SPECIAL(&o), OPTS_DONE,
+	};
+	const opts_cmd cmd = { "tokenize", "-m MODEL (-p TEXT | -f FILE) [options]",
+			       "Prints the token ids of a text, as the model's tokenizer reads it (one line, space-separated).",
+			       table };
+	int rc = gen_parse(&cmd, argc, argv, &o, true);
+	if (rc)
+		return rc == OPTS_HELP ? 0 : 1;
 	int err;
 	gguf_ctx *g = gguf_open(o.mo.model, &err);
 	vocab *v = g ? vocab_load(g, &err) : NULL;
@@ -99,10 +104,20 @@ int cmd_tokenize(int argc, char **argv)
 int cmd_logits(int argc, char **argv)
 {
 	gen_opts o;
+	gen_init(&o);
+	const opt table[] = { OPTS_MODEL(&o.mo), GEN_PROMPT(&o), GEN_SPECIAL(&o), OPTS_THREADS(&o.mo), OPTS_CTX(&o.mo), OPTS_DONE };
+	const opts_cmd cmd = { "logits", "-m MODEL (-p TEXT | -f FILE) [options]",
+			       "Prints the prompt's token ids (with BOS) on one line, then the model's logits at each position, "
+			       "one line of n_vocab numbers per token: what tests compare with other implementations.",
+			       table };
 	engine e;
-	if (gen_parse(argc, argv, &o) || engine_open(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, true))
+	int rc = gen_parse(&cmd, argc, argv, &o, true);
+	if (rc)
+		return rc == OPTS_HELP ? 0 : 1;
+	if (engine_open(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, true))
 		return 1;
-	int *ids = NULL, n = gen_tokenize(&o, e.v, vocab_add_bos(e.v), &ids), rc = 1;
+	int *ids = NULL, n = gen_tokenize(&o, e.v, vocab_add_bos(e.v), &ids);
+	rc = 1;
 	size_t n_vocab = (size_t)e.m->hp.n_vocab;
 	float *logits = n > 0 ? malloc(sizeof(float) * n_vocab * (size_t)n) : NULL;
 	if (n <= 0) {
@@ -133,10 +148,28 @@ static void emit(const char *s, int n)
 int cmd_generate(int argc, char **argv)
 {
 	gen_opts o;
+	gen_init(&o);
+	const opt table[] = {
+		OPTS_MODEL(&o.mo), GEN_PROMPT(&o),
+		OPTS_INT("--n-predict", "-n", "N", &o.n_predict, 0, 1 << 24, "tokens to generate at most"),
+		OPTS_FLAG("--ignore-eos", NULL, &o.ignore_eos, "keep generating past the end-of-generation token"),
+		OPTS_FLAG("--no-bos", NULL, &o.no_bos, "do not add the beginning-of-sequence token the model asks for"),
+		GEN_SPECIAL(&o), OPTS_THREADS(&o.mo), OPTS_CTX(&o.mo),
+		OPTS_SECTION("sampling"), OPTS_SAMPLING(&o.so), OPTS_DONE,
+	};
+	const opts_cmd cmd = { "generate", "-m MODEL [-p TEXT | -f FILE] [options]",
+			       "Continues a prompt (none: from the beginning-of-sequence token) with the model. Only the "
+			       "generated text goes to stdout, as it is sampled; one line of speed figures goes to stderr.",
+			       table };
 	engine e;
-	if (gen_parse(argc, argv, &o) || engine_open(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, true))
+	int rc = gen_parse(&cmd, argc, argv, &o, false);
+	if (rc)
+		return rc == OPTS_HELP ? 0 : 1;
+	if (engine_open(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, true))
 		return 1;
-	int rc = 1, *ids = NULL;
+	sample_params sp = sampling_opts_get(&o.so);
+	rc = 1;
+	int *ids = NULL;
 	sample_ctx *s = NULL;
 	int n = gen_tokenize(&o, e.v, !o.no_bos && vocab_add_bos(e.v), &ids);
 	if (n <= 0) {
@@ -149,7 +182,7 @@ int cmd_generate(int argc, char **argv)
 			     o.n_predict, e.n_ctx);
 		goto done;
 	}
-	if (!(s = sample_init(&o.sp, e.m->hp.n_vocab)))
+	if (!(s = sample_init(&sp, e.m->hp.n_vocab)))
 		goto done;
 	for (int i = 0; i < n; i++)
 		sample_accept(s, ids[i]);

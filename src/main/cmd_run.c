@@ -18,7 +18,9 @@
 #include "serve/sched.h"
 #include "template/tmpl.h"
 
-#include <errno.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,27 +38,17 @@ typedef struct {
 	float peer_timeout;
 } run_opts;
 
-/* "123", "512M", "2G" (binary units) */
-static bool parse_bytes(const char *s, uint64_t *out)
+static bool parse_wire(const char *v, void *dst)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-')
+	if (strcmp(v, "f32") && strcmp(v, "f16")) {
+		sh_log_error("run: --wire: '%s' (use f32 or f16)", v);
 		return false;
-	unsigned sh = 0;
-	if (*end == 'K' || *end == 'k')
-		sh = 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		sh = 20, end++;
-	else if (*end == 'G' || *end == 'g')
-		sh = 30, end++;
-	if (*end || (sh && v > (~0ull >> sh)))
-		return false;
-	*out = (uint64_t)v << sh;
+	}
+	*(bool *)dst = !strcmp(v, "f16");
 	return true;
 }
 
+/* 0, OPTS_HELP or an error */
 static int run_parse(int argc, char **argv, run_opts *o)
 {
 	memset(o, 0, sizeof *o);
@@ -64,74 +56,81 @@ static int run_parse(int argc, char **argv, run_opts *o)
 	o->parallel = 4;
 	o->queue = 64;
 	o->batch = ENGINE_BATCH;
+	o->peer_timeout = 1.5f;
 	o->api_key = getenv("SHOAL_API_KEY");
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		bool ok = true;
-		int k;
-		if ((k = opt_model(argc, argv, &i, &o->mo)))
-			ok = k > 0;
-		else if (!strcmp(a, "--host"))
-			ok = (o->host = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--port"))
-			ok = opt_int(argc, argv, &i, 0, 65535, &o->port);
-		else if (!strcmp(a, "--api-key"))
-			ok = (o->api_key = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--parallel") || !strcmp(a, "-np"))
-			ok = opt_int(argc, argv, &i, 1, ENGINE_MAX_SEQ, &o->parallel);
-		else if (!strcmp(a, "--queue"))
-			ok = opt_int(argc, argv, &i, 0, 1 << 20, &o->queue);
-		else if (!strcmp(a, "--batch"))
-			ok = opt_int(argc, argv, &i, 1, ENGINE_BATCH, &o->batch);
-		else if (!strcmp(a, "--chat-template"))
-			ok = (o->chat_template = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--no-discovery"))
-			o->no_discovery = true;
-		else if (!strcmp(a, "--interface"))
-			ok = (o->interface = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--discovery-port"))
-			ok = opt_int(argc, argv, &i, 1, 65535, &o->discovery_port);
-		else if (!strcmp(a, "--state-dir"))
-			ok = (o->state_dir = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--node-port"))
-			ok = opt_int(argc, argv, &i, 1, 65535, &o->node_port);
-		else if (!strcmp(a, "--lanes"))
-			ok = opt_int(argc, argv, &i, 1, CLUSTER_MAX_LANES, &o->lanes);
-		else if (!strcmp(a, "--peers"))
-			ok = (o->peers = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--cluster-key"))
-			ok = (o->cluster_key = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--cluster-name"))
-			ok = (o->cluster_name = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--peer-timeout"))
-			ok = opt_float(argc, argv, &i, &o->peer_timeout) && o->peer_timeout > 0.1f && o->peer_timeout < 600;
-		else if (!strcmp(a, "--memory-limit")) {
-			const char *v = opt_value(argc, argv, &i);
-			ok = v && parse_bytes(v, &o->memory_limit) && o->memory_limit > 0;
-			if (v && !ok)
-				sh_log_error("--memory-limit: '%s' is not a byte count (e.g. 800M, 4G)", v);
-		} else if (!strcmp(a, "--wire")) {
-			const char *v = opt_value(argc, argv, &i);
-			ok = v && (!strcmp(v, "f16") || !strcmp(v, "f32"));
-			if (ok)
-				o->wire_f16 = !strcmp(v, "f16");
-			else if (v)
-				sh_log_error("--wire: '%s' (use f32 or f16)", v);
-		}
-		else {
-			sh_log_error("unknown option '%s'", a);
-			ok = false;
-		}
-		if (!ok)
-			return SH_EINVAL;
-	}
-	if (!model_opts_check(&o->mo))
-		return SH_EINVAL;
+	const opt table[] = {
+		OPTS_MODEL(&o->mo),
+		OPTS_SECTION("serving"),
+		OPTS_STR("--host", NULL, "HOST", &o->host,
+			 "the address the API listens on, e.g. 127.0.0.1 for this machine only (default: every interface, "
+			 "IPv6 and IPv4)"),
+		OPTS_INT("--port", NULL, "PORT", &o->port, 0, 65535, "the API's TCP port; 0: any free one (logged)"),
+		OPTS_STR("--api-key", NULL, "KEY", &o->api_key,
+			 "require the header 'Authorization: Bearer KEY' on every API request but /health (default: "
+			 "$SHOAL_API_KEY; none when unset)"),
+		OPTS_INT("--parallel", "-np", "N", &o->parallel, 1, ENGINE_MAX_SEQ,
+			 "requests served at once, each in its own slot with its own KV cache of -c tokens. The next "
+			 "tokens of all of them are computed in one forward step, so N streams cost about one read of "
+			 "the weights per token, not N; requests beyond N wait in the queue"),
+		OPTS_INT("--queue", NULL, "N", &o->queue, 0, 1 << 20,
+			 "requests that may wait for a free slot; past that, 503 with Retry-After"),
+		OPTS_INT("--batch", NULL, "N", &o->batch, 1, ENGINE_BATCH,
+			 "tokens per forward step at most: the next token of every generating slot, then chunks of the "
+			 "prompts being read (at least --parallel)"),
+		OPTS_CHAT_TEMPLATE(&o->chat_template),
+		OPTS_THREADS(&o->mo), OPTS_CTX(&o->mo),
+		OPTS_SECTION("cluster (every node is one; alone it holds every layer)"),
+		OPTS_FLAG("--no-discovery", NULL, &o->no_discovery,
+			  "send and hear no beacons; without --peers or --node-port the node runs alone, with no "
+			  "cluster machinery at all"),
+		OPTS_STR("--interface", NULL, "NAME", &o->interface,
+			 "send beacons on this interface only (default: every interface that is up, has a broadcast "
+			 "address and is not loopback or a container/VM bridge)"),
+		OPTS_INT("--discovery-port", NULL, "PORT", &o->discovery_port, 1, 65535,
+			 "the UDP port of the beacons; every node of a cluster must use the same (default: 8643)"),
+		OPTS_STR("--peers", NULL, "HOST:PORT[,HOST:PORT]", &o->peers,
+			 "nodes to greet at their node ports, beyond the beacons' reach (another subnet, a VPN); they "
+			 "tell each other of the rest"),
+		OPTS_INT("--node-port", NULL, "PORT", &o->node_port, 1, 65535,
+			 "the TCP port of the links between nodes (default: 8643; the next free port when another node "
+			 "of this machine holds it)"),
+		OPTS_STR("--state-dir", NULL, "DIR", &o->state_dir,
+			 "where the node keeps its id and its measured speeds; a copied directory gets a new id "
+			 "(default: $XDG_STATE_HOME/shoal, else ~/.local/state/shoal)"),
+		OPTS_STR("--cluster-key", NULL, "KEY", &o->cluster_key,
+			 "a secret every node of the cluster shares: beacons are signed and every link between nodes is "
+			 "authenticated and encrypted (ZeroMQ CURVE); a node with another key is never admitted"),
+		OPTS_STR("--cluster-name", NULL, "NAME", &o->cluster_name,
+			 "nodes join only the nodes of their cluster name, so several clusters can share a LAN "
+			 "(default: shoal)"),
+		OPTS_BYTES("--memory-limit", NULL, "BYTES", &o->memory_limit,
+			   "the memory this node offers the plan, e.g. 800M or 4G (default: what /proc/meminfo calls "
+			   "available); layers are split between nodes in proportion to it"),
+		OPTS_FLOAT("--peer-timeout", NULL, "SECONDS", &o->peer_timeout, 0.1f, 600,
+			   "a node silent this long is dropped and the layers are re-planned between requests"),
+		OPTS_FN("--wire", NULL, "f32|f16", parse_wire, &o->wire_f16, 0,
+			"how hidden states travel between nodes: f32 gives bit for bit what one node gives; f16 halves "
+			"the bytes of each hop, for slow links, at the cost of a rounding per hop (default: f32)"),
+		OPTS_INT("--lanes", NULL, "N", &o->lanes, 1, CLUSTER_MAX_LANES,
+			 "this node's micro-batches in the ring at once, at most: while one node computes one batch of "
+			 "requests, another computes the next. Used: one per node holding layers, shared among the "
+			 "nodes whose requests run (default: 4; a node alone batches everything in one step)"),
+		OPTS_DONE,
+	};
+	const opts_cmd cmd = { "run", "-m MODEL [options]",
+			       "Serves the model over HTTP: the OpenAI-compatible API at /v1 (chat/completions, "
+			       "completions, models; streaming or not), /health and /metrics. The node finds the other "
+			       "nodes of its LAN that serve the same model and splits the model's layers with them in "
+			       "proportion to their memory; any node answers any request. Ctrl-C stops it cleanly.",
+			       table };
+	int rc = opts_parse(&cmd, argc, argv);
+	if (rc)
+		return rc;
 	if (o->batch < o->parallel)
 		o->batch = o->parallel;
 	if (o->no_discovery && !o->node_port && !o->peers &&
 	    (o->cluster_key || o->memory_limit || o->interface || o->discovery_port)) {
-		sh_log_error("--cluster-key, --memory-limit, --interface and --discovery-port need a cluster: "
+		sh_log_error("run: --cluster-key, --memory-limit, --interface and --discovery-port need a cluster: "
 			     "drop --no-discovery, or give --peers or --node-port");
 		return SH_EINVAL;
 	}
@@ -207,12 +206,43 @@ static json_t *topology_single(void *ctx)
 			 e->m->hp.n_layers);
 }
 
+/* ---------------------------------------------------------------- where to go */
+/* the URLs a browser or client can use: this machine's, then each LAN address's (all of them when
+ * the server listens on every interface; the one given with --host otherwise) */
+static void log_urls(const char *host, int port)
+{
+	bool any = !host || !host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+	if (!any) {
+		bool v6 = strchr(host, ':') != NULL;
+		sh_log_info("open http://%s%s%s:%d/ - the OpenAI API is at http://%s%s%s:%d/v1", v6 ? "[" : "", host,
+			    v6 ? "]" : "", port, v6 ? "[" : "", host, v6 ? "]" : "", port);
+		return;
+	}
+	sh_log_info("open http://localhost:%d/ - the OpenAI API is at http://localhost:%d/v1", port, port);
+	struct ifaddrs *ifs = NULL;
+	if (getifaddrs(&ifs))
+		return;
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP) ||
+		    (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		uint32_t a = ntohl(((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+		if ((a >> 16) == 0xA9FE) /* 169.254/16: link-local, not where a person goes */
+			continue;
+		char ip[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)i->ifa_addr)->sin_addr, ip, sizeof ip);
+		sh_log_info("  on the LAN (%s): http://%s:%d/ - API http://%s:%d/v1", i->ifa_name, ip, port, ip, port);
+	}
+	freeifaddrs(ifs);
+}
+
 /* ---------------------------------------------------------------- run */
 int cmd_run(int argc, char **argv)
 {
 	run_opts o;
-	if (run_parse(argc, argv, &o))
-		return 1;
+	int prc = run_parse(argc, argv, &o);
+	if (prc)
+		return prc == OPTS_HELP ? 0 : 1;
 
 	/* signals go to sigwait below, never to a worker thread: block them before any thread starts */
 	sigset_t sigs;
@@ -279,11 +309,10 @@ int cmd_run(int argc, char **argv)
 		goto done;
 	if (cl && cluster_start(cl, api_server_port(srv)))
 		goto done;
-	const char *shown_host = o.host && o.host[0] ? o.host : "0.0.0.0";
-	sh_log_info("serving %s on http://%s%s%s:%d/v1 (%ld slots x %d tokens, %d threads, %s kernels, chat template %s%s)",
-		    model_id, strchr(shown_host, ':') ? "[" : "", shown_host, strchr(shown_host, ':') ? "]" : "",
-		    api_server_port(srv), o.parallel, n_ctx, cl ? cluster_n_threads(cl) : pool_size(e.p), quant_kernel_name(), chat.source,
+	sh_log_info("serving %s (%ld slots x %d tokens, %d threads, %s kernels, chat template %s%s)", model_id, o.parallel,
+		    n_ctx, cl ? cluster_n_threads(cl) : pool_size(e.p), quant_kernel_name(), chat.source,
 		    o.api_key && o.api_key[0] ? ", API key required" : "");
+	log_urls(o.host, api_server_port(srv));
 
 	int sig = 0;
 	sigwait(&sigs, &sig);

@@ -33,15 +33,6 @@
 #define STATUS_RESPONSE_MS 10000
 #define STATUS_BAR 20
 
-static const char status_usage[] =
-	"usage: shoal status [--host HOST] [--port PORT] [--url http://HOST:PORT] [--api-key KEY] [--json]\n"
-	"                    [--watch [SECONDS]]\n"
-	"  Shows the cluster as the node at HOST:PORT (default 127.0.0.1:8642) sees it (GET /v1/topology):\n"
-	"  the plan, each node's state, memory and layers, and the links between nodes.\n"
-	"  --api-key KEY     the node's API key (default: $SHOAL_API_KEY)\n"
-	"  --json            print the topology JSON instead\n"
-	"  --watch [S]       redraw every S seconds (default 2) until Ctrl-C\n";
-
 typedef struct {
 	char host[256];
 	long port;
@@ -97,6 +88,43 @@ bad:
 	return false;
 }
 
+static bool parse_url_opt(const char *v, void *o) { return parse_url(v, o); }
+
+/* "host", "[v6 address]" */
+static bool parse_host(const char *v, void *dst)
+{
+	status_opts *o = dst;
+	size_t n = strlen(v);
+	const char *h = v;
+	if (n >= 2 && v[0] == '[' && v[n - 1] == ']')
+		h++, n -= 2;
+	if (!n || n >= sizeof o->host) {
+		sh_log_error("status: --host: '%s' is not a host name", v);
+		return false;
+	}
+	memcpy(o->host, h, n);
+	o->host[n] = 0;
+	return true;
+}
+
+/* --watch [SECONDS] */
+static bool parse_watch(const char *v, void *dst)
+{
+	status_opts *o = dst;
+	o->watch = true;
+	if (!v)
+		return true;
+	char *end;
+	double s = strtod(v, &end);
+	if (end == v || *end || !(s >= 0.1 && s <= 86400)) {
+		sh_log_error("status: --watch: '%s' is not a number of seconds in [0.1, 86400]", v);
+		return false;
+	}
+	o->interval = s;
+	return true;
+}
+
+/* 0, OPTS_HELP or an error */
 static int status_parse(int argc, char **argv, status_opts *o)
 {
 	memset(o, 0, sizeof *o);
@@ -104,56 +132,30 @@ static int status_parse(int argc, char **argv, status_opts *o)
 	o->port = API_DEFAULT_PORT;
 	o->interval = 2;
 	o->api_key = getenv("SHOAL_API_KEY");
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-		bool ok = true;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(status_usage, stdout);
-			return 1;
-		} else if (!strcmp(a, "--host")) {
-			if ((ok = (v = opt_value(argc, argv, &i)) != NULL)) {
-				size_t n = strlen(v);
-				if (n >= 2 && v[0] == '[' && v[n - 1] == ']')
-					v++, n -= 2;
-				ok = n > 0 && n < sizeof o->host;
-				if (ok)
-					memcpy(o->host, v, n), o->host[n] = 0;
-				else
-					sh_log_error("--host: '%s' is not a host name", argv[i]);
-			}
-		} else if (!strcmp(a, "--port"))
-			ok = opt_int(argc, argv, &i, 1, 65535, &o->port);
-		else if (!strcmp(a, "--url"))
-			ok = (v = opt_value(argc, argv, &i)) && parse_url(v, o);
-		else if (!strcmp(a, "--api-key"))
-			ok = (o->api_key = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--json"))
-			o->json = true;
-		else if (!strcmp(a, "--watch")) {
-			o->watch = true;
-			/* an optional SECONDS: taken when the next argument is a number */
-			if (i + 1 < argc && argv[i + 1][0] != '-') {
-				char *end;
-				double s = strtod(argv[i + 1], &end);
-				if (end == argv[i + 1] || *end || !(s >= 0.1 && s <= 86400)) {
-					sh_log_error("--watch: '%s' is not a number of seconds in [0.1, 86400]", argv[i + 1]);
-					ok = false;
-				} else
-					o->interval = s, i++;
-			}
-		} else {
-			sh_log_error("unknown option '%s' (see shoal status --help)", a);
-			ok = false;
-		}
-		if (!ok)
-			return -1;
-	}
+	const opt table[] = {
+		OPTS_FN("--host", NULL, "HOST", parse_host, o, 0, "the node to ask (default: 127.0.0.1)"),
+		OPTS_INT("--port", NULL, "PORT", &o->port, 1, 65535, "its API port"),
+		OPTS_FN("--url", NULL, "http://HOST:PORT", parse_url_opt, o, 0,
+			"the node as a URL instead (one ending in /v1 or /v1/topology works too)"),
+		OPTS_STR("--api-key", NULL, "KEY", &o->api_key, "the node's API key (default: $SHOAL_API_KEY)"),
+		OPTS_FLAG("--json", NULL, &o->json, "print the topology JSON instead"),
+		OPTS_FN("--watch", NULL, "SECONDS", parse_watch, o, OPT_VALUE_OPTIONAL,
+			"redraw every SECONDS (default: 2) until Ctrl-C"),
+		OPTS_DONE,
+	};
+	const opts_cmd cmd = { "status", "[--host HOST] [--port PORT | --url URL] [options]",
+			       "Shows the cluster as one node sees it (GET /v1/topology): the plan, each node's state, "
+			       "memory and layers, and the links between nodes with their round trip and bandwidth.",
+			       table };
+	int rc = opts_parse(&cmd, argc, argv);
+	if (rc)
+		return rc;
 	if (o->api_key && !o->api_key[0])
 		o->api_key = NULL;
 	for (const char *k = o->api_key; k && *k; k++)
 		if ((unsigned char)*k < 0x20 || *k == 0x7f) {
-			sh_log_error("the API key has control characters");
-			return -1;
+			sh_log_error("status: the API key has control characters");
+			return SH_EINVAL;
 		}
 	return 0;
 }
@@ -938,7 +940,7 @@ int cmd_status(int argc, char **argv)
 	status_opts o;
 	int p = status_parse(argc, argv, &o);
 	if (p)
-		return p > 0 ? 0 : 1;
+		return p == OPTS_HELP ? 0 : 1;
 	bool tty = isatty(STDOUT_FILENO);
 	const char *nc = getenv("NO_COLOR");
 	const palette *c = tty && !(nc && nc[0]) && !o.json ? &colors : &no_colors;

@@ -27,39 +27,38 @@ static void log_one_line(const char *msg)
 int cmd_template(int argc, char **argv)
 {
 	const char *model = NULL, *file = NULL, *override = NULL, *messages = NULL, *bos = NULL, *eos = NULL;
-	bool gen_prompt = true;
+	bool no_gen_prompt = false;
 	long now = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		bool ok = true;
-		if (!strcmp(a, "-m") || !strcmp(a, "--model"))
-			ok = (model = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--template-file"))
-			ok = (file = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--chat-template"))
-			ok = (override = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--messages"))
-			ok = (messages = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--bos"))
-			ok = (bos = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--eos"))
-			ok = (eos = opt_value(argc, argv, &i)) != NULL;
-		else if (!strcmp(a, "--now"))
-			ok = opt_int(argc, argv, &i, 1, 1L << 40, &now);
-		else if (!strcmp(a, "--no-generation-prompt"))
-			gen_prompt = false;
-		else {
-			sh_log_error("template: unknown option '%s'", a);
-			ok = false;
-		}
-		if (!ok)
-			return 1;
-	}
-	if (!messages || (!model && !file && !override) || (model && file) || (file && override)) {
-		sh_log_error("usage: shoal template (-m MODEL | --template-file F [--bos B] [--eos E]) --messages FILE.json "
-			     "[--chat-template NAME|FILE] [--no-generation-prompt] [--now EPOCH]");
+	const opt table[] = {
+		OPTS_STR("--model", "-m", "MODEL", &model, "take the template and its special tokens from this GGUF file "
+							 "(its metadata only)"),
+		OPTS_STR("--template-file", NULL, "FILE", &file, "a Jinja chat template file instead of a model"),
+		OPTS_STR("--chat-template", NULL, "NAME|FILE", &override,
+			 "override the model's template: a built-in (chatml, llama2, llama3, mistral, gemma, phi3, qwen2) "
+			 "or a Jinja file"),
+		OPTS_STR_REQUIRED("--messages", NULL, "FILE.json", &messages,
+				  "the conversation: a JSON array of {role, content} (or a request body with messages)"),
+		OPTS_STR("--bos", NULL, "TEXT", &bos, "the template's bos_token (default: the model's, else empty)"),
+		OPTS_STR("--eos", NULL, "TEXT", &eos, "the template's eos_token (default: the model's, else empty)"),
+		OPTS_INT("--now", NULL, "EPOCH", &now, 1, 1L << 40,
+			 "the time strftime_now sees, in seconds since 1970, for reproducible prompts (default: now)"),
+		OPTS_FLAG("--no-generation-prompt", NULL, &no_gen_prompt, "do not open the assistant's turn at the end"),
+		OPTS_DONE,
+	};
+	const opts_cmd cmd = { "template", "(-m MODEL | --template-file FILE) --messages FILE.json [options]",
+			       "Prints the prompt a conversation renders to through a chat template, exactly (nothing "
+			       "added at the end), as Hugging Face's apply_chat_template renders it: how to check a "
+			       "template. A template that fails or raises prints its message on stderr.",
+			       table };
+	int prc = opts_parse(&cmd, argc, argv);
+	if (prc)
+		return prc == OPTS_HELP ? 0 : 1;
+	if ((!model && !file && !override) || (model && file) || (file && override)) {
+		sh_log_error("template: give one template: -m MODEL (optionally with --chat-template), --template-file FILE "
+			     "or --chat-template NAME|FILE");
 		return 1;
 	}
+	bool gen_prompt = !no_gen_prompt;
 
 	int rc = 1, err = 0;
 	gguf_ctx *g = NULL;
@@ -73,8 +72,10 @@ int cmd_template(int argc, char **argv)
 		log_one_line(msg);
 		goto done;
 	}
-	if (!(text = file_read_all(messages, &len)))
+	if ((err = sh_file_read(messages, 64u << 20, &text, &len))) {
+		sh_log_error("%s: %s", messages, sh_file_error(err));
 		goto done;
+	}
 	json_error_t je;
 	if (!(msgs = json_loadb(text, len, 0, &je))) {
 		sh_log_error("%s: line %d column %d: %s", messages, je.line, je.column, je.text);

@@ -169,36 +169,13 @@ static char *token_text(const gguf_ctx *g, const char *key_id)
 /* a whole template file (a template is text: capped at 16 MiB) */
 static char *read_template_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 1 << 16;
-	*len = 0;
-	if (!f) {
+	char *buf;
+	int rc = sh_file_read(path, 16u << 20, &buf, len);
+	if (rc == SH_EIO)
 		snprintf(err, errlen, "%s: cannot open (not a built-in template either: %s)", path, TMPL_BUILTIN_NAMES);
-		return NULL;
-	}
-	for (;;) {
-		char *nb = realloc(buf, cap + 1);
-		if (!nb) {
-			free(buf);
-			buf = NULL;
-			break;
-		}
-		buf = nb;
-		*len += fread(buf + *len, 1, cap - *len, f);
-		if (*len < cap || cap >= (16u << 20))
-			break;
-		cap *= 2;
-	}
-	bool rerr = ferror(f), more = buf && *len == cap && fgetc(f) != EOF;
-	fclose(f);
-	if (!buf || rerr || more) {
-		snprintf(err, errlen, "%s: %s", path, !buf ? "out of memory" : rerr ? "read error" : "larger than 16 MiB");
-		free(buf);
-		return NULL;
-	}
-	buf[*len] = '\0';
-	return buf;
+	else if (rc)
+		snprintf(err, errlen, "%s: %s", path, rc == SH_ERANGE ? "larger than 16 MiB" : sh_file_error(rc));
+	return rc ? NULL : buf;
 }
 
 int tmpl_chat_init(tmpl_chat *c, const gguf_ctx *g, const char *override, char *err, size_t errlen)

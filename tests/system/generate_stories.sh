@@ -19,7 +19,7 @@ want=$(sed -n 's/^text: //p' "$E/stories260K_greedy_prompt_Zoo_n60.txt")
 [ "$("$SHOAL" tokenize -m "$M" -p "Zoo" --no-bos)" = "410 469 347" ]
 
 "$SHOAL" info "$M" | grep -q "architecture:  llama"
-"$SHOAL" info "$M" | grep -q "parameters:    .*0.000"
+"$SHOAL" info "$M" | grep -q "parameters:    292.8 K (292800)"
 
 # logits: ids line then one line of 512 values per position
 out=$("$SHOAL" logits -m "$M" -p "Zoo")

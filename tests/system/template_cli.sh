@@ -88,8 +88,8 @@ fails() { # expected stderr pattern, then the command's arguments
 	[ "$(wc -l <"$tmp/err")" -eq 1 ] || { echo "more than one line for $*:"; cat "$tmp/err"; exit 1; }
 	[ ! -s "$tmp/out" ]
 }
-fails "usage: shoal template" --messages "$tmp/hello.json"
-fails "usage: shoal template" --template-file "$T/google-gemma-2-2b-it.jinja"
+fails "template: give one template" --messages "$tmp/hello.json"
+fails "template: --messages FILE.json is required" --template-file "$T/google-gemma-2-2b-it.jinja"
 fails "nosuch: cannot open" --chat-template nosuch --messages "$tmp/hello.json"
 printf '{"a":' >"$tmp/bad.json"
 fails "bad.json: line 1" --chat-template chatml --messages "$tmp/bad.json"
@@ -102,7 +102,7 @@ fails "^shoal: error: two lines$" --template-file "$tmp/raise.jinja" --messages 
 printf '{{ messages[0].nope.deeper }}' >"$tmp/undef.jinja"
 fails "line 1: 'dict object' has no attribute 'nope'" --template-file "$tmp/undef.jinja" --messages "$tmp/hello.json"
 fails "nope.gguf" -m "$tmp/nope.gguf" --messages "$tmp/hello.json"
-fails "option --now" --chat-template chatml --messages "$tmp/hello.json" --now soon
+fails "template: --now: 'soon' is not an integer" --chat-template chatml --messages "$tmp/hello.json" --now soon
 # without --now, strftime_now reads the real clock
 printf '{{ strftime_now("%%Y") }}' >"$tmp/year.jinja"
 [ "$("$SHOAL" template --template-file "$tmp/year.jinja" --messages "$tmp/hello.json")" = "$(date +%Y)" ]

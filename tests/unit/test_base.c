@@ -1,9 +1,12 @@
 /*
  * test_base.c - base helpers: overflow-checked arithmetic, the rng's determinism and range,
- * large allocations.
+ * large allocations, reading whole files.
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "base/base.h"
 
@@ -52,4 +55,47 @@ Test(base, alloc_large_is_zeroed)
 	cr_assert(q && ((uintptr_t)q % 64) == 0 && q[99] == 0);
 	sh_free(q);
 	sh_free(NULL);
+}
+
+/* a file of n bytes of a pattern, in a fresh temporary path */
+static char *temp_file_of(size_t n)
+{
+	char *path = strdup("/tmp/shoal-test-file-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	for (size_t i = 0; i < n; i++) {
+		char c = (char)('a' + i % 26);
+		cr_assert_eq(write(fd, &c, 1), 1);
+	}
+	close(fd);
+	return path;
+}
+
+Test(base, file_read_whole_capped_and_failing)
+{
+	static const size_t sizes[] = { 0, 1, 65535, 65536, 65537, 200000 };
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		char *path = temp_file_of(sizes[k]), *buf;
+		size_t len;
+		cr_assert_eq(sh_file_read(path, 1u << 20, &buf, &len), SH_OK, "%zu bytes", sizes[k]);
+		cr_assert_eq(len, sizes[k]);
+		cr_assert_eq(buf[len], '\0');
+		for (size_t i = 0; i < len; i++)
+			cr_assert_eq(buf[i], 'a' + i % 26, "%zu bytes: byte %zu", sizes[k], i);
+		free(buf);
+		/* exactly at the cap reads; one byte past it is too large */
+		cr_assert_eq(sh_file_read(path, sizes[k], &buf, &len), SH_OK);
+		free(buf);
+		if (sizes[k]) {
+			cr_assert_eq(sh_file_read(path, sizes[k] - 1, &buf, &len), SH_ERANGE);
+			cr_assert_null(buf);
+		}
+		unlink(path);
+		free(path);
+	}
+	char *buf;
+	size_t len;
+	cr_assert_eq(sh_file_read("/nonexistent/file", 100, &buf, &len), SH_EIO);
+	cr_assert_eq(sh_file_read("/tmp", 100, &buf, &len), SH_EIO); /* a directory reads as an error */
+	cr_assert_str_eq(sh_file_error(SH_ERANGE), "too large");
 }

@@ -23,7 +23,7 @@ export async function startServer(args = [], { env = {} } = {}) {
 		const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 30000);
 		proc.stderr.on('data', (d) => {
 			log += d;
-			const m = log.match(/on http:\/\/[^ ]*:(\d+)\/v1/);
+			const m = log.match(/http:\/\/[^ ]*:(\d+)\/v1/);
 			if (m) {
 				clearTimeout(timer);
 				resolve(Number(m[1]));

@@ -1,0 +1,130 @@
+/*
+ * opts.h - the command line of every subcommand, from one table per command.
+ *
+ * A command describes its options once, as an array of opt (name, alias, value name, where the value
+ * goes, its range, its meaning); opts_parse reads argv against that table and opts_help prints
+ * `shoal COMMAND --help` from it. So an option the parser accepts is always in the help, with its
+ * meaning and default (the value the command put in the destination before parsing, unless the
+ * meaning says "(default ...)" itself), and every error names the command and the option:
+ *
+ *   run: unknown option '--prot' (shoal run --help lists the options)
+ *   synth: --vocab is required (VOCAB.gguf: the tokenizer to copy, a GGUF file)
+ *   run: --port: 'x' is not an integer in [0, 65535]
+ *
+ * Values follow the option ("--port 8642") or an '=' ("--port=8642"). A command may take one bare
+ * argument (OPTS_ARG). The option lists that several commands share (the model, the sampler) are
+ * the OPTS_MODEL / OPTS_THREADS / OPTS_CTX / OPTS_SAMPLING entries.
+ */
+#ifndef SHOAL_OPTS_H
+#define SHOAL_OPTS_H
+
+#include "base/base.h"
+#include "sample/sample.h"
+
+#include <stdio.h>
+
+typedef enum {
+	OPT_END = 0,     /* ends a table */
+	OPT_FLAG,        /* bool *: set to true */
+	OPT_STR,         /* const char **: the value (argv's own string) */
+	OPT_INT,         /* long *: an integer in [min, max] */
+	OPT_FLOAT,       /* float *: a number in [min, max] */
+	OPT_BYTES,       /* uint64_t *: "123", "800M", "4G" (K/M/G/T, binary), > 0 */
+	OPT_FN,          /* the command's own parser: fn(value, dst); false: it logged why */
+	OPT_ARG,         /* const char **: the one bare argument */
+	OPT_SECTION,     /* no option: a heading of --help (help is its title) */
+} opt_kind;
+
+#define OPT_REQUIRED 1u      /* an error when not given */
+#define OPT_VALUE_OPTIONAL 2u /* OPT_FN: the value may be left out (fn gets NULL); the next argument is
+                              * taken as the value only when it does not start with '-' */
+
+typedef struct {
+	opt_kind kind;
+	const char *name;        /* "--port" (OPT_ARG: NULL) */
+	const char *alias;       /* "-p" or NULL */
+	const char *arg;         /* the value's name in help and errors ("PORT"); NULL for a flag */
+	void *dst;
+	double min, max;         /* OPT_INT, OPT_FLOAT */
+	bool (*fn)(const char *value, void *dst);
+	unsigned flags;
+	const char *help;        /* the meaning, one sentence or a few; wrapped by opts_help */
+} opt;
+
+#define OPTS_FLAG(n, a, d, h) { .kind = OPT_FLAG, .name = n, .alias = a, .dst = d, .help = h }
+#define OPTS_STR(n, a, v, d, h) { .kind = OPT_STR, .name = n, .alias = a, .arg = v, .dst = d, .help = h }
+#define OPTS_STR_REQUIRED(n, a, v, d, h) \
+	{ .kind = OPT_STR, .name = n, .alias = a, .arg = v, .dst = d, .flags = OPT_REQUIRED, .help = h }
+#define OPTS_INT(n, a, v, d, lo, hi, h) \
+	{ .kind = OPT_INT, .name = n, .alias = a, .arg = v, .dst = d, .min = lo, .max = hi, .help = h }
+#define OPTS_FLOAT(n, a, v, d, lo, hi, h) \
+	{ .kind = OPT_FLOAT, .name = n, .alias = a, .arg = v, .dst = d, .min = lo, .max = hi, .help = h }
+#define OPTS_BYTES(n, a, v, d, h) { .kind = OPT_BYTES, .name = n, .alias = a, .arg = v, .dst = d, .help = h }
+#define OPTS_FN(n, a, v, f, d, fl, h) \
+	{ .kind = OPT_FN, .name = n, .alias = a, .arg = v, .dst = d, .fn = f, .flags = fl, .help = h }
+#define OPTS_ARG(v, d, h) { .kind = OPT_ARG, .arg = v, .dst = d, .help = h }
+#define OPTS_SECTION(title) { .kind = OPT_SECTION, .help = title }
+#define OPTS_DONE { .kind = OPT_END }
+
+/* the model options of the commands that run one */
+typedef struct {
+	const char *model;
+	long threads, n_ctx;    /* 0: the defaults (every core; min(4096, the model's)) */
+} model_opts;
+
+#define OPTS_MODEL(mo) OPTS_STR_REQUIRED("--model", "-m", "MODEL", &(mo)->model, "the model: a GGUF file")
+#define OPTS_THREADS(mo) \
+	OPTS_INT("--threads", "-t", "N", &(mo)->threads, 1, 1024, "compute threads (default: one per core)")
+#define OPTS_CTX(mo)                                                                                      \
+	OPTS_INT("--ctx-size", "-c", "N", &(mo)->n_ctx, 1, 1 << 24,                                           \
+		 "context length in tokens (run: of each slot) (default: the model's trained context, at most 4096)")
+/* a chat template other than the model's (chat, run) */
+#define OPTS_CHAT_TEMPLATE(d)                                                                             \
+	OPTS_STR("--chat-template", NULL, "NAME|FILE", d,                                                    \
+		 "the chat template instead of the model's: a built-in (chatml, llama2, llama3, mistral, gemma, " \
+		 "phi3, qwen2) or a Jinja file (default: the model's; ChatML when it has none)")
+
+/* the sampler (sample.h) as options: the integer fields go through longs (sampling_opts_get) */
+typedef struct {
+	sample_params p;
+	long top_k, seed;        /* seed < 0: a new one each run */
+} sampling_opts;
+
+void sampling_opts_init(sampling_opts *s);
+sample_params sampling_opts_get(const sampling_opts *s);
+
+#define OPTS_SAMPLING(so)                                                                                  \
+	OPTS_FLOAT("--temp", NULL, "T", &(so)->p.temp, -1e9, 1e9, "sampling temperature; 0 or less: greedy"),  \
+	OPTS_INT("--top-k", NULL, "K", &(so)->top_k, 0, 1 << 30, "sample among the K most likely tokens; 0: off"), \
+	OPTS_FLOAT("--top-p", NULL, "P", &(so)->p.top_p, 0, 1,                                                \
+		   "sample among the most likely tokens whose probabilities add up to P; 1: off"),               \
+	OPTS_FLOAT("--min-p", NULL, "P", &(so)->p.min_p, 0, 1,                                                \
+		   "drop the tokens less likely than P times the most likely one; 0: off"),                     \
+	OPTS_FLOAT("--repeat-penalty", NULL, "X", &(so)->p.repeat_penalty, 1e-6, 1e6,                         \
+		   "penalize the tokens of the last 64: a positive logit is divided by X, a negative one "     \
+		   "multiplied; 1: off"),                                                                        \
+	OPTS_FLOAT("--frequency-penalty", NULL, "X", &(so)->p.freq_penalty, -1e6, 1e6,                        \
+		   "subtract X times a token's count in the last 64 tokens from its logit; 0: off"),            \
+	OPTS_FLOAT("--presence-penalty", NULL, "X", &(so)->p.presence_penalty, -1e6, 1e6,                     \
+		   "subtract X from the logit of every token among the last 64; 0: off"),                       \
+	OPTS_INT("--seed", NULL, "S", &(so)->seed, 0, 0x7fffffffffffffffL,                                    \
+		 "the sampler's random seed, for a repeatable run (default: a new one each run)")
+
+typedef struct {
+	const char *name;        /* "run" */
+	const char *usage;       /* what follows "shoal run" in the usage line */
+	const char *about;       /* what the command does: a paragraph, wrapped */
+	const opt *opts;         /* the table, ended by OPTS_DONE */
+} opts_cmd;
+
+#define OPTS_HELP 1          /* opts_parse: --help was printed; the command is done */
+
+/* Parses argv[1..argc) against the table. 0, OPTS_HELP, or SH_EINVAL (logged, naming the option). */
+int opts_parse(const opts_cmd *cmd, int argc, char **argv);
+/* `shoal COMMAND --help`: the usage line, the about paragraph, every option with its meaning and
+ * default. */
+void opts_help(const opts_cmd *cmd, FILE *f);
+/* "123", "800M", "4G", "1T" (binary units) into *out; false when it is not one */
+bool opts_parse_bytes(const char *s, uint64_t *out);
+
+#endif
