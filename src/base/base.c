@@ -46,6 +46,31 @@ void sh_log(int level, const char *fmt, ...)
 	fprintf(stderr, "shoal: %s: %s\n", names[level], buf);
 }
 
+bool sh_ratelimit_pass(sh_ratelimit *r, double now, int *held, double *span)
+{
+	if (r->last > 0 && now - r->last < r->window) {
+		if (!r->held++)
+			r->first_held = now;
+		return false;
+	}
+	*held = r->held;
+	*span = r->held ? now - r->first_held : 0;
+	r->held = 0;
+	r->last = now;
+	return true;
+}
+
+bool sh_ratelimit_due(sh_ratelimit *r, double now, int *held, double *span)
+{
+	if (!r->held || now - r->last < r->window)
+		return false;
+	*held = r->held;
+	*span = now - r->first_held;
+	r->held = 0;
+	r->last = now;
+	return true;
+}
+
 void sh_assert_fail(const char *expr, const char *file, int line)
 {
 	fprintf(stderr, "shoal: assertion failed: %s (%s:%d)\n", expr, file, line);

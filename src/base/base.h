@@ -35,6 +35,24 @@ void sh_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 #define sh_log_info(...) sh_log(SH_LOG_INFO, __VA_ARGS__)
 #define sh_log_debug(...) sh_log(SH_LOG_DEBUG, __VA_ARGS__)
 
+/* A log line that may repeat often (a peer sending garbage) goes out at most once per window
+ * seconds. The events held back are counted, and the next line that goes out says how many came
+ * before it and over how long; sh_ratelimit_due reports a run of held-back events that nothing
+ * followed, once the window has passed. Not locked: one thread, or the caller's lock. */
+typedef struct {
+	double window;          /* seconds between lines */
+	double last;            /* when the last line went out; 0: none yet */
+	int held;               /* events held back since then */
+	double first_held;      /* when the first of them happened */
+} sh_ratelimit;
+
+/* an event at now: true when its line goes out now; then *held and *span say how many were held
+ * back before it and over how many seconds (0, 0: none) */
+bool sh_ratelimit_pass(sh_ratelimit *r, double now, int *held, double *span);
+/* true when events are held back and the window since the last line has passed: the caller reports
+ * them (*held over *span seconds) in a line of its own, and they count as reported */
+bool sh_ratelimit_due(sh_ratelimit *r, double now, int *held, double *span);
+
 void sh_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
 #define SH_ASSERT(x) ((x) ? (void)0 : sh_assert_fail(#x, __FILE__, __LINE__))
 

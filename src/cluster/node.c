@@ -14,6 +14,7 @@
 #include "cluster/beacon.h"
 #include "cluster/keys.h"
 #include "cluster/state.h"
+#include "cluster/zmon.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -36,6 +37,10 @@
 #define PEERS_SEC 2.0          /* period of telling each member the others' addresses */
 #define PROBE_BYTES (256u << 10)
 #define IGNORED_LOG_SEC 60.0   /* at most one line this often about beacons not for this cluster */
+#define DROP_LOG_SEC 1.0       /* ... about dropped frames */
+#define REFUSE_LOG_SEC 30.0    /* ... about refusals and failed handshakes, each kind */
+#define REFUSE_SEND_SEC 1.0    /* REFUSE answers at most this often */
+#define ALONE_SEC 10.0         /* with discovery on and no other node heard by then: say so once */
 
 typedef struct {
 	char addr[MEMBERS_ADDR];
@@ -44,6 +49,8 @@ typedef struct {
 	pthread_mutex_t mu;
 	bool configured;          /* from --peers or a beacon: HELLO until it answers */
 	double last_hello;
+	void *mon;                /* zmon of sock (I/O thread), or NULL */
+	bool hs_logged;           /* its failed handshake was logged */
 } peer_link;
 
 typedef struct job {
@@ -81,7 +88,8 @@ struct cluster {
 	int node_port;            /* bound */
 	beacon *bc;               /* NULL: no discovery */
 	uint64_t instance;
-	double beacon_t, ignored_log_t, peers_t;
+	double beacon_t, peers_t;
+	bool heard_other, alone_logged; /* a beacon or introduction of another node came; the alone notice */
 	int beacon_ifaces;        /* interfaces the last beacon went out on (-1: none sent yet) */
 	gguf_ctx *g;
 	vocab *v;
@@ -117,8 +125,10 @@ struct cluster {
 	job *q_head, *q_tail;
 	bool stopping, started;
 	pthread_t io_thread, worker_thread;
-	double log_t;
-	int log_dropped;
+	/* rate-limited log lines (I/O thread, under mu) */
+	sh_ratelimit drop_rl, ignored_rl, hs_rl, refuse_rl, refused_rl, refuse_send_rl;
+	char drop_last[MEMBERS_ADDR + WIRE_ERR_CAP + 8];  /* the last dropped frame's line, for a run's report */
+	void *pull_mon;           /* zmon of pull (I/O thread), or NULL */
 
 	/* shard worker only */
 	model *m;
@@ -184,19 +194,43 @@ static void header_init(cluster *c, wire_msg *m, int type, uint32_t epoch)
 	memcpy(m->h.sender, c->id, PLAN_ID_BYTES);
 }
 
-/* rate-limited log of a dropped frame: at most one line a second, the rest counted */
+/* rate-limited log of a dropped frame: at most one line a second; a line after held-back ones
+ * says how many came before it, and io_log_flush reports a run that nothing followed */
 static void log_drop(cluster *c, const char *who, const char *why)
 {
-	double t = sh_time_sec();
-	if (t - c->log_t < 1.0) {
-		c->log_dropped++;
+	int held;
+	double span;
+	snprintf(c->drop_last, sizeof c->drop_last, "from %s: %s", who, why);
+	if (!sh_ratelimit_pass(&c->drop_rl, sh_time_sec(), &held, &span))
 		return;
-	}
-	if (c->log_dropped)
-		sh_log_warn("cluster: %d more frames dropped", c->log_dropped);
-	c->log_t = t;
-	c->log_dropped = 0;
-	sh_log_warn("cluster: frame from %s dropped: %s", who, why);
+	if (held)
+		sh_log_warn("cluster: frame from %s dropped: %s (%d more dropped in the %.1f s before this)", who, why, held,
+			    span);
+	else
+		sh_log_warn("cluster: frame from %s dropped: %s", who, why);
+}
+
+/* a rate-limited line: the text, then what was held back before it */
+static void log_limited(sh_ratelimit *rl, int level, const char *text)
+{
+	int held;
+	double span;
+	if (!sh_ratelimit_pass(rl, sh_time_sec(), &held, &span))
+		return;
+	if (held)
+		sh_log(level, "%s (%d more like it in the %.0f s before this)", text, held, span);
+	else
+		sh_log(level, "%s", text);
+}
+
+/* runs of held-back drops that nothing followed; under c->mu */
+static void io_log_flush(cluster *c, double now)
+{
+	int held;
+	double span;
+	if (sh_ratelimit_due(&c->drop_rl, now, &held, &span))
+		sh_log_warn("cluster: %d more frames dropped in the %.1f s after the last such line (the last %s)", held, span,
+			    c->drop_last);
 }
 
 /* ---------------------------------------------------------------- links */
@@ -224,10 +258,12 @@ static peer_link *link_get(cluster *c, const char *addr, int port)
 	int one = 1;
 	char ep[MEMBERS_ADDR + 32];
 	snprintf(ep, sizeof ep, strchr(addr, ':') ? "tcp://[%s]:%d" : "tcp://%s:%d", addr, port);
+	void *mon = zmon_open(c->zctx, s); /* before connecting: the first handshake is seen too */
 	if (socket_common(s) || zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one) ||
 	    (c->secure && keys_socket_client(s, &c->keys)) || zmq_connect(s, ep)) {
 		sh_log_error("cluster: cannot connect to %s: %s", ep, zmq_strerror(zmq_errno()));
 		zmq_close(s);
+		zmon_close(mon);
 		return NULL;
 	}
 	peer_link *l = &c->links[c->n_links];
@@ -235,6 +271,7 @@ static peer_link *link_get(cluster *c, const char *addr, int port)
 	snprintf(l->addr, sizeof l->addr, "%s", addr);
 	l->port = port;
 	l->sock = s;
+	l->mon = mon;
 	pthread_mutex_init(&l->mu, NULL);
 	c->n_links++;
 	return l;
@@ -617,6 +654,63 @@ static void io_peers(cluster *c, const wire_msg *m)
 	}
 }
 
+/* what differs, in words, from this node's side: "it serves X, this node serves Y" */
+static void refusal_words(const cluster *c, int reason, const char *theirs, char *out, size_t cap)
+{
+	SH_ASSERT(cap > WIRE_MAX_ERROR + 200);
+	if (reason == WIRE_REFUSE_CLUSTER)
+		snprintf(out, cap, "it is in cluster '%s', this node in '%s' (--cluster-name)", theirs, c->name);
+	else if (reason == WIRE_REFUSE_MODEL)
+		snprintf(out, cap, "it serves another model (%s; this node serves %s)", theirs, c->model_ident);
+	else
+		snprintf(out, cap, "it speaks protocol %s, this node %d", theirs, WIRE_VERSION);
+}
+
+/* a HELLO or WELCOME refused for reason: logged, and answered with a REFUSE saying why (at most
+ * one a second; on the link to that node if there is one, else on a socket that lives until the
+ * frame is out), so that the refused node can log it too; under c->mu */
+static void io_refuse(cluster *c, const wire_msg *m, const char *peer, int reason)
+{
+	const wire_hello *h = &m->hello;
+	char theirs[WIRE_MAX_MODEL + 32], words[WIRE_MAX_ERROR + 256], line[WIRE_MAX_ERROR + 512], hx[2 * PLAN_ID_BYTES + 1];
+	if (reason == WIRE_REFUSE_VERSION)
+		snprintf(theirs, sizeof theirs, "%u..%u", h->proto_min, h->proto_max);
+	else
+		snprintf(theirs, sizeof theirs, "%s", reason == WIRE_REFUSE_CLUSTER ? h->cluster : h->model);
+	refusal_words(c, reason, theirs, words, sizeof words);
+	hex_id(m->h.sender, hx);
+	snprintf(line, sizeof line, "cluster: refusing the node %.8s at %s:%u: %s", hx, peer ? peer : "?", h->node_port, words);
+	log_limited(&c->refuse_rl, SH_LOG_WARN, line);
+	int held;
+	double span;
+	if (!peer || !h->node_port || !sh_ratelimit_pass(&c->refuse_send_rl, sh_time_sec(), &held, &span))
+		return;
+	wire_msg r;
+	header_init(c, &r, WIRE_REFUSE, c->cur_epoch);
+	memcpy(r.error.origin, m->h.sender, PLAN_ID_BYTES);
+	r.error.code = reason;
+	if (reason == WIRE_REFUSE_VERSION)
+		snprintf(r.error.text, sizeof r.error.text, "%d..%d", WIRE_VERSION, WIRE_VERSION);
+	else
+		snprintf(r.error.text, sizeof r.error.text, "%s", reason == WIRE_REFUSE_CLUSTER ? c->name : c->model_ident);
+	for (int i = 0; i < c->n_links; i++)
+		if (c->links[i].port == h->node_port && !strcmp(c->links[i].addr, peer)) {
+			send_msg(c, &c->links[i], &r);
+			return;
+		}
+	int64_t n = sbuf_encode(&c->io_buf, &r);
+	void *s = n > 0 ? zmq_socket(c->zctx, ZMQ_PUSH) : NULL;
+	if (!s)
+		return;
+	char ep[MEMBERS_ADDR + 32];
+	snprintf(ep, sizeof ep, strchr(peer, ':') ? "tcp://[%s]:%u" : "tcp://%s:%u", peer, h->node_port);
+	int linger = 1000;
+	if (!socket_common(s) && !zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) &&
+	    !(c->secure && keys_socket_client(s, &c->keys)) && !zmq_connect(s, ep))
+		zmq_send(s, c->io_buf.p, (size_t)n, ZMQ_DONTWAIT);
+	zmq_close(s); /* the frame still goes out, for up to a second */
+}
+
 /* one incoming frame; under c->mu */
 static void io_frame(cluster *c, zmq_msg_t *zm)
 {
@@ -637,19 +731,27 @@ static void io_frame(cluster *c, zmq_msg_t *zm)
 	}
 	double now = sh_time_sec();
 	int mi = members_find(&c->mb, m.h.sender);
+	if (m.h.type == WIRE_REFUSE) { /* changes nothing: the reason is logged */
+		if (!memcmp(m.error.origin, c->id, PLAN_ID_BYTES)) {
+			char words[WIRE_MAX_ERROR + 256], line[WIRE_MAX_ERROR + 512];
+			refusal_words(c, m.error.code, m.error.text, words, sizeof words);
+			snprintf(line, sizeof line, "cluster: the node at %s refuses this node: %s", who, words);
+			log_limited(&c->refused_rl, SH_LOG_WARN, line);
+		}
+		return;
+	}
 	if (m.h.type == WIRE_HELLO || m.h.type == WIRE_WELCOME) {
 		const wire_hello *h = &m.hello;
-		char why[512] = "";
-		if (strcmp(h->cluster, c->name))
-			snprintf(why, sizeof why, "HELLO of cluster '%s', this node is in '%s'", h->cluster, c->name);
-		else if (strcmp(h->model, c->model_ident))
-			snprintf(why, sizeof why, "HELLO with another model (%s, this node serves %s)", h->model, c->model_ident);
-		else if (h->proto_min > WIRE_VERSION || h->proto_max < WIRE_VERSION)
-			snprintf(why, sizeof why, "HELLO of protocol versions %u..%u", h->proto_min, h->proto_max);
-		else if (!peer)
-			snprintf(why, sizeof why, "HELLO without a peer address");
-		if (why[0]) {
-			log_drop(c, who, why);
+		c->heard_other = true;
+		int reason = strcmp(h->cluster, c->name)	? WIRE_REFUSE_CLUSTER
+			     : strcmp(h->model, c->model_ident) ? WIRE_REFUSE_MODEL
+			     : h->proto_min > WIRE_VERSION || h->proto_max < WIRE_VERSION ? WIRE_REFUSE_VERSION : 0;
+		if (reason) {
+			io_refuse(c, &m, peer, reason);
+			return;
+		}
+		if (!peer) {
+			log_drop(c, who, "HELLO without a peer address");
 			return;
 		}
 		bool joined = false;
@@ -775,7 +877,9 @@ static void io_beacon(cluster *c, const uint8_t *buf, int len, const char *from,
 	char err[BEACON_ERR_CAP];
 	int rc = beacon_decode(buf, (size_t)len, c->secure ? &c->keys : NULL, &b, err, sizeof err);
 	const char *ignored = NULL;
-	char why[BEACON_ERR_CAP + 64];
+	if ((rc == SH_OK && memcmp(b.id, c->id, PLAN_ID_BYTES)) || rc == BEACON_EAUTH)
+		c->heard_other = true;
+	char why[BEACON_ERR_CAP + 2 * WIRE_MAX_MODEL + 64];
 	if (rc == BEACON_EAUTH)
 		ignored = "another cluster key (or none)";
 	else if (rc) {
@@ -789,14 +893,13 @@ static void io_beacon(cluster *c, const uint8_t *buf, int len, const char *from,
 		snprintf(why, sizeof why, "cluster '%s'", b.cluster);
 		ignored = why;
 	} else if (strcmp(b.model, c->model_ident)) {
-		snprintf(why, sizeof why, "another model (%s)", b.model);
+		snprintf(why, sizeof why, "another model (%s; this node serves %s)", b.model, c->model_ident);
 		ignored = why;
 	}
 	if (ignored) {
-		if (now - c->ignored_log_t >= IGNORED_LOG_SEC) {
-			c->ignored_log_t = now;
-			sh_log_info("cluster: ignoring the beacons of %s: %s", from, ignored);
-		}
+		char line[sizeof why + 160];
+		snprintf(line, sizeof line, "cluster: ignoring the beacons of %s: %s", from, ignored);
+		log_limited(&c->ignored_rl, SH_LOG_INFO, line);
 		return;
 	}
 	int mi = members_find(&c->mb, b.id);
@@ -825,6 +928,45 @@ static void io_beacon_send(cluster *c)
 	else if (k > 0 && c->beacon_ifaces <= 0)
 		sh_log_info("cluster: beacons go out on %d interface%s", k, k > 1 ? "s" : "");
 	c->beacon_ifaces = k;
+}
+
+/* discovery on, ALONE_SEC after start, and no other node heard (no beacon, no introduction): says
+ * so once, with where the beacons go and how to reach nodes they cannot; under c->mu */
+static void io_alone_check(cluster *c, double now)
+{
+	if (!c->bc || c->alone_logged || c->heard_other || c->mb.n || now - c->t_start < ALONE_SEC || c->beacon_ifaces <= 0)
+		return;
+	c->alone_logged = true;
+	beacon_iface f[8];
+	int n = beacon_ifaces(c->o.interface, f, 8);
+	char where[512] = "";
+	size_t k = 0;
+	for (int i = 0; i < n && k < sizeof where; i++)
+		k += (size_t)snprintf(where + k, sizeof where - k, "%s%s (%s, broadcast %s)", i ? ", " : "", f[i].name,
+				      f[i].addr, f[i].bcast);
+	sh_log_warn("cluster: no other node heard in %.0f s: beacons go out on %s, UDP port %d. Nodes join when they "
+		    "run shoal with the same model%s on this LAN; for nodes the broadcasts do not reach (another "
+		    "subnet, a VPN, a firewall), list them: --peers HOST:%d[,HOST:PORT]",
+		    ALONE_SEC, where[0] ? where : "no interface", beacon_port(c->bc), c->secure ? " and cluster key" : "",
+		    CLUSTER_NODE_PORT);
+}
+
+/* failed handshakes seen by the monitors of the node port and of each link; under c->mu */
+static void io_handshakes(cluster *c)
+{
+	char why[160], line[400];
+	while (c->pull_mon && zmon_read(c->pull_mon, c->secure, why, sizeof why)) {
+		snprintf(line, sizeof line, "cluster: a node could not link with this node (port %d): %s", c->node_port, why);
+		log_limited(&c->hs_rl, SH_LOG_WARN, line);
+	}
+	for (int i = 0; i < c->n_links; i++) {
+		peer_link *l = &c->links[i];
+		while (l->mon && zmon_read(l->mon, c->secure, why, sizeof why))
+			if (!l->hs_logged) { /* each reconnection fails the same way: once per link */
+				l->hs_logged = true;
+				sh_log_warn("cluster: cannot link with the node at %s:%d: %s", l->addr, l->port, why);
+			}
+	}
 }
 
 /* pings, HELLOs and beacons; under c->mu */
@@ -903,6 +1045,9 @@ static void *io_main(void *arg)
 			c->ping_now = false;
 			last_tick = now;
 			io_tick(c, now);
+			io_handshakes(c);
+			io_alone_check(c, now);
+			io_log_flush(c, now);
 		}
 		pthread_mutex_unlock(&c->mu);
 	}
@@ -1190,6 +1335,10 @@ cluster *cluster_init(const cluster_opts *o, int *err)
 	pthread_condattr_destroy(&ca);
 	c->t_start = sh_time_sec();
 	c->beacon_ifaces = -1;
+	c->drop_rl.window = DROP_LOG_SEC;
+	c->ignored_rl.window = IGNORED_LOG_SEC;
+	c->hs_rl.window = c->refuse_rl.window = c->refused_rl.window = REFUSE_LOG_SEC;
+	c->refuse_send_rl.window = REFUSE_SEND_SEC;
 	char dir[4096];
 	if ((e = state_dir_resolve(o->state_dir, dir, sizeof dir)) || (e = node_state_init(&c->st, dir)))
 		goto fail;
@@ -1253,6 +1402,7 @@ cluster *cluster_init(const cluster_opts *o, int *err)
 		sh_log_error("cluster: cannot bind the node port %d: %s", c->node_port, zmq_strerror(zmq_errno()));
 		goto fail;
 	}
+	c->pull_mon = zmon_open(c->zctx, c->pull);
 	if (o->discovery && !(c->bc = beacon_init(o->discovery_port ? o->discovery_port : BEACON_PORT, o->interface, &e)))
 		goto fail;
 	if (o->peers && o->peers[0] && (e = peers_connect(c, o->peers)))
@@ -1308,10 +1458,12 @@ void cluster_free(cluster *c)
 	seqtab_remove_origin(&c->seqs, NULL, kv_free_void);
 	for (int i = 0; i < c->n_links; i++) {
 		zmq_close(c->links[i].sock);
+		zmon_close(c->links[i].mon);
 		pthread_mutex_destroy(&c->links[i].mu);
 	}
 	if (c->pull)
 		zmq_close(c->pull);
+	zmon_close(c->pull_mon);
 	beacon_free(c->bc);
 	if (c->zctx)
 		zmq_ctx_term(c->zctx);

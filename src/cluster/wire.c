@@ -54,7 +54,7 @@ static const char *type_names[] = {
 	[WIRE_HELLO] = "HELLO", [WIRE_WELCOME] = "WELCOME", [WIRE_PLAN] = "PLAN", [WIRE_OPEN] = "OPEN",
 	[WIRE_FORWARD] = "FORWARD", [WIRE_TOKEN] = "TOKEN", [WIRE_CANCEL] = "CANCEL", [WIRE_ERROR] = "ERROR",
 	[WIRE_PING] = "PING", [WIRE_PONG] = "PONG", [WIRE_LOGITS] = "LOGITS",
-	[WIRE_PEERS] = "PEERS",
+	[WIRE_PEERS] = "PEERS", [WIRE_REFUSE] = "REFUSE",
 };
 
 const char *wire_type_name(int type)
@@ -128,8 +128,11 @@ static uint64_t payload_size(const wire_msg *m)
 			return 0;
 		return CANCEL_FIXED + n * 8;
 	case WIRE_ERROR:
+	case WIRE_REFUSE:
 		n = strnlen(m->error.text, sizeof m->error.text);
 		if (n > WIRE_MAX_ERROR || !bytes_str_ok(m->error.text, n, bytes_print_char))
+			return 0;
+		if (m->h.type == WIRE_REFUSE && (m->error.code < 1 || m->error.code > WIRE_REFUSE_MAX))
 			return 0;
 		return ERROR_FIXED + n;
 	case WIRE_PING:
@@ -304,7 +307,8 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 		for (uint32_t i = 0; i < m->cancel.n; i++)
 			bytes_put64(p + CANCEL_FIXED + 8 * (size_t)i, wire_cancel_get(m, i));
 		break;
-	case WIRE_ERROR: {
+	case WIRE_ERROR:
+	case WIRE_REFUSE: {
 		size_t n = strnlen(m->error.text, WIRE_MAX_ERROR);
 		memcpy(p, m->error.origin, WIRE_ID_BYTES);
 		bytes_put32(p + 16, (uint32_t)m->error.code);
@@ -565,7 +569,8 @@ static int decode_cancel(const uint8_t *p, uint64_t len, wire_msg *m, const char
 	return SH_OK;
 }
 
-static int decode_error(const uint8_t *p, uint64_t len, wire_msg *m, const char *tn, char *err, size_t cap)
+/* ERROR and REFUSE (whose code is a known reason) */
+static int decode_error(const uint8_t *p, uint64_t len, bool refuse, wire_msg *m, const char *tn, char *err, size_t cap)
 {
 	NEED_MIN(ERROR_FIXED);
 	uint32_t n = bytes_get16(p + 20);
@@ -578,6 +583,8 @@ static int decode_error(const uint8_t *p, uint64_t len, wire_msg *m, const char 
 		return BAD("%s: text has a non-printable byte", tn);
 	memcpy(m->error.origin, p, WIRE_ID_BYTES);
 	m->error.code = (int32_t)bytes_get32(p + 16);
+	if (refuse && (m->error.code < 1 || m->error.code > WIRE_REFUSE_MAX))
+		return BAD("%s: unknown reason %" PRId32, tn, m->error.code);
 	memcpy(m->error.text, p + ERROR_FIXED, n);
 	m->error.text[n] = '\0';
 	return SH_OK;
@@ -673,7 +680,8 @@ int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg
 		e = decode_cancel(p, len, m, tn, err, cap);
 		break;
 	case WIRE_ERROR:
-		e = decode_error(p, len, m, tn, err, cap);
+	case WIRE_REFUSE:
+		e = decode_error(p, len, type == WIRE_REFUSE, m, tn, err, cap);
 		break;
 	case WIRE_PING:
 	case WIRE_PONG:

@@ -62,7 +62,15 @@ enum wire_type {
 	WIRE_PONG = 10,
 	WIRE_LOGITS = 11,  /* last shard -> entry node: logits rows of a batch (the entry samples) */
 	WIRE_PEERS = 12,   /* the live members a node knows, so that every pair gets linked */
-	WIRE_TYPE_MAX = 12
+	WIRE_REFUSE = 13,  /* an introduction refused, and why (never answered) */
+	WIRE_TYPE_MAX = 13
+};
+
+enum {                            /* REFUSE reasons (wire_error.code); the text is the refuser's own value */
+	WIRE_REFUSE_CLUSTER = 1,  /* another cluster name: text is the refuser's */
+	WIRE_REFUSE_MODEL = 2,    /* another model: text is the refuser's model identity */
+	WIRE_REFUSE_VERSION = 3,  /* no common protocol version: text is "MIN..MAX" the refuser speaks */
+	WIRE_REFUSE_MAX = 3
 };
 
 enum {
@@ -150,6 +158,7 @@ typedef struct {
  * in that slot (prefix reuse) instead of freeing it */
 enum { WIRE_CANCEL_DONE = 0, WIRE_CANCEL_CLIENT = 1, WIRE_CANCEL_ERROR = 2, WIRE_CANCEL_REPLAN = 3, WIRE_CANCEL_KEEP = 4 };
 
+/* ERROR, and REFUSE (same layout): origin is the refused node, code a WIRE_REFUSE_* */
 typedef struct {
 	uint8_t origin[WIRE_ID_BYTES];   /* the node whose request failed (header.request_id) */
 	int32_t code;                    /* SH_E* */
@@ -193,7 +202,7 @@ typedef struct {
 		wire_forward fwd;        /* FORWARD */
 		wire_tokens tokens;      /* TOKEN */
 		wire_cancel cancel;      /* CANCEL */
-		wire_error error;        /* ERROR */
+		wire_error error;        /* ERROR, REFUSE */
 		wire_ping ping;          /* PING, PONG */
 		wire_logits logits;      /* LOGITS */
 		wire_peers peers;        /* PEERS */

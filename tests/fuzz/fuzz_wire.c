@@ -78,6 +78,9 @@ static void walk(const wire_msg *m, const uint8_t *data, size_t size, const wire
 	case WIRE_ERROR:
 		CHECK(strlen(m->error.text) <= WIRE_MAX_ERROR);
 		break;
+	case WIRE_REFUSE:
+		CHECK(strlen(m->error.text) <= WIRE_MAX_ERROR && m->error.code >= 1 && m->error.code <= WIRE_REFUSE_MAX);
+		break;
 	case WIRE_PEERS:
 		CHECK(m->peers.n <= WIRE_MAX_PEERS);
 		for (uint32_t i = 0; i < m->peers.n; i++) {
@@ -187,6 +190,10 @@ static void seeds_write(const char *dir)
 	m.error = (wire_error){ .origin = { 9 }, .code = SH_ERANGE };
 	strcpy(m.error.text, "context full");
 	seed_write(dir, "error", &m);
+	m.h.type = WIRE_REFUSE;
+	m.error = (wire_error){ .origin = { 9 }, .code = WIRE_REFUSE_CLUSTER };
+	strcpy(m.error.text, "home-lab");
+	seed_write(dir, "refuse", &m);
 	m.h.type = WIRE_PING;
 	m.ping = (wire_ping){ .time_ns = 123456789, .pad = 16 };
 	seed_write(dir, "ping", &m);

@@ -70,9 +70,7 @@ for n in 1 2 3 4; do
 	c1=$(cached "${API_PORTS[0]}")
 	[ $((c1 - c0)) -ge 20 ] || fail "$n nodes: the repeated and follow-up prompts reused only $((c1 - c0)) cached tokens"
 	echo "$n nodes: $ranges identical to one node"
-	for p in "${PIDS[@]}"; do kill -9 "$p"; done
-	wait 2>/dev/null || true
-	PIDS=()
+	cluster_stop
 done
 
 cluster_start 2 "-m $M --wire f16"

@@ -51,9 +51,7 @@ for i in 0 1 2; do
 done
 [ "$sum" -ge $((single * 9 / 10)) ] || fail "the nodes hold $sum bytes together, less than the model's $single"
 
-for p in "${PIDS[@]}"; do kill -9 "$p"; done
-wait 2>/dev/null || true
-PIDS=()
+cluster_stop
 cluster_start 2 "-m $M -c 512 --parallel 1 --memory-limit 100M"
 for k in $(seq 1 50); do
 	topology "${API_PORTS[0]}" | jq -e '.nodes | length == 2' >/dev/null && break

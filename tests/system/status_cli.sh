@@ -82,9 +82,7 @@ closed=$(random_port)
 fails_with "cannot connect to 127\.0\.0\.1 port $closed: Connection refused" --port "$closed"
 fails_with "cannot resolve" --host no-such-host.invalid
 fails_with "is not http://" --url "http://127.0.0.1:99999"
-for p in "${PIDS[@]}"; do kill -9 "$p"; done
-wait 2>/dev/null || true
-PIDS=()
+cluster_stop
 
 # ---------------------------------------------------------------- --api-key
 "$SHOAL" run -m "$M" --port 0 -t 1 --api-key right-key-1234 >"$TMPD/single.log" 2>&1 &

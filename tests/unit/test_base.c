@@ -1,6 +1,6 @@
 /*
  * test_base.c - base helpers: overflow-checked arithmetic, the rng's determinism and range,
- * large allocations, reading whole files.
+ * large allocations, reading whole files, the log rate limiter.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -98,4 +98,36 @@ Test(base, file_read_whole_capped_and_failing)
 	cr_assert_eq(sh_file_read("/nonexistent/file", 100, &buf, &len), SH_EIO);
 	cr_assert_eq(sh_file_read("/tmp", 100, &buf, &len), SH_EIO); /* a directory reads as an error */
 	cr_assert_str_eq(sh_file_error(SH_ERANGE), "too large");
+}
+
+/* the first line goes out; repeats within the window are held back and counted, and the next line
+ * (or sh_ratelimit_due, when nothing follows) says how many came before it and over how long */
+Test(base, ratelimit_counts_what_came_before)
+{
+	sh_ratelimit r = { .window = 1.0 };
+	int held;
+	double span;
+	cr_assert(sh_ratelimit_pass(&r, 10.0, &held, &span));
+	cr_assert_eq(held, 0);
+	cr_assert_float_eq(span, 0, 1e-9);
+	cr_assert(!sh_ratelimit_pass(&r, 10.2, &held, &span));
+	cr_assert(!sh_ratelimit_pass(&r, 10.5, &held, &span));
+	cr_assert(!sh_ratelimit_pass(&r, 10.9, &held, &span));
+	cr_assert(!sh_ratelimit_due(&r, 10.95, &held, &span), "not before the window has passed");
+	cr_assert(sh_ratelimit_pass(&r, 11.4, &held, &span));
+	cr_assert_eq(held, 3, "the three before it");
+	cr_assert_float_eq(span, 1.2, 1e-9, "from the first held back (10.2) to this line");
+	/* a run that nothing follows is reported once, by due */
+	cr_assert(!sh_ratelimit_pass(&r, 11.5, &held, &span));
+	cr_assert(!sh_ratelimit_pass(&r, 11.8, &held, &span));
+	cr_assert(!sh_ratelimit_due(&r, 12.3, &held, &span));
+	cr_assert(sh_ratelimit_due(&r, 12.5, &held, &span));
+	cr_assert_eq(held, 2);
+	cr_assert_float_eq(span, 1.0, 1e-9);
+	cr_assert(!sh_ratelimit_due(&r, 20.0, &held, &span), "reported once");
+	/* the due report starts a window too: an event right after it is held */
+	cr_assert(!sh_ratelimit_pass(&r, 12.6, &held, &span));
+	cr_assert(sh_ratelimit_pass(&r, 13.6, &held, &span));
+	cr_assert_eq(held, 1);
+	cr_assert(!sh_ratelimit_due(&r, 30.0, &held, &span), "nothing held");
 }

@@ -55,12 +55,12 @@ static void header_init(wire_msg *m, int type)
 }
 
 /* one valid message of each kind; index -> message */
-#define N_SAMPLES 15
+#define N_SAMPLES 16
 static void sample_msg(int k, wire_msg *m)
 {
 	static const int types[N_SAMPLES] = { WIRE_HELLO, WIRE_WELCOME, WIRE_PLAN, WIRE_OPEN, WIRE_FORWARD,
 					      WIRE_FORWARD, WIRE_FORWARD, WIRE_TOKEN, WIRE_CANCEL, WIRE_ERROR,
-					      WIRE_PING, WIRE_PONG, WIRE_HELLO, WIRE_LOGITS, WIRE_PEERS };
+					      WIRE_PING, WIRE_PONG, WIRE_HELLO, WIRE_LOGITS, WIRE_PEERS, WIRE_REFUSE };
 	static const wire_peer peers[3] = { { 8643, "10.0.0.2" }, { 7070, "fe80::1%eth0" },
 					    { 65535, "192.168.100.200" } };
 	header_init(m, types[k]);
@@ -137,6 +137,11 @@ static void sample_msg(int k, wire_msg *m)
 		break;
 	case 14:
 		m->peers = (wire_peers){ .n = 3, .items = peers };
+		break;
+	case 15:
+		memset(m->error.origin, 0x44, WIRE_ID_BYTES);
+		m->error.code = WIRE_REFUSE_MODEL;
+		strcpy(m->error.text, "af739c8808688c0c:stories260K.gguf");
 		break;
 	}
 }
@@ -241,6 +246,7 @@ static void check_equal(const wire_msg *a, const wire_msg *b)
 			cr_assert_eq(wire_cancel_get(a, i), wire_cancel_get(b, i));
 		break;
 	case WIRE_ERROR:
+	case WIRE_REFUSE:
 		cr_assert_arr_eq(a->error.origin, b->error.origin, WIRE_ID_BYTES);
 		cr_assert_eq(a->error.code, b->error.code);
 		cr_assert_str_eq(a->error.text, b->error.text);
@@ -427,7 +433,7 @@ static void expect_reject(int k, void (*fn)(wire_msg *m), mutate_fn mut, const w
 static void mut_magic(uint8_t *f, size_t len) { f[3] = 'X'; }
 static void mut_version(uint8_t *f, size_t len) { f[4] = 1; }
 static void mut_type0(uint8_t *f, size_t len) { f[5] = 0; }
-static void mut_type13(uint8_t *f, size_t len) { f[5] = WIRE_TYPE_MAX + 1; }
+static void mut_type_past(uint8_t *f, size_t len) { f[5] = WIRE_TYPE_MAX + 1; }
 static void mut_flags(uint8_t *f, size_t len) { f[7] = 0x80; }
 static void mut_f16_flag(uint8_t *f, size_t len) { f[6] = WIRE_FLAG_F16; }
 static void mut_len_huge(uint8_t *f, size_t len) { memset(f + 8, 0xff, 4); }
@@ -499,7 +505,7 @@ Test(wire, defects_are_named, .init = fixtures_init)
 	expect_reject(10, NULL, mut_magic, &LIM, SH_EFORMAT, "magic");
 	expect_reject(10, NULL, mut_version, &LIM, SH_EUNSUP, "protocol version 1");
 	expect_reject(10, NULL, mut_type0, &LIM, SH_EFORMAT, "unknown message type 0");
-	expect_reject(10, NULL, mut_type13, &LIM, SH_EFORMAT, "unknown message type 13");
+	expect_reject(10, NULL, mut_type_past, &LIM, SH_EFORMAT, "unknown message type 14");
 	expect_reject(10, NULL, mut_flags, &LIM, SH_EFORMAT, "PING: unknown flags 0x8000");
 	expect_reject(10, NULL, mut_ping_pad, &LIM, SH_EFORMAT, "PING: payload of 1016 bytes, expected 1017");
 	expect_reject(11, NULL, mut_ping_pad_huge, &LIM, SH_EFORMAT, "PONG: padding of 268436456 bytes");
@@ -636,4 +642,26 @@ Test(wire, random_frames_never_crash, .init = fixtures_init)
 		free(f);
 	}
 	cr_assert_gt(accepted, 0);
+}
+
+/* a REFUSE names a known reason: others are not encoded and not accepted */
+Test(wire, refuse_reasons)
+{
+	wire_msg m, d;
+	char err[WIRE_ERR_CAP];
+	sample_msg(15, &m);
+	size_t n;
+	uint8_t *b = encode(&m, &n);
+	cr_assert_eq(wire_decode(b, n, NULL, &d, err, sizeof err), SH_OK, "%s", err);
+	cr_assert_eq(d.error.code, WIRE_REFUSE_MODEL);
+	/* the reason is the 4 bytes after the origin */
+	uint32_t bad[] = { 0, WIRE_REFUSE_MAX + 1, 0xffffffffu };
+	for (size_t i = 0; i < SH_ARRAY_LEN(bad); i++) {
+		memcpy(b + WIRE_HEADER_BYTES + WIRE_ID_BYTES, &bad[i], 4);
+		cr_assert_eq(wire_decode(b, n, NULL, &d, err, sizeof err), SH_EFORMAT);
+		cr_assert(strstr(err, "REFUSE: unknown reason"), "%s", err);
+		m.error.code = (int32_t)bad[i];
+		cr_assert_eq(wire_size(&m), 0);
+	}
+	free(b);
 }

@@ -5,6 +5,7 @@
 #   cluster_start N "common args" ["args of node 1" "args of node 2" ...]
 #     starts N nodes that all list each other in --peers; sets NODE_PORTS[i], API_PORTS[i], PIDS[i],
 #     LOGS[i] (i from 0)
+#   cluster_stop                          kills and reaps every node started
 #   cluster_wait_plan N_ALIVE [TIMEOUT]   every running node sees N_ALIVE nodes with layers, one epoch
 #   complete PORT JSON                    the choice's text of a completion (fails on an error)
 # Several nodes share the 2 cores: each runs with -t 1.
@@ -12,9 +13,15 @@
 : "${SHOAL:=build/shoal}" "${STORIES:=models/stories260K.gguf}" "${TESTDATA:=tests/data}"
 PIDS=() NODE_PORTS=() API_PORTS=() LOGS=()
 TMPD=$(mktemp -d)
+# kills every node started and reaps it quietly (their status is not this script's)
+cluster_stop() {
+	local p
+	for p in "${PIDS[@]}"; do [ -n "$p" ] && kill -9 "$p" || true; done
+	wait || true
+	PIDS=()
+} 2>/dev/null
 cleanup() {
-	for p in "${PIDS[@]}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	cluster_stop
 	rm -rf "$TMPD"
 }
 trap cleanup EXIT
@@ -71,8 +78,7 @@ cluster_start() {
 		ok=1
 		for i in $(seq 0 $((n - 1))); do node_wait_api "$i" || ok=0; done
 		[ $ok = 1 ] && return 0
-		for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-		wait 2>/dev/null || true # the killed nodes' status is not this script's
+		cluster_stop
 	done
 	fail "cannot start $n nodes"
 }
