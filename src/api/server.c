@@ -16,6 +16,7 @@
 #include "api/openai.h"
 
 #include <microhttpd.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -30,7 +31,26 @@
 #define MAX_CONNECTIONS 512
 #define CONNECTION_TIMEOUT 300      /* seconds of socket inactivity */
 
-enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_MODEL, R_HEALTH, R_METRICS, R_TOPOLOGY };
+enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_MODEL, R_HEALTH, R_METRICS, R_TOPOLOGY, R_INDEX };
+
+/* every route, in the order / lists them */
+static const struct {
+	const char *path;
+	bool prefix;              /* path is a prefix: "/v1/models/" + an id */
+	enum route rt;
+	const char *method;
+	const char *what;
+} routes[] = {
+	{ "/v1/chat/completions", false, R_CHAT, "POST",
+	  "chat: messages rendered with the model's chat template; a JSON answer or a stream of events" },
+	{ "/v1/completions", false, R_COMPLETIONS, "POST", "a completion of a raw prompt; JSON or a stream" },
+	{ "/v1/models", false, R_MODELS, "GET", "the model served" },
+	{ "/v1/models/", true, R_MODEL, "GET", "one model, by its id" },
+	{ "/v1/topology", false, R_TOPOLOGY, "GET", "the cluster: its nodes, their layers and memory, the links" },
+	{ "/health", false, R_HEALTH, "GET", "200 while the node serves (no API key needed)" },
+	{ "/metrics", false, R_METRICS, "GET", "Prometheus metrics: requests, tokens, speed, queue, slots" },
+	{ "/", false, R_INDEX, "GET", "this list (HTML for a browser, else JSON; no API key needed)" },
+};
 
 struct api_server {
 	api_server_opts o;
@@ -50,6 +70,8 @@ typedef struct {
 	text_buf body;
 	bool too_big;
 	uint64_t discarded;
+	const char *log_path;        /* a completion route: its requests are logged (a static string) */
+	char client[INET6_ADDRSTRLEN];
 } conn;
 
 typedef struct {
@@ -58,6 +80,7 @@ typedef struct {
 	api_resp_meta meta;
 	bool include_usage;
 	int fd;
+	char client[INET6_ADDRSTRLEN];
 	text_buf out, text;
 	size_t off;
 	bool started, ended;
@@ -134,8 +157,41 @@ static enum MHD_Result send_json(api_server *srv, struct MHD_Connection *c, unsi
 	return r;
 }
 
-static enum MHD_Result send_error(api_server *srv, struct MHD_Connection *c, const api_error *e)
+/* the client's address as text; an IPv4-mapped IPv6 address as plain IPv4 */
+static void client_address(struct MHD_Connection *c, char *out, size_t cap)
 {
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	snprintf(out, cap, "?");
+	if (sa && sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)cap);
+		else
+			inet_ntop(AF_INET6, a, out, (socklen_t)cap);
+	}
+}
+
+/* the one line of a completion request that ran: id, client, tokens, time to first token, speed,
+ * how it ended */
+static void log_request(const char *id, const char *client, const sched_status *ss, const char *finish)
+{
+	char ttft[32] = "no token", rate[32] = "";
+	if (ss->t_first > 0)
+		snprintf(ttft, sizeof ttft, "first token %.1f ms", (ss->t_first - ss->t_submit) * 1e3);
+	if (ss->n_gen > 1 && ss->t_last > ss->t_first)
+		snprintf(rate, sizeof rate, ", %.1f tok/s", (ss->n_gen - 1) / (ss->t_last - ss->t_first));
+	sh_log_info("%s %s: prompt %d tokens (%d cached), %d generated, %s%s, %s", id, client, ss->n_prompt, ss->n_cached,
+		    ss->n_gen, ttft, rate, finish);
+}
+
+static enum MHD_Result send_error(api_server *srv, struct MHD_Connection *c, const conn *k, const api_error *e)
+{
+	if (k && k->log_path) /* a completion request refused before it ran */
+		sh_log_info("POST %s %s: %d %s%s%s", k->log_path, k->client, e->status, e->param[0] ? e->param : "",
+			    e->param[0] ? ": " : "", e->message);
 	const char *hname = NULL, *hval = NULL;
 	if (e->status == 401)
 		hname = "WWW-Authenticate", hval = "Bearer";
@@ -148,26 +204,19 @@ static enum MHD_Result send_error(api_server *srv, struct MHD_Connection *c, con
 	do {                                                                              \
 		api_error e_;                                                             \
 		api_error_set(&e_, status, type, code, param, __VA_ARGS__);               \
-		return send_error(srv, c, &e_);                                           \
+		return send_error(srv, c, k, &e_);                                        \
 	} while (0)
 
 /* ---------------------------------------------------------------- routes */
 static enum route route_of(const api_server *srv, const char *url)
 {
-	if (!strcmp(url, "/v1/chat/completions"))
-		return R_CHAT;
-	if (!strcmp(url, "/v1/completions"))
-		return R_COMPLETIONS;
-	if (!strcmp(url, "/v1/models"))
-		return R_MODELS;
-	if (!strncmp(url, "/v1/models/", 11) && url[11])
-		return R_MODEL;
-	if (!strcmp(url, "/health"))
-		return R_HEALTH;
-	if (!strcmp(url, "/metrics"))
-		return R_METRICS;
-	if (!strcmp(url, "/v1/topology") && srv->o.topology)
-		return R_TOPOLOGY;
+	for (size_t i = 0; i < SH_ARRAY_LEN(routes); i++) {
+		if (routes[i].rt == R_TOPOLOGY && !srv->o.topology)
+			continue;
+		size_t n = strlen(routes[i].path);
+		if (routes[i].prefix ? !strncmp(url, routes[i].path, n) && url[n] : !strcmp(url, routes[i].path))
+			return routes[i].rt;
+	}
 	return R_NONE;
 }
 
@@ -309,8 +358,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		if (ss.finish != SCHED_RUNNING) {
 			rc |= text_buf_add(&st->out, "data: [DONE]\n\n", 14);
 			st->ended = true;
-			sh_log_info("%s: prompt %d tokens, generated %d, %s", st->meta.id, ss.n_prompt, ss.n_gen,
-				    finish_log_name(ss.finish));
+			log_request(st->meta.id, st->client, &ss, finish_log_name(ss.finish));
 		}
 		if (rc)
 			return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -320,6 +368,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void stream_free(void *cls)
 {
 	stream *st = cls;
+	if (!st->ended) { /* the client left (or the connection failed) before the end */
+		sched_status ss;
+		text_buf discard = { 0 };
+		sched_req_read(st->r, 0, &discard, &ss);
+		text_buf_free(&discard);
+		log_request(st->meta.id, st->client, &ss, "cancelled (the client left)");
+	}
 	sched_req_release(st->r); /* cancels it if the client left early */
 	text_buf_free(&st->out);
 	text_buf_free(&st->text);
@@ -336,7 +391,7 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 	enum MHD_Result ret;
 	if (api_request_parse(kind, k->body.p ? k->body.p : "", k->body.len, &lim, &req, &err)) {
 		api_request_free(&req);
-		return send_error(srv, c, &err);
+		return send_error(srv, c, k, &err);
 	}
 	char why[512];
 	if (srv->o.ready && srv->o.ready(srv->o.cluster_ctx, why, sizeof why)) {
@@ -346,7 +401,7 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 	int n = build_prompt(srv, &req, &ids, &err);
 	if (n < 0) {
 		api_request_free(&req);
-		return send_error(srv, c, &err);
+		return send_error(srv, c, k, &err);
 	}
 	if (!req.has_seed)
 		req.sp.sp.seed = srv_rand(srv);
@@ -379,6 +434,7 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 		st->r = r;
 		st->fd = conn_fd(c);
 		st->include_usage = include_usage;
+		snprintf(st->client, sizeof st->client, "%s", k->client);
 		meta_init(srv, &st->meta, kind);
 		MHD_add_response_header(resp, "Content-Type", "text/event-stream");
 		MHD_add_response_header(resp, "Cache-Control", "no-cache");
@@ -401,21 +457,24 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 		}
 		if (ss.finish != SCHED_RUNNING)
 			break;
-		if (peer_gone(fd)) {
-			sched_req_release(r);
-			text_buf_free(&text);
-			return MHD_NO; /* closes the connection */
-		}
+		if (peer_gone(fd))
+			break;
 	}
 	sched_req_release(r);
 	api_resp_meta m;
 	meta_init(srv, &m, kind);
+	bool left = ss.finish == SCHED_RUNNING;
+	log_request(m.id, k->client, &ss, left ? "cancelled (the client left)" : finish_log_name(ss.finish));
+	if (left) {
+		text_buf_free(&text);
+		return MHD_NO; /* closes the connection */
+	}
 	if (ss.finish != SCHED_FINISH_STOP && ss.finish != SCHED_FINISH_LENGTH) {
 		text_buf_free(&text);
+		k->log_path = NULL; /* logged above */
 		SEND_ERR(503, "server_error", "request_aborted", NULL,
 			 "the request was aborted: the server is stopping or a cluster node failed");
 	}
-	sh_log_info("%s: prompt %d tokens, generated %d, %s", m.id, ss.n_prompt, ss.n_gen, api_finish_name(ss.finish));
 	ret = send_json(srv, c, 200, api_response(&m, text.p, text.len, ss.finish, ss.n_prompt, ss.n_gen), NULL, NULL);
 	text_buf_free(&text);
 	return ret;
@@ -426,6 +485,80 @@ static json_t *model_json(const api_server *srv)
 {
 	return json_pack("{s:s, s:s, s:I, s:s}", "id", srv->model_id, "object", "model", "created",
 			 (json_int_t)srv->o.model_created, "owned_by", "shoal");
+}
+
+/* text with &, <, >, " and ' as entities */
+static int html_add(text_buf *b, const char *s)
+{
+	int rc = 0;
+	for (; *s && !rc; s++) {
+		const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '"' ? "&quot;"
+			      : *s == '\'' ? "&#39;" : NULL;
+		rc = e ? text_buf_add(b, e, strlen(e)) : text_buf_add(b, s, 1);
+	}
+	return rc;
+}
+
+/* GET /: what this node is and its API (the routes table), for a person (HTML) or a program
+ * (JSON); the model is named only to a client the API key admits */
+static enum MHD_Result handle_index(api_server *srv, struct MHD_Connection *c)
+{
+	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+	char base[300];
+	bool host_ok = host && host[0] && strlen(host) < 256 && !strpbrk(host, " /\\\"'<>");
+	if (host_ok)
+		snprintf(base, sizeof base, "http://%s", host);
+	else
+		snprintf(base, sizeof base, "http://localhost:%d", srv->port);
+	const char *model = authorized(srv, c) ? srv->model_id : NULL;
+	if (!accept || !strstr(accept, "text/html")) {
+		json_t *eps = json_array();
+		for (size_t i = 0; i < SH_ARRAY_LEN(routes); i++) {
+			char path[64];
+			snprintf(path, sizeof path, "%s%s", routes[i].path, routes[i].prefix ? "{id}" : "");
+			if (routes[i].rt != R_TOPOLOGY || srv->o.topology)
+				json_array_append_new(eps, json_pack("{s:s, s:s, s:s}", "method", routes[i].method, "path", path,
+								     "description", routes[i].what));
+		}
+		return send_json(srv, c, 200,
+				 json_pack("{s:s, s:o, s:s, s:o}", "name", "shoal", "model", model ? json_string(model) : json_null(),
+					   "api_base", "/v1", "endpoints", eps),
+				 NULL, NULL);
+	}
+	text_buf b = { 0 };
+	int rc = text_buf_addf(&b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+				   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>shoal</title>"
+				   "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}"
+				   "code,pre{font-family:ui-monospace,monospace}pre{background:#f4f4f4;padding:.75rem;"
+				   "overflow-x:auto}td{padding:.2rem .6rem .2rem 0;vertical-align:top}</style></head><body>\n"
+				   "<h1>shoal</h1>\n<p>");
+	if (model) {
+		rc |= text_buf_addf(&b, "This node serves <strong>");
+		rc |= html_add(&b, model);
+		rc |= text_buf_addf(&b, "</strong> (%d tokens of context per request).", srv->o.n_ctx);
+	} else {
+		rc |= text_buf_addf(&b, "This node needs an API key: send <code>Authorization: Bearer KEY</code>.");
+	}
+	rc |= text_buf_addf(&b, " The web UI comes with a later version. Point any OpenAI client at <code>");
+	rc |= html_add(&b, base);
+	rc |= text_buf_addf(&b, "/v1</code>.</p>\n<table>\n");
+	for (size_t i = 0; i < SH_ARRAY_LEN(routes); i++) {
+		if (routes[i].rt == R_TOPOLOGY && !srv->o.topology)
+			continue;
+		rc |= text_buf_addf(&b, "<tr><td>%s</td><td><code>%s%s</code></td><td>", routes[i].method, routes[i].path,
+				    routes[i].prefix ? "{id}" : "");
+		rc |= html_add(&b, routes[i].what);
+		rc |= text_buf_addf(&b, "</td></tr>\n");
+	}
+	rc |= text_buf_addf(&b, "</table>\n<p>Try:</p>\n<pre>curl ");
+	rc |= html_add(&b, base);
+	rc |= text_buf_addf(&b, "/v1/chat/completions -H 'Content-Type: application/json' \\\n"
+				"  -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a story\"}]}'</pre>\n"
+				"</body></html>\n");
+	enum MHD_Result r = rc ? MHD_NO : send_buf(srv, c, 200, "text/html; charset=utf-8", b.p, b.len, NULL, NULL);
+	text_buf_free(&b);
+	return r;
 }
 
 static enum MHD_Result handle_metrics(api_server *srv, struct MHD_Connection *c)
@@ -477,6 +610,10 @@ static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn 
 {
 	enum route rt = route_of(srv, url);
 	bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	if ((rt == R_CHAT || rt == R_COMPLETIONS) && post) {
+		k->log_path = rt == R_CHAT ? "/v1/chat/completions" : "/v1/completions";
+		client_address(c, k->client, sizeof k->client);
+	}
 	if (rt == R_NONE)
 		SEND_ERR(404, "invalid_request_error", "unknown_url", NULL, "unknown URL: %s %.200s", method, url);
 	if (!strcmp(method, "OPTIONS")) { /* CORS preflight */
@@ -498,6 +635,8 @@ static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn 
 			      method, url, rt == R_CHAT || rt == R_COMPLETIONS ? "POST" : "GET");
 		return send_json(srv, c, 405, api_error_json(&e), "Allow", allowed_methods(rt));
 	}
+	if (rt == R_INDEX)
+		return handle_index(srv, c);
 	if (rt == R_HEALTH) {
 		if (__atomic_load_n(&srv->quiesced, __ATOMIC_RELAXED))
 			return send_json(srv, c, 503, json_pack("{s:s}", "status", "stopping"), NULL, NULL);

@@ -13,6 +13,7 @@
 #include "main/cmds.h"
 #include "api/server.h"
 #include "compute/quant.h"
+#include "cluster/beacon.h"
 #include "cluster/node.h"
 #include "engine/engine.h"
 #include "serve/sched.h"
@@ -208,7 +209,8 @@ static json_t *topology_single(void *ctx)
 
 /* ---------------------------------------------------------------- where to go */
 /* the URLs a browser or client can use: this machine's, then each LAN address's (all of them when
- * the server listens on every interface; the one given with --host otherwise) */
+ * the server listens on every interface; the one given with --host otherwise); not those of
+ * loopback, link-local addresses or the bridges that lead only to local containers and VMs */
 static void log_urls(const char *host, int port)
 {
 	bool any = !host || !host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
@@ -224,7 +226,7 @@ static void log_urls(const char *host, int port)
 		return;
 	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
 		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP) ||
-		    (i->ifa_flags & IFF_LOOPBACK))
+		    (i->ifa_flags & IFF_LOOPBACK) || beacon_iface_excluded(i->ifa_name)) /* docker0 & co. */
 			continue;
 		uint32_t a = ntohl(((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
 		if ((a >> 16) == 0xA9FE) /* 169.254/16: link-local, not where a person goes */

@@ -386,6 +386,7 @@ static void row_commit(sched *s, slot *sl, double now)
 	rate_add(s, now, 1);
 	if (r->st.n_gen == 1)
 		r->st.t_first = now;
+	r->st.t_last = now;
 	if (text_buf_add(&r->gen, sl->piece.p ? sl->piece.p : "", sl->piece.len)) {
 		req_finish(s, r, sl, SCHED_FINISH_ABORTED);
 		return;

@@ -84,6 +84,7 @@ typedef struct {
 	int n_cached;            /* of which reused from the slot's cache */
 	int n_gen;               /* generated tokens (an end-of-generation token not counted) */
 	double t_submit, t_first;/* sh_time_sec() at submit and at the first generated token (0: none yet) */
+	double t_last;           /* ... at the last generated token (0: none yet) */
 } sched_status;
 
 typedef struct {
