@@ -43,6 +43,7 @@ MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 DEPS_STAMP := $(BUILD)/.deps-run
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
+NODE_MODULES := tests/system/node/node_modules/.package-lock.json
 
 .PHONY: all test san bench fuzz clean run FORCE
 all: $(BUILD)/shoal
@@ -50,9 +51,11 @@ all: $(BUILD)/shoal
 $(DEPS_STAMP): scripts/install-deps.sh
 	@scripts/install-deps.sh --run
 	@mkdir -p $(BUILD) && touch $@
-$(TEST_DEPS_STAMP): scripts/install-deps.sh tests/system/node/package-lock.json
+# a missing node_modules (a clone, or removed) counts as changed, so install-deps runs again
+$(TEST_DEPS_STAMP): scripts/install-deps.sh tests/system/node/package-lock.json $(NODE_MODULES)
 	@scripts/install-deps.sh
 	@mkdir -p $(BUILD) && touch $@
+$(NODE_MODULES):
 
 $(BUILD)/%_avx2.o: %_avx2.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -107,7 +107,7 @@ sample_params sampling_opts_get(const sampling_opts *s);
 		   "subtract X times a token's count in the last 64 tokens from its logit; 0: off"),            \
 	OPTS_FLOAT("--presence-penalty", NULL, "X", &(so)->p.presence_penalty, -1e6, 1e6,                     \
 		   "subtract X from the logit of every token among the last 64; 0: off"),                       \
-	OPTS_INT("--seed", NULL, "S", &(so)->seed, 0, 0x7fffffffffffffffL,                                    \
+	OPTS_INT("--seed", NULL, "S", &(so)->seed, 0, 9007199254740991.0,                                   \
 		 "the sampler's random seed, for a repeatable run (default: a new one each run)")
 
 typedef struct {
