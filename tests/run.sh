@@ -92,7 +92,7 @@ if [ "$skipped" -gt 0 ]; then
 		{ printf "%s%s", sep, $2; sep = ", " }
 		END { print "" }'
 	why=" ($(printf '%s\n' "${reasons[@]}" | cut -f1 | sort | uniq -c |
-		awk '{ n = $1; sub(/^ *[0-9]+ /, ""); printf "%s%d: %s", NR > 1 ? "; " : "", n, $0 }'))"
+		awk '{ n = $1; sub(/^ *[0-9]+ /, ""); printf("%s%d: %s", (NR > 1 ? "; " : ""), n, $0) }'))"
 fi
 echo "$passed passed, $failed failed, $skipped skipped$why"
 [ "$failed" -eq 0 ]
