@@ -6,11 +6,13 @@
  */
 #include "base/base.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +80,35 @@ void sh_assert_fail(const char *expr, const char *file, int line)
 }
 
 /* ---------------------------------------------------------------- files */
+int sh_mkdir_p(const char *dir, unsigned mode, const char **failed)
+{
+	static _Thread_local char buf[4096];
+	if (failed)
+		*failed = buf;
+	if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) {
+		errno = ENAMETOOLONG;
+		return SH_EIO;
+	}
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return SH_EIO;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		return SH_EIO;
+	struct stat st;
+	if (stat(buf, &st) != 0)
+		return SH_EIO;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return SH_EIO;
+	}
+	return SH_OK;
+}
+
 int sh_file_read(const char *path, size_t max, char **out, size_t *len)
 {
 	*out = NULL;

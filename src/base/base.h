@@ -87,6 +87,10 @@ sh_bf16 sh_f32_to_bf16(float f);            /* round to nearest even, nan kept n
  * nothing: the caller says what the file was for (sh_file_error words the code). */
 int sh_file_read(const char *path, size_t max, char **out, size_t *len);
 const char *sh_file_error(int err);   /* "cannot open or read", "out of memory", "too large" */
+/* mkdir -p: creates dir and its missing parents with mode. 0, or SH_EIO with errno set and the
+ * component that failed in *failed (a static buffer; NULL to ignore) when one cannot be made or
+ * dir is not a directory. Logs nothing. */
+int sh_mkdir_p(const char *dir, unsigned mode, const char **failed);
 
 /* ---------------------------------------------------------------- time, misc */
 double sh_time_sec(void);                   /* monotonic seconds */

@@ -52,33 +52,6 @@ int state_dir_resolve(const char *opt, char *out, size_t cap)
 	return SH_OK;
 }
 
-/* mkdir -p with mode 0700 for what it creates */
-static int mkdir_parents(const char *dir)
-{
-	char buf[STATE_PATH_MAX];
-	snprintf(buf, sizeof buf, "%s", dir);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-			sh_log_error("cannot create state dir %s: %s: %s", dir, buf, strerror(errno));
-			return SH_EIO;
-		}
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-		sh_log_error("cannot create state dir %s: %s", dir, strerror(errno));
-		return SH_EIO;
-	}
-	struct stat st;
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		sh_log_error("state dir %s is not a directory", dir);
-		return SH_EIO;
-	}
-	return SH_OK;
-}
-
 static void slot_name(int slot, char *out, size_t cap)
 {
 	if (slot == 0)
@@ -310,9 +283,12 @@ int node_state_init(node_state *s, const char *dir)
 		return SH_EINVAL;
 	}
 	snprintf(s->dir, sizeof s->dir, "%s", dir);
-	int err = mkdir_parents(s->dir);
-	if (err)
+	const char *failed;
+	int err = sh_mkdir_p(s->dir, 0700, &failed);
+	if (err) {
+		sh_log_error("cannot create state dir %s: %s: %s", s->dir, failed, strerror(errno));
 		return err;
+	}
 	if (access(s->dir, W_OK | X_OK) != 0) {
 		sh_log_error("state dir %s is not writable: %s (pass --state-dir to use another)", s->dir, strerror(errno));
 		return SH_EIO;
