@@ -1254,7 +1254,7 @@ static void model_identity(const gguf_ctx *g, const char *path, char *out, size_
 #define MIX(p, n)                                                       \
 	for (size_t k_ = 0; k_ < (size_t)(n); k_++)                     \
 		h = (h ^ ((const uint8_t *)(p))[k_]) * 0x100000001b3ull
-	MIX(&g->file_size, 8);
+	MIX(&g->total_size, 8);
 	MIX(&g->n_tensors, 8);
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		const gguf_tensor *t = &g->tensors[i];

@@ -22,6 +22,7 @@
 #include "gguf/gguf.h"
 #include "compute/quant.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -573,7 +574,8 @@ static gguf_ctx *gguf_parse(const uint8_t *base, uint64_t size, const char *name
 		goto fail;
 	}
 	g->base = base;
-	g->file_size = size;
+	g->file_size = g->total_size = size;
+	g->n_parts = 1;
 	g->path = sh_alloc(strlen(name) + 1);
 	if (!g->path) {
 		r.err = SH_ENOMEM;
@@ -608,7 +610,7 @@ gguf_ctx *gguf_open_buffer(const void *buf, uint64_t size, const char *name, int
 	return gguf_parse(buf ? buf : empty, size, name, err);
 }
 
-gguf_ctx *gguf_open(const char *path, int *err)
+static gguf_ctx *open_one(const char *path, int *err)
 {
 	static const uint8_t empty[1];
 	struct stat st;
@@ -659,10 +661,199 @@ fail:
 	return NULL;
 }
 
+/* ---------------------------------------------------------------- split sets */
+#define SPLIT_SUFFIX_LEN 20 /* "-00001-of-00003.gguf" */
+
+bool gguf_split_parts(const char *name, int *no, int *count)
+{
+	size_t n = strlen(name);
+	if (n <= SPLIT_SUFFIX_LEN)
+		return false;
+	const char *t = name + n - SPLIT_SUFFIX_LEN;
+	if (t[0] != '-' || memcmp(t + 6, "-of-", 4) || strcmp(t + 15, ".gguf"))
+		return false;
+	for (int i = 0; i < 5; i++)
+		if (!isdigit((unsigned char)t[1 + i]) || !isdigit((unsigned char)t[10 + i]))
+			return false;
+	*no = atoi(t + 1);
+	*count = atoi(t + 10);
+	return *no >= 1 && *no <= *count;
+}
+
+void gguf_split_path(const char *prefix, int no, int count, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s-%05d-of-%05d.gguf", prefix, no, count);
+}
+
+/* the path of part no of the set that part (a name ending in -0000k-of-0000N.gguf) belongs to,
+ * malloc'd (the same length as part's); NULL if out of memory */
+static char *split_sibling(const char *part, int no, int count)
+{
+	size_t n = strlen(part);
+	char *prefix = sh_alloc(n + 1), *path = sh_alloc(n + 1);
+	if (prefix && path) {
+		memcpy(prefix, part, n - SPLIT_SUFFIX_LEN);
+		gguf_split_path(prefix, no, count, path, n + 1);
+	} else {
+		sh_free(path);
+		path = NULL;
+	}
+	sh_free(prefix);
+	return path;
+}
+
+/* g's split keys: 0 when g is no part of a set (no split.count, or 0 or 1: one whole file), 1 when
+ * it is (*no from 0, *count, *total tensors over the set), SH_EFORMAT (logged) when they are bad */
+static int split_keys(const gguf_ctx *g, uint32_t *no, uint32_t *count, int64_t *total)
+{
+	char bad[96];
+	if (!gguf_kv_find(g, GGUF_KEY_SPLIT_COUNT))
+		return 0;
+	if (!gguf_get_u32(g, GGUF_KEY_SPLIT_COUNT, count) || *count > GGUF_SPLIT_MAX)
+		snprintf(bad, sizeof bad, "%s is not an integer of 0..%d", GGUF_KEY_SPLIT_COUNT, GGUF_SPLIT_MAX);
+	else if (*count <= 1)
+		return 0;
+	else if (!gguf_get_u32(g, GGUF_KEY_SPLIT_NO, no) || *no >= *count)
+		snprintf(bad, sizeof bad, "%s is missing or not below %s %u", GGUF_KEY_SPLIT_NO, GGUF_KEY_SPLIT_COUNT, *count);
+	else if (!gguf_get_i64(g, GGUF_KEY_SPLIT_TENSORS, total) || *total < 0 || *total > INT32_MAX)
+		snprintf(bad, sizeof bad, "%s is missing or not an integer of 0..2^31-1", GGUF_KEY_SPLIT_TENSORS);
+	else
+		return 1;
+	sh_log_error("%s: a part of a split model, but %s", g->path, bad);
+	return SH_EFORMAT;
+}
+
+/* the part (1-based) that entry i of a joined table of g (part 1) and parts comes from */
+static int split_part_of(const gguf_ctx *g, gguf_ctx *const *parts, uint64_t i)
+{
+	int k = 1;
+	for (uint64_t end = g->n_tensors; i >= end; k++)
+		end += parts[k - 1]->n_tensors;
+	return k;
+}
+
+/* opens parts 2..count beside g (part 1, already checked to say split.no 0) and, when each is
+ * the part it should be and no tensor is in two of them, joins their tensor tables into g's */
+static int split_join(gguf_ctx *g, uint32_t count, int64_t n_total)
+{
+	int no1, count1;
+	if (!gguf_split_parts(g->path, &no1, &count1) || no1 != 1 || count1 != (int)count) {
+		sh_log_error("%s: part 1 of a split model of %u parts, but not named PREFIX-00001-of-%05u.gguf", g->path,
+			     count, count);
+		return SH_EFORMAT;
+	}
+	gguf_ctx **parts = sh_alloc((count - 1) * sizeof *parts);
+	gguf_tensor *t = NULL;
+	uint64_t n = g->n_tensors, size = g->file_size;
+	uint32_t np = 0; /* parts opened: parts[0 .. np) are parts 2 .. np + 1 */
+	int rc = parts ? SH_OK : SH_ENOMEM;
+	for (uint32_t k = 2; !rc && k <= count; k++) {
+		char *path = split_sibling(g->path, (int)k, (int)count);
+		uint32_t no = 0, c = 0;
+		int64_t total = 0;
+		if (!path)
+			rc = SH_ENOMEM;
+		else if (access(path, F_OK) != 0) {
+			sh_log_error("%s: part %u of the split model is missing: %s", g->path, k, path);
+			rc = SH_EIO;
+		} else if ((parts[np] = open_one(path, &rc)) != NULL) {
+			gguf_ctx *p = parts[np++];
+			int s = split_keys(p, &no, &c, &total);
+			if (s < 0)
+				rc = s;
+			else if (s == 0) {
+				sh_log_error("%s: not a part of a split model (no %s above 1), but named part %u of %s", path,
+					     GGUF_KEY_SPLIT_COUNT, k, g->path);
+				rc = SH_EFORMAT;
+			} else if (no != k - 1 || c != count || total != n_total) {
+				sh_log_error("%s: not part %u of %u of %s: %s %u, %s %u, %s %lld (part 1: %u, %u, %lld)", path, k,
+					     count, g->path, GGUF_KEY_SPLIT_NO, no, GGUF_KEY_SPLIT_COUNT, c, GGUF_KEY_SPLIT_TENSORS,
+					     (long long)total, k - 1, count, (long long)n_total);
+				rc = SH_EFORMAT;
+			} else if (!sh_add_ok(size, p->file_size, &size)) {
+				sh_log_error("%s: the parts of the split model exceed 2^64 bytes", g->path);
+				rc = SH_EFORMAT;
+			} else
+				n += p->n_tensors; /* each part's count is below its size: no overflow */
+		}
+		sh_free(path);
+	}
+	if (!rc && n != (uint64_t)n_total) {
+		sh_log_error("%s: the %u parts hold %llu tensors, but %s is %lld", g->path, count, (unsigned long long)n,
+			     GGUF_KEY_SPLIT_TENSORS, (long long)n_total);
+		rc = SH_EFORMAT;
+	}
+	if (!rc && !(t = sh_alloc((n ? n : 1) * sizeof *t)))
+		rc = SH_ENOMEM;
+	if (!rc) {
+		uint64_t at = 0, a, b;
+		for (uint32_t k = 0; k < count; k++) { /* all parts are open: np == count - 1 */
+			const gguf_ctx *p = k ? parts[k - 1] : g;
+			if (p->n_tensors) /* a part may hold none (and then has no table) */
+				memcpy(t + at, p->tensors, p->n_tensors * sizeof *t);
+			at += p->n_tensors;
+		}
+		reader r = { .name = g->path };
+		if (n && !names_unique(&r, &t[0].name, sizeof *t, n, &a, &b)) {
+			char name[80];
+			name_sanitize(t[b].name, name, sizeof name);
+			if (!(rc = r.err)) {
+				sh_log_error("%s: tensor %s is in two parts of the split model, %d and %d", g->path, name,
+					     split_part_of(g, parts, a), split_part_of(g, parts, b));
+				rc = SH_EFORMAT;
+			}
+		}
+	}
+	if (rc) {
+		sh_free(t);
+		for (uint32_t k = 0; k < np; k++)
+			gguf_free(parts[k]);
+		sh_free(parts);
+		return rc;
+	}
+	sh_free(g->tensors);
+	g->tensors = t;
+	g->n_tensors = n;
+	g->total_size = size;
+	g->n_parts = (int)count;
+	g->parts = parts;
+	return SH_OK;
+}
+
+gguf_ctx *gguf_open(const char *path, int *err)
+{
+	int e;
+	gguf_ctx *g = open_one(path, &e);
+	uint32_t no = 0, count = 0;
+	int64_t total = 0;
+	int split = g ? split_keys(g, &no, &count, &total) : 0;
+	if (split == 1 && no != 0) {
+		int pno, pcount;
+		char *first = gguf_split_parts(path, &pno, &pcount) ? split_sibling(path, 1, (int)count) : NULL;
+		sh_log_error("%s: part %u of %u of a split model: open its part 1 (%s)", path, no + 1, count,
+			     first ? first : "PREFIX-00001-of-...gguf");
+		sh_free(first);
+		e = SH_EINVAL;
+	} else if (split == 1)
+		e = split_join(g, count, total);
+	else if (split < 0)
+		e = split;
+	if (split && e) {
+		gguf_free(g);
+		g = NULL;
+	}
+	if (err)
+		*err = e;
+	return g;
+}
+
 void gguf_free(gguf_ctx *g)
 {
 	if (!g)
 		return;
+	for (int k = 0; g->parts && k < g->n_parts - 1; k++)
+		gguf_free(g->parts[k]);
+	sh_free(g->parts);
 	for (uint64_t i = 0; i < g->n_kv; i++)
 		sh_free((void *)g->kv[i].arr_str_off);
 	sh_free(g->kv);
@@ -774,9 +965,22 @@ gguf_str gguf_arr_str(const gguf_ctx *g, const gguf_kv *kv, uint64_t i)
 	return s;
 }
 
+/* t's bytes lie inside p's file */
+static bool tensor_in(const gguf_ctx *p, const gguf_tensor *t)
+{
+	uintptr_t d = (uintptr_t)t->data, b = (uintptr_t)p->base;
+	return d >= b && t->size <= p->file_size && d - b <= p->file_size - t->size;
+}
+
 void gguf_tensor_prefetch(const gguf_ctx *g, const gguf_tensor *t)
 {
-	if (!g->mapped)
+	const gguf_ctx *p = g; /* the part whose mapping holds t */
+	for (int k = 0; !tensor_in(p, t); k++) {
+		if (k == g->n_parts - 1)
+			return; /* not g's tensor: nothing to advise */
+		p = g->parts[k];
+	}
+	if (!p->mapped)
 		return;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t start = (uintptr_t)t->data & ~(page - 1);

@@ -4,8 +4,21 @@
  * The reader maps the file read-only and validates everything before exposing it: every count,
  * string length, array length, tensor dimension, type, offset and alignment is checked against the
  * file size and against overflow. A bad file yields NULL and one error line naming the file and
- * what is wrong. After gguf_open succeeds, every pointer handed out lies inside the mapping.
+ * what is wrong. After gguf_open succeeds, every pointer handed out lies inside a mapping.
  * Strings returned point into the mapping and are NOT NUL-terminated: use gguf_str (ptr + len).
+ *
+ * Split models, as llama.cpp's gguf-split writes them, open as one. The parts are named
+ * PREFIX-00001-of-0000N.gguf .. PREFIX-0000N-of-0000N.gguf (5 digits, from 1) and each is a whole
+ * GGUF file carrying split.no (u16, from 0), split.count (u16, N) and split.tensors.count (i32, over
+ * all parts); part 1 holds the model's metadata (it may hold no tensors), the others only the split
+ * keys, and each tensor lives in exactly one part, its offset relative to that part's data section.
+ * gguf_open on part 1 (a split.count above 1) opens every sibling part beside it, validates each as
+ * a file and as the part it should be (split.no its position, the same split.count and
+ * split.tensors.count, every part present, the tensors adding up, no name in two parts) and joins
+ * their tensor tables in part order: tensors[i].data points into its own part's mapping. kvs are
+ * part 1's. Opening any other part is an error naming part 1. gguf_open_buffer reads one file only
+ * (the split keys of a part are then plain kvs). The split keys are read as any integer type that
+ * fits (as the other getters do); a split.count of 0 or 1 (gguf-split --merge leaves 0) is one file.
  *
  * The writer builds metadata and tensor descriptions in memory, then streams the file out with
  * tensor data supplied by the caller (synth uses this to write multi-GB files without holding them).
@@ -48,23 +61,34 @@ typedef struct {
 	const void *data;            /* inside the mapping */
 } gguf_tensor;
 
+#define GGUF_KEY_SPLIT_NO "split.no"           /* u16, from 0 */
+#define GGUF_KEY_SPLIT_COUNT "split.count"     /* u16 */
+#define GGUF_KEY_SPLIT_TENSORS "split.tensors.count" /* i32, over all parts */
+#define GGUF_SPLIT_MAX 9999 /* parts of a set we open or write (each is a mapping) */
+
 typedef struct gguf_ctx {
 	char *path;
 	int version;
-	const uint8_t *base;   /* mapping */
-	uint64_t file_size;
+	const uint8_t *base;   /* mapping (a split set: part 1's) */
+	uint64_t file_size;    /* bytes of this file (a split set: of part 1; see total_size) */
 	uint64_t alignment;
 	uint64_t data_offset;  /* start of the tensor data section */
 	uint64_t n_kv, n_tensors;
 	gguf_kv *kv;
 	gguf_tensor *tensors;
 	bool mapped;           /* base is our own mapping (gguf_open), unmapped by gguf_free */
+	uint64_t total_size;   /* bytes of the model: file_size, or the sum over a split set's parts */
+	int n_parts;           /* 1, or the split set's count */
+	/* a split set: parts 2..n_parts, each with its own mapping, kvs and tensors (already in this
+	 * ctx's joined table), freed with it; NULL for one file */
+	struct gguf_ctx **parts;
 } gguf_ctx;
 
-/* Opens and validates. On failure returns NULL, logs "PATH: what is wrong", *err (if non-NULL)
- * gets the SH_E* code: SH_EIO (cannot open/map), SH_EFORMAT (malformed or truncated; also
- * duplicate keys or tensor names, keys/names of 0 or >= 64 KiB bytes, overlapping tensors),
- * SH_EUNSUP (an unknown tensor type, GGUF v1 or big-endian files, nested arrays). */
+/* Opens and validates (part 1 of a split set: every part, see above). On failure returns NULL,
+ * logs "PATH: what is wrong", *err (if non-NULL) gets the SH_E* code: SH_EIO (cannot open/map; a
+ * missing part), SH_EFORMAT (malformed or truncated; also duplicate keys or tensor names, keys/names
+ * of 0 or >= 64 KiB bytes, overlapping tensors, parts that do not make one set), SH_EUNSUP (an
+ * unknown tensor type, GGUF v1 or big-endian files, nested arrays), SH_EINVAL (a part other than 1). */
 gguf_ctx *gguf_open(const char *path, int *err);
 /* Same, over a caller-owned buffer (fuzzing, tests); the buffer must outlive the ctx. */
 gguf_ctx *gguf_open_buffer(const void *buf, uint64_t size, const char *name, int *err);
@@ -83,9 +107,18 @@ gguf_str gguf_arr_str(const gguf_ctx *g, const gguf_kv *kv, uint64_t i);
 bool gguf_str_eq(gguf_str s, const char *c);
 
 const gguf_tensor *gguf_tensor_find(const gguf_ctx *g, const char *name);
-/* Asks the kernel to fault in a tensor's pages ahead of use (madvise WILLNEED); a no-op for
- * gguf_open_buffer contexts. */
+/* Asks the kernel to fault in a tensor's pages (in its part's mapping) ahead of use (madvise
+ * WILLNEED); a no-op for gguf_open_buffer contexts and for tensors not of g. */
 void gguf_tensor_prefetch(const gguf_ctx *g, const gguf_tensor *t);
+
+/* Whether name (a file name or path) is named as a part of a split set, PREFIX-00002-of-00003.gguf
+ * with a non-empty PREFIX and 1 <= number <= count: then true, *no = its number (from 1) and
+ * *count. The set's prefix is name without its last 20 characters ("-00002-of-00003.gguf"), so
+ * gguf_split_path(prefix, k, *count, ...) for k = 1..*count names every part (a downloader's list).
+ * Only the name is looked at; the count is not limited to GGUF_SPLIT_MAX here. */
+bool gguf_split_parts(const char *name, int *no, int *count);
+/* PREFIX-0000k-of-0000N.gguf (no and count printed as 5 digits, from 1) into buf (truncated to cap) */
+void gguf_split_path(const char *prefix, int no, int count, char *buf, size_t cap);
 
 const char *gguf_vtype_name(enum gguf_vtype t);
 /* bytes of one value of a fixed-size type; 0 for STRING, ARRAY and unknown types */
@@ -121,5 +154,12 @@ void gguf_writer_add_tensor(gguf_writer *w, const char *name, int type, int n_di
  * PATH.part and renames it to PATH when complete; on failure no file is left. */
 typedef int (*gguf_fill_fn)(void *user, int idx, void *buf, uint64_t size);
 int gguf_writer_write(gguf_writer *w, const char *path, gguf_fill_fn fill, void *user);
+/* The same as a split set of n_parts (1..GGUF_SPLIT_MAX, at most one per tensor) files
+ * PREFIX-0000k-of-0000N.gguf that gguf_open of part 1 (and llama.cpp) loads as the one file: the
+ * tensors in declaration order, about the same bytes a part, at least one tensor each; part 1 has
+ * all kvs then split.no, split.count, split.tensors.count, later parts only those three (w must not
+ * set them itself: SH_EINVAL). Each part goes through PART.part and a rename; on failure none of the
+ * set's parts written is left. */
+int gguf_writer_write_split(gguf_writer *w, const char *prefix, int n_parts, gguf_fill_fn fill, void *user);
 
 #endif

@@ -11,6 +11,11 @@
  * The file is written to PATH.part and renamed into place only when complete, so a failed or
  * interrupted write never leaves something that looks like a model. Errors are negative SH_E*
  * codes; the setters have no return value, so the first error is kept and returned by write.
+ *
+ * A split set (gguf_writer_write_split) is the same writer cut into consecutive ranges of tensors,
+ * each range written as one whole file by the same routine: part 1 gets the writer's kvs followed by
+ * the split keys (where gguf-split puts them), later parts only the split keys, which come from a
+ * small second writer per part. Each part's offsets start again at its own data section.
  */
 #include "gguf/gguf.h"
 #include "compute/quant.h"
@@ -135,6 +140,14 @@ static char *name_dup(const char *s, uint64_t len)
 	return p;
 }
 
+static writer_kv *writer_find(const gguf_writer *w, const char *key, uint64_t key_len)
+{
+	for (uint64_t i = 0; i < w->n_kv; i++)
+		if (w->kv[i].key_len == key_len && memcmp(w->kv[i].key, key, key_len) == 0)
+			return &w->kv[i];
+	return NULL;
+}
+
 /* stores key = val, taking ownership of val's bytes */
 static void writer_put(gguf_writer *w, const char *key, uint64_t key_len, wbuf *val)
 {
@@ -148,10 +161,7 @@ static void writer_put(gguf_writer *w, const char *key, uint64_t key_len, wbuf *
 		writer_error(w, SH_EINVAL);
 		goto fail;
 	}
-	for (uint64_t i = 0; i < w->n_kv && !kv; i++)
-		if (w->kv[i].key_len == key_len && memcmp(w->kv[i].key, key, key_len) == 0)
-			kv = &w->kv[i];
-	if (!kv) {
+	if (!(kv = writer_find(w, key, key_len))) {
 		char *copy = name_dup(key, key_len);
 		if (!copy || !writer_reserve(w, (void **)&w->kv, w->n_kv, &w->cap_kv, sizeof *w->kv)) {
 			sh_free(copy);
@@ -345,17 +355,17 @@ static void out_pad(out_file *o)
 
 static uint64_t align_up(uint64_t x) { return (x + WRITER_ALIGNMENT - 1) & ~(uint64_t)(WRITER_ALIGNMENT - 1); }
 
-int gguf_writer_write(gguf_writer *w, const char *path, gguf_fill_fn fill, void *user)
+/* tensors [first, last) of w into path (via path.part): w's kvs when with_kvs, then extra's */
+static int write_file(gguf_writer *w, const char *path, uint64_t first, uint64_t last, bool with_kvs,
+		      const gguf_writer *extra, gguf_fill_fn fill, void *user)
 {
 	out_file o = { .ok = true };
 	uint64_t data_size = 0, max_size = 0;
 	uint8_t *buf = NULL;
 	char *part = NULL;
 	int err = SH_EIO;
-	if (w->err)
-		return w->err;
-	SH_ASSERT(fill || w->n_t == 0);
-	for (uint64_t i = 0; i < w->n_t; i++) {
+	SH_ASSERT(fill || first == last);
+	for (uint64_t i = first; i < last; i++) {
 		w->t[i].offset = data_size;
 		if (!sh_add_ok(data_size, align_up(w->t[i].size), &data_size)) {
 			sh_log_error("%s: tensor data exceeds 2^64 bytes", path);
@@ -374,16 +384,19 @@ int gguf_writer_write(gguf_writer *w, const char *path, gguf_fill_fn fill, void 
 		goto fail;
 	}
 
+	const gguf_writer *kvs[2] = { with_kvs ? w : NULL, extra };
 	out_put(&o, "GGUF", 4);
 	out_u32(&o, 3);
-	out_u64(&o, w->n_t);
-	out_u64(&o, w->n_kv);
-	for (uint64_t i = 0; i < w->n_kv; i++) {
-		out_u64(&o, w->kv[i].key_len);
-		out_put(&o, w->kv[i].key, w->kv[i].key_len);
-		out_put(&o, w->kv[i].val.p, w->kv[i].val.len);
-	}
-	for (uint64_t i = 0; i < w->n_t; i++) {
+	out_u64(&o, last - first);
+	out_u64(&o, (with_kvs ? w->n_kv : 0) + (extra ? extra->n_kv : 0));
+	for (int k = 0; k < 2; k++)
+		for (uint64_t i = 0; kvs[k] && i < kvs[k]->n_kv; i++) {
+			const writer_kv *kv = &kvs[k]->kv[i];
+			out_u64(&o, kv->key_len);
+			out_put(&o, kv->key, kv->key_len);
+			out_put(&o, kv->val.p, kv->val.len);
+		}
+	for (uint64_t i = first; i < last; i++) {
 		const writer_tensor *t = &w->t[i];
 		out_u64(&o, t->name_len);
 		out_put(&o, t->name, t->name_len);
@@ -402,7 +415,7 @@ int gguf_writer_write(gguf_writer *w, const char *path, gguf_fill_fn fill, void 
 			goto fail;
 		}
 	}
-	for (uint64_t i = 0; i < w->n_t && o.ok; i++) {
+	for (uint64_t i = first; i < last && o.ok; i++) {
 		int rc = fill(user, (int)i, buf, w->t[i].size);
 		if (rc < 0) {
 			err = rc; /* the callback reports its own failure */
@@ -432,5 +445,68 @@ fail:
 	unlink(part);
 	sh_free_large(buf, max_size);
 	sh_free(part);
+	return err;
+}
+
+int gguf_writer_write(gguf_writer *w, const char *path, gguf_fill_fn fill, void *user)
+{
+	return w->err ? w->err : write_file(w, path, 0, w->n_t, true, NULL, fill, user);
+}
+
+int gguf_writer_write_split(gguf_writer *w, const char *prefix, int n_parts, gguf_fill_fn fill, void *user)
+{
+	static const char *const keys[] = { GGUF_KEY_SPLIT_NO, GGUF_KEY_SPLIT_COUNT, GGUF_KEY_SPLIT_TENSORS };
+	if (w->err)
+		return w->err;
+	if (n_parts < 1 || n_parts > GGUF_SPLIT_MAX || (uint64_t)n_parts > SH_MAX(w->n_t, 1) || w->n_t > INT32_MAX) {
+		sh_log_error("%s: cannot split %llu tensors into %d parts (1..%d, at most one a tensor)", prefix,
+			     (unsigned long long)w->n_t, n_parts, GGUF_SPLIT_MAX);
+		return SH_EINVAL;
+	}
+	for (size_t i = 0; i < SH_ARRAY_LEN(keys); i++)
+		if (writer_find(w, keys[i], strlen(keys[i]))) {
+			sh_log_error("%s: the model's kvs already have %s: the split writer sets it", prefix, keys[i]);
+			return SH_EINVAL;
+		}
+	uint64_t total = 0, first = 0, acc = 0;
+	for (uint64_t i = 0; i < w->n_t; i++)
+		if (!sh_add_ok(total, align_up(w->t[i].size), &total)) {
+			sh_log_error("%s: tensor data exceeds 2^64 bytes", prefix);
+			return SH_EINVAL;
+		}
+	size_t cap = strlen(prefix) + 32;
+	char *path = sh_alloc(cap);
+	if (!path)
+		return SH_ENOMEM;
+	int err = SH_OK, done = 0; /* parts 1..done are written */
+	for (int k = 0; k < n_parts && !err; k++) {
+		/* tensors [first, last): up to about (k + 1) / n_parts of the bytes, at least one, and
+		 * leaving at least one for each later part */
+		uint64_t last = first, left = (uint64_t)(n_parts - 1 - k);
+		if (!left)
+			last = w->n_t;
+		else
+			do
+				acc += align_up(w->t[last++].size);
+			while (last < w->n_t - left && acc < total / (uint64_t)n_parts * (uint64_t)(k + 1));
+		gguf_writer *sw = gguf_writer_init();
+		if (!sw) {
+			err = SH_ENOMEM;
+			break;
+		}
+		gguf_writer_set_u16(sw, GGUF_KEY_SPLIT_NO, (uint16_t)k);
+		gguf_writer_set_u16(sw, GGUF_KEY_SPLIT_COUNT, (uint16_t)n_parts);
+		gguf_writer_set_i32(sw, GGUF_KEY_SPLIT_TENSORS, (int32_t)w->n_t);
+		gguf_split_path(prefix, k + 1, n_parts, path, cap);
+		if (!(err = sw->err ? sw->err : write_file(w, path, first, last, k == 0, sw, fill, user)))
+			done++;
+		gguf_writer_free(sw);
+		first = last;
+	}
+	for (int k = 0; err && k < done; k++) { /* nothing of a failed set is left */
+		gguf_split_path(prefix, k + 1, n_parts, path, cap);
+		unlink(path);
+	}
+	sh_free(path);
 	return err;
 }

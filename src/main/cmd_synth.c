@@ -1,9 +1,11 @@
 /*
  * cmd_synth.c - `shoal synth`: writes a GGUF with a real model's shape and random weights
  * (src/model/synth.c), so tests and benchmarks get real sizes without downloads. Its help lists the
- * presets and weight types from synth's own tables.
+ * presets and weight types from synth's own tables. --split N writes the model as a split set of N
+ * parts, as llama.cpp's gguf-split does, for testing split loading without a big download.
  */
 #include "main/cmds.h"
+#include "gguf/gguf.h"
 #include "model/synth.h"
 
 #include <stdio.h>
@@ -11,7 +13,7 @@
 int cmd_synth(int argc, char **argv)
 {
 	const char *preset = NULL, *type = NULL, *vocab_path = NULL, *out = NULL;
-	long seed = 1234, threads = 0;
+	long seed = 1234, threads = 0, split = 1;
 	char preset_help[1024], type_help[256];
 	size_t k = (size_t)snprintf(preset_help, sizeof preset_help, "the shape of a real model:");
 	for (const synth_preset *p = synth_presets; p->name && k < sizeof preset_help; p++)
@@ -27,9 +29,14 @@ int cmd_synth(int argc, char **argv)
 		OPTS_STR_REQUIRED("--type", NULL, "TYPE", &type, type_help),
 		OPTS_STR_REQUIRED("--vocab", NULL, "VOCAB.gguf", &vocab_path,
 				  "a GGUF file whose tokenizer the model gets (any model or vocab-only file)"),
-		OPTS_STR_REQUIRED("--output", "-o", "OUT.gguf", &out, "the file to write"),
+		OPTS_STR_REQUIRED("--output", "-o", "OUT.gguf", &out,
+				  "the file to write (with --split: what the parts are named after)"),
 		OPTS_INT("--seed", NULL, "S", &seed, 0, 0x7fffffffL, "the weights' random seed: the same seed, the same file"),
 		OPTS_INT("--threads", "-t", "N", &threads, 1, 1024, "threads (default: one per core; the file is the same for any)"),
+		OPTS_INT("--split", NULL, "N", &split, 1, GGUF_SPLIT_MAX,
+			 "write a split set of N parts, as llama.cpp's gguf-split does: OUT-00001-of-0000N.gguf to "
+			 "OUT-0000N-of-0000N.gguf (OUT is -o without .gguf), which loads as the one file (default: 1, "
+			 "one file)"),
 		OPTS_DONE,
 	};
 	const opts_cmd cmd = { "synth", "--preset NAME --type TYPE --vocab VOCAB.gguf -o OUT.gguf [options]",
@@ -39,5 +46,5 @@ int cmd_synth(int argc, char **argv)
 	int rc = opts_parse(&cmd, argc, argv);
 	if (rc)
 		return rc == OPTS_HELP ? 0 : 1;
-	return synth_write(preset, type, vocab_path, (uint64_t)seed, (int)threads, out) ? 1 : 0;
+	return synth_write(preset, type, vocab_path, (uint64_t)seed, (int)threads, (int)split, out) ? 1 : 0;
 }

@@ -7,7 +7,8 @@
  * (so the file does not depend on the thread count) and quantized with our reference quantizers.
  * Type mixes follow llama.cpp's: q4_k is Q4_K_M (Q6_K for the output head and for attn_v and
  * ffn_down of "more bits" layers), q4_0 keeps the output head in Q6_K; a row length that is not a
- * multiple of a type's block falls back to Q8_0, then F16.
+ * multiple of a type's block falls back to Q8_0, then F16. With n_parts > 1 the same tensors go
+ * into a split set (gguf_writer_write_split), which opens as the same model.
  */
 #include "model/synth.h"
 #include "base/pool.h"
@@ -151,7 +152,7 @@ const synth_type *synth_type_find(const char *name)
 }
 
 int synth_write(const char *preset, const char *type, const char *vocab_path, uint64_t seed, int n_threads,
-		const char *out)
+		int n_parts, const char *out)
 {
 	const synth_preset *p = synth_preset_find(preset);
 	const synth_type *ty = synth_type_find(type);
@@ -235,7 +236,27 @@ int synth_write(const char *preset, const char *type, const char *vocab_path, ui
 	    !(s.tmp = malloc(sizeof(float) * (size_t)s.max_in * (size_t)pool_size(s.pool))))
 		goto done;
 	double t0 = sh_time_sec();
-	if ((rc = gguf_writer_write(w, out, synth_fill, &s)) == 0)
+	if (n_parts > 1) {
+		/* out without its .gguf is the set's prefix */
+		size_t n = strlen(out), np = n > 5 && !strcmp(out + n - 5, ".gguf") ? n - 5 : n;
+		char *prefix = sh_alloc(np + 1), *part = sh_alloc(np + 32);
+		if (!prefix || !part)
+			rc = SH_ENOMEM;
+		else {
+			memcpy(prefix, out, np);
+			rc = gguf_writer_write_split(w, prefix, n_parts, synth_fill, &s);
+		}
+		if (rc == 0) {
+			sh_log_info("wrote a split set of %d parts (%s, %s, %d tensors) in %.1f s:", n_parts, p->name, type,
+				    s.n_t, sh_time_sec() - t0);
+			for (int k = 1; k <= n_parts; k++) {
+				gguf_split_path(prefix, k, n_parts, part, np + 32);
+				sh_log_info("  %s", part);
+			}
+		}
+		sh_free(prefix);
+		sh_free(part);
+	} else if ((rc = gguf_writer_write(w, out, synth_fill, &s)) == 0)
 		sh_log_info("wrote %s (%s, %s, %d tensors) in %.1f s", out, p->name, type, s.n_t, sh_time_sec() - t0);
 done:
 	pool_free(s.pool);

@@ -27,9 +27,10 @@ const synth_preset *synth_preset_find(const char *name);
 const synth_type *synth_type_find(const char *name);
 
 /* Writes out: the preset's shape, weights of the type, the tokenizer of vocab_path (a GGUF),
- * drawn from seed (the same file for any n_threads; <= 0: every core). 0 or an error (logged;
- * an unknown preset or type names the known ones). */
+ * drawn from seed (the same file for any n_threads; <= 0: every core). n_parts > 1 writes a split
+ * set instead, OUT-0000k-of-0000N.gguf (out without its .gguf), with the same tensors. 0 or an
+ * error (logged; an unknown preset or type names the known ones). */
 int synth_write(const char *preset, const char *type, const char *vocab_path, uint64_t seed, int n_threads,
-		const char *out);
+		int n_parts, const char *out);
 
 #endif

@@ -8,7 +8,9 @@
  * (each must fail cleanly or yield tensors inside the buffer), and on hand-built files with one
  * defect each (rejected with the right code and one log line naming the file). The writer is
  * tested by round trips: every kv type, arrays, tensors of several block types, and copy_kv of a
- * real tokenizer.
+ * real tokenizer. Split sets: the writer's parts are what gguf-split writes and open as the one
+ * file (a synth model's set equals its single file tensor for tensor); a missing part, parts that
+ * disagree, a tensor in two parts and opening a later part each fail with one line naming them.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -851,4 +853,287 @@ Test(gguf, writer_errors)
 	cr_assert_neq(access(path, F_OK), 0);
 	rmdir(dir);
 	free(dir);
+}
+
+/* ---------------------------------------------------------------- split sets */
+static void dir_remove(char *dir)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+	free(dir);
+}
+
+/* gguf_open(path) fails with code err and one log line holding what (and what2 unless NULL) */
+static void expect_open_fails(const char *path, int err, const char *what, const char *what2)
+{
+	int e = 0;
+	capture c;
+	capture_begin(&c);
+	gguf_ctx *g = gguf_open(path, &e);
+	char *log = capture_end(&c);
+	cr_assert_null(g, "%s: accepted (expected '%s')", path, what);
+	cr_assert_eq(e, err, "'%s': error %d, expected %d; log: %s", what, e, err, log);
+	cr_assert_eq(count_lines(log), 1, "'%s': log: %s", what, log);
+	cr_assert(strstr(log, what), "expected '%s' in: %s", what, log);
+	cr_assert(!what2 || strstr(log, what2), "expected '%s' in: %s", what2, log);
+	free(log);
+}
+
+/* round_tensors and one kv as a set of n_parts, dir/set-0000k-of-0000N.gguf */
+static int split_write(const char *dir, int n_parts, gguf_fill_fn fill)
+{
+	char prefix[512];
+	snprintf(prefix, sizeof prefix, "%s/set", dir);
+	gguf_writer *w = gguf_writer_init();
+	gguf_writer_set_str(w, "general.name", "split");
+	for (size_t i = 0; i < SH_ARRAY_LEN(round_tensors); i++)
+		gguf_writer_add_tensor(w, round_tensors[i].name, round_tensors[i].type, round_tensors[i].n_dims, round_tensors[i].ne);
+	int calls = 0, rc = gguf_writer_write_split(w, prefix, n_parts, fill, &calls);
+	gguf_writer_free(w);
+	return rc;
+}
+
+/* round_fill that fails at the last tensor */
+static int failing_fill(void *user, int idx, void *buf, uint64_t size)
+{
+	return idx == (int)SH_ARRAY_LEN(round_tensors) - 1 ? SH_EIO : round_fill(user, idx, buf, size);
+}
+
+/* round_fill for a writer holding round_tensors from *user on */
+static int part_fill(void *user, int idx, void *buf, uint64_t size)
+{
+	int i = *(const int *)user + idx;
+	return round_fill(&i, i, buf, size);
+}
+
+/* a part written by hand: tensors [first, last) of round_tensors and the split keys given (split.no
+ * left out when no < 0, split.count when count < 0, split.tensors.count when total < 0) */
+static void part_write(const char *path, int no, int count, int total, size_t first, size_t last)
+{
+	gguf_writer *w = gguf_writer_init();
+	if (no >= 0)
+		gguf_writer_set_u16(w, GGUF_KEY_SPLIT_NO, (uint16_t)no);
+	if (count >= 0)
+		gguf_writer_set_u16(w, GGUF_KEY_SPLIT_COUNT, (uint16_t)count);
+	if (total >= 0)
+		gguf_writer_set_i32(w, GGUF_KEY_SPLIT_TENSORS, total);
+	for (size_t i = first; i < last; i++)
+		gguf_writer_add_tensor(w, round_tensors[i].name, round_tensors[i].type, round_tensors[i].n_dims, round_tensors[i].ne);
+	int from = (int)first;
+	cr_assert_eq(gguf_writer_write(w, path, part_fill, &from), 0);
+	gguf_writer_free(w);
+}
+
+/* the files the writer made are the parts gguf-split would: split keys of the types llama.cpp
+ * reads, metadata in part 1 only, tensors in order with at least one a part; joined, they are
+ * round_tensors with their bytes */
+Test(gguf, split_set_opens_as_one)
+{
+	char *dir = temp_dir(), path[600];
+	cr_assert_eq(split_write(dir, 3, round_fill), 0);
+	uint64_t sum = 0, first_size = 0;
+	size_t n = SH_ARRAY_LEN(round_tensors), at = 0;
+	for (int k = 1; k <= 3; k++) {
+		snprintf(path, sizeof path, "%s/set-%05d-of-00003.gguf", dir, k);
+		uint64_t size;
+		uint8_t *buf = file_load(path, &size);
+		int err;
+		gguf_ctx *p = gguf_open_buffer(buf, size, path, &err); /* one file: no joining */
+		cr_assert(p, "part %d: err %d", k, err);
+		const gguf_kv *no = gguf_kv_find(p, GGUF_KEY_SPLIT_NO), *count = gguf_kv_find(p, GGUF_KEY_SPLIT_COUNT),
+			      *total = gguf_kv_find(p, GGUF_KEY_SPLIT_TENSORS);
+		cr_assert(no && no->type == GGUF_T_UINT16 && no->v.u64 == (uint64_t)k - 1, "part %d: split.no", k);
+		cr_assert(count && count->type == GGUF_T_UINT16 && count->v.u64 == 3, "part %d: split.count", k);
+		cr_assert(total && total->type == GGUF_T_INT32 && total->v.i64 == (int64_t)n, "part %d: split.tensors.count", k);
+		cr_assert_eq(p->n_kv, k == 1 ? 4u : 3u, "part %d: %llu kvs", k, (unsigned long long)p->n_kv);
+		cr_assert_eq(gguf_kv_find(p, "general.name") != NULL, k == 1);
+		cr_assert_geq(p->n_tensors, 1, "part %d has no tensor", k);
+		for (uint64_t i = 0; i < p->n_tensors; i++, at++)
+			cr_assert(gguf_str_eq(p->tensors[i].name, round_tensors[at].name), "part %d tensor %llu", k,
+				  (unsigned long long)i);
+		sum += size;
+		first_size = first_size ? first_size : size;
+		gguf_free(p);
+		free(buf);
+	}
+	cr_assert_eq(at, n);
+
+	snprintf(path, sizeof path, "%s/set-00001-of-00003.gguf", dir);
+	int err;
+	gguf_ctx *g = gguf_open(path, &err);
+	cr_assert(g, "err %d", err);
+	cr_assert_eq(g->n_parts, 3);
+	cr_assert_eq(g->n_tensors, n);
+	cr_assert_eq(g->total_size, sum);
+	cr_assert_eq(g->file_size, first_size);
+	gguf_str name;
+	cr_assert(gguf_get_str(g, "general.name", &name) && gguf_str_eq(name, "split"));
+	for (size_t i = 0; i < n; i++) {
+		const gguf_tensor *t = &g->tensors[i];
+		cr_assert(gguf_str_eq(t->name, round_tensors[i].name), "tensor %zu", i);
+		cr_assert_eq(gguf_tensor_find(g, round_tensors[i].name), t);
+		cr_assert_eq(t->type, round_tensors[i].type);
+		cr_assert_eq(t->n_dims, round_tensors[i].n_dims);
+		cr_assert_eq(memcmp(t->ne, round_tensors[i].ne, sizeof t->ne), 0);
+		cr_assert_eq(t->size, round_tensors[i].size);
+		for (uint64_t j = 0; j < t->size; j++)
+			cr_assert_eq(((const uint8_t *)t->data)[j], round_byte((int)i, j), "%s byte %llu", round_tensors[i].name,
+				     (unsigned long long)j);
+		gguf_tensor_prefetch(g, t);
+	}
+	gguf_free(g);
+
+	/* part 2 alone is refused, naming part 1; a missing part is named */
+	snprintf(path, sizeof path, "%s/set-00002-of-00003.gguf", dir);
+	char first[600];
+	snprintf(first, sizeof first, "%s/set-00001-of-00003.gguf", dir);
+	expect_open_fails(path, SH_EINVAL, "part 2 of 3 of a split model: open its part 1", first);
+	snprintf(path, sizeof path, "%s/set-00003-of-00003.gguf", dir);
+	cr_assert_eq(unlink(path), 0);
+	expect_open_fails(first, SH_EIO, "part 3 of the split model is missing", path);
+	dir_remove(dir);
+}
+
+Test(gguf, split_writer_errors)
+{
+	char *dir = temp_dir();
+	sh_log_set_level(-1);
+	cr_assert_eq(split_write(dir, 6, round_fill), SH_EINVAL); /* more parts than tensors */
+	cr_assert_eq(split_write(dir, 0, round_fill), SH_EINVAL);
+	cr_assert_eq(split_write(dir, 3, failing_fill), SH_EIO); /* parts 1 and 2 written, then removed */
+	gguf_writer *w = gguf_writer_init();
+	gguf_writer_set_u16(w, GGUF_KEY_SPLIT_COUNT, 2);
+	gguf_writer_add_tensor(w, "a", QT_F32, 1, (const int64_t[]){ 4 });
+	gguf_writer_add_tensor(w, "b", QT_F32, 1, (const int64_t[]){ 4 });
+	char prefix[600];
+	snprintf(prefix, sizeof prefix, "%s/own", dir);
+	int calls = 0;
+	cr_assert_eq(gguf_writer_write_split(w, prefix, 2, round_fill, &calls), SH_EINVAL); /* its own split keys */
+	gguf_writer_free(w);
+	sh_log_set_level(SH_LOG_INFO);
+	cr_assert_eq(rmdir(dir), 0, "a failed split write left files in %s", dir);
+	free(dir);
+}
+
+/* the split set synth writes is the file it writes from the same seed: the same kvs (plus the split
+ * keys), and the same tensors in the same order, with the same names, shapes, types and bytes */
+Test(gguf, split_synth_same_as_one_file)
+{
+	char *one = test_synth("test-tiny", "q8_0"), *dir = temp_dir(), path[600];
+	snprintf(path, sizeof path, "%s/m.gguf", dir);
+	cr_assert_eq(synth_write("test-tiny", "q8_0", TEST_STORIES, 1234, 1, 3, path), 0);
+	snprintf(path, sizeof path, "%s/m-00001-of-00003.gguf", dir);
+	int err;
+	gguf_ctx *a = gguf_open(one, &err), *b = gguf_open(path, &err);
+	cr_assert(a && b, "err %d", err);
+	cr_assert_eq(a->n_parts, 1);
+	cr_assert_eq(b->n_parts, 3);
+	cr_assert_eq(b->n_kv, a->n_kv + 3);
+	for (uint64_t i = 0; i < a->n_kv; i++) {
+		const gguf_kv *x = &a->kv[i], *y = &b->kv[i]; /* part 1 keeps their order, split keys last */
+		cr_assert(x->key.len == y->key.len && !memcmp(x->key.ptr, y->key.ptr, x->key.len), "kv %llu",
+			  (unsigned long long)i);
+		cr_assert_eq(x->type, y->type);
+		if (x->type == GGUF_T_STRING)
+			cr_assert(x->v.str.len == y->v.str.len && !memcmp(x->v.str.ptr, y->v.str.ptr, x->v.str.len));
+		else if (x->type == GGUF_T_ARRAY) {
+			cr_assert(x->arr_type == y->arr_type && x->arr_n == y->arr_n);
+			for (uint64_t j = 0; x->arr_type == GGUF_T_STRING && j < x->arr_n; j++) {
+				gguf_str sx = gguf_arr_str(a, x, j), sy = gguf_arr_str(b, y, j);
+				cr_assert(sx.len == sy.len && !memcmp(sx.ptr, sy.ptr, sx.len));
+			}
+			if (x->arr_type != GGUF_T_STRING)
+				cr_assert_eq(memcmp(x->arr_data, y->arr_data, x->arr_n * gguf_vtype_size(x->arr_type)), 0);
+		} else if (x->type == GGUF_T_BOOL)
+			cr_assert_eq(x->v.b, y->v.b);
+		else if (x->type == GGUF_T_FLOAT32 || x->type == GGUF_T_FLOAT64)
+			cr_assert_eq(x->v.f64, y->v.f64);
+		else
+			cr_assert_eq(x->v.u64, y->v.u64);
+	}
+	cr_assert_eq(a->n_tensors, b->n_tensors);
+	for (uint64_t i = 0; i < a->n_tensors; i++) {
+		const gguf_tensor *x = &a->tensors[i], *y = &b->tensors[i];
+		cr_assert(x->name.len == y->name.len && !memcmp(x->name.ptr, y->name.ptr, x->name.len), "tensor %llu",
+			  (unsigned long long)i);
+		cr_assert(x->n_dims == y->n_dims && !memcmp(x->ne, y->ne, sizeof x->ne) && x->type == y->type &&
+			  x->size == y->size, "tensor %.*s", (int)x->name.len, x->name.ptr);
+		cr_assert_eq(memcmp(x->data, y->data, x->size), 0, "tensor %.*s: bytes differ", (int)x->name.len, x->name.ptr);
+	}
+	gguf_free(a);
+	gguf_free(b);
+	test_synth_free(one);
+	dir_remove(dir);
+}
+
+Test(gguf, split_set_inconsistent_parts_rejected)
+{
+	char *dir = temp_dir(), p1[600], p2[600];
+	snprintf(p1, sizeof p1, "%s/bad-00001-of-00002.gguf", dir);
+	snprintf(p2, sizeof p2, "%s/bad-00002-of-00002.gguf", dir);
+	/* part 1: split.no 0, split.count 2, total1, tensors [0, a_last); part 2: no2, count2, total2,
+	 * tensors [b_first, 5); a key of -1 is left out */
+	const struct { int no2, count2, total1, total2; size_t a_last, b_first; const char *what, *where; } cases[] = {
+		{ 0, 2, 5, 5, 2, 2, "not part 2 of 2", "split.no 0" },
+		{ 1, 3, 5, 5, 2, 2, "not part 2 of 2", "split.count 3" },
+		{ 1, 2, 5, 6, 2, 2, "not part 2 of 2", "split.tensors.count 6" },
+		{ 1, 2, 4, 4, 2, 2, "the 2 parts hold 5 tensors, but split.tensors.count is 4", p1 },
+		{ 1, 2, 6, 6, 3, 2, "tensor t.q8_0 is in two parts of the split model, 1 and 2", p1 },
+		{ -1, 2, 5, 5, 2, 2, "a part of a split model, but split.no is missing", p2 },
+		{ 1, -1, 5, -1, 2, 2, "not a part of a split model", p2 },
+		{ 1, 2, -1, 5, 2, 2, "a part of a split model, but split.tensors.count is missing", p1 },
+	};
+	for (size_t c = 0; c < SH_ARRAY_LEN(cases); c++) {
+		part_write(p1, 0, 2, cases[c].total1, 0, cases[c].a_last);
+		part_write(p2, cases[c].no2, cases[c].count2, cases[c].total2, cases[c].b_first, 5);
+		expect_open_fails(p1, SH_EFORMAT, cases[c].what, cases[c].where);
+	}
+	/* part 1 with no tensors (gguf-split --no-tensor-first-split writes that): accepted */
+	part_write(p1, 0, 2, 5, 0, 0);
+	part_write(p2, 1, 2, 5, 0, 5);
+	int err;
+	gguf_ctx *g = gguf_open(p1, &err);
+	cr_assert(g, "err %d", err);
+	cr_assert_eq(g->n_tensors, 5);
+	cr_assert_eq(g->n_parts, 2);
+	gguf_free(g);
+	/* a part 1 not named as one */
+	char p3[600];
+	snprintf(p3, sizeof p3, "%s/renamed.gguf", dir);
+	cr_assert_eq(rename(p1, p3), 0);
+	expect_open_fails(p3, SH_EFORMAT, "not named PREFIX-00001-of-00002.gguf", p3);
+	/* split.count 1 (and 0, as gguf-split --merge leaves it): one whole file */
+	part_write(p3, 0, 1, 5, 0, 5);
+	cr_assert(g = gguf_open(p3, &err));
+	cr_assert(g->n_parts == 1 && g->n_tensors == 5 && !g->parts);
+	gguf_free(g);
+	dir_remove(dir);
+}
+
+Test(gguf, split_names)
+{
+	int no, count;
+	cr_assert(gguf_split_parts("a/b/m-Q8_0-00002-of-00003.gguf", &no, &count) && no == 2 && count == 3);
+	cr_assert(gguf_split_parts("m-00001-of-00001.gguf", &no, &count) && no == 1 && count == 1);
+	cr_assert(!gguf_split_parts("m-Q8_0.gguf", &no, &count));
+	cr_assert(!gguf_split_parts("m-00004-of-00003.gguf", &no, &count));
+	cr_assert(!gguf_split_parts("m-00000-of-00003.gguf", &no, &count));
+	cr_assert(!gguf_split_parts("m-0000a-of-00003.gguf", &no, &count));
+	cr_assert(!gguf_split_parts("m-00001-of-00003.gguff", &no, &count));
+	cr_assert(!gguf_split_parts("m-00001-0f-00003.gguf", &no, &count));
+	cr_assert(!gguf_split_parts("-00001-of-00003.gguf", &no, &count)); /* no prefix */
+	cr_assert(!gguf_split_parts("", &no, &count));
+	char buf[64];
+	gguf_split_path("x/m", 7, 12, buf, sizeof buf);
+	cr_assert_str_eq(buf, "x/m-00007-of-00012.gguf");
+	/* every part of a set from any one of its names */
+	const char *name = "dir/model-Q4_K_M-00002-of-00003.gguf";
+	char prefix[64];
+	cr_assert(gguf_split_parts(name, &no, &count));
+	snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(name) - 20), name);
+	gguf_split_path(prefix, no, count, buf, sizeof buf);
+	cr_assert_str_eq(buf, name);
+	gguf_split_path(prefix, 1, count, buf, sizeof buf);
+	cr_assert_str_eq(buf, "dir/model-Q4_K_M-00001-of-00003.gguf");
 }

@@ -3,7 +3,8 @@
  * independent fp64 implementation (1e-4), its greedy path, and llama.cpp's logits for a small
  * model in every weight format (the check of every block layout and kernel); plus the
  * invariants the cluster and the server rely on: a model split into shards gives the same
- * logits, a prompt batch equals token-by-token, and sequences batched together equal each alone.
+ * logits, a prompt batch equals token-by-token, and sequences batched together equal each alone;
+ * and a model loaded from a split set (gguf-split's layout) gives the one file's logits, bit for bit.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -268,4 +269,32 @@ Test(model, rejects_bad_inputs)
 	sh_log_set_level(SH_LOG_INFO);
 	cr_expect_eq(engine_eval(&e, &ok_tok, 1, 7, false, e.logits), 0);
 	engine_close(&e);
+}
+
+Test(model, split_set_equals_one_file)
+{
+	char *one = test_synth("test-tiny", "q8_0"), dir[] = "/tmp/shoal-test-split-XXXXXX", path[256], part1[256];
+	cr_assert(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/m.gguf", dir);
+	snprintf(part1, sizeof part1, "%s/m-00001-of-00003.gguf", dir);
+	cr_assert_eq(synth_write("test-tiny", "q8_0", TEST_STORIES, 1234, 1, 3, path), 0);
+	engine a, b;
+	cr_assert_eq(engine_open(&a, one, 2, 64, false), 0);
+	cr_assert_eq(engine_open(&b, part1, 2, 64, false), 0);
+	cr_assert_eq(b.m->g->n_parts, 3);
+	int ids[5] = { 1, 403, 407, 261, 378 }, n_vocab = a.m->hp.n_vocab;
+	float *la = malloc(sizeof(float) * 5 * n_vocab), *lb = malloc(sizeof(float) * 5 * n_vocab);
+	cr_assert_eq(engine_eval(&a, ids, 5, 0, true, la), 0);
+	cr_assert_eq(engine_eval(&b, ids, 5, 0, true, lb), 0);
+	cr_assert_eq(memcmp(la, lb, sizeof(float) * 5 * n_vocab), 0, "the split set's logits differ");
+	engine_close(&a);
+	engine_close(&b);
+	free(la);
+	free(lb);
+	for (int k = 1; k <= 3; k++) {
+		snprintf(path, sizeof path, "%s/m-%05d-of-00003.gguf", dir, k);
+		unlink(path);
+	}
+	rmdir(dir);
+	test_synth_free(one);
 }

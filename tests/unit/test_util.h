@@ -67,7 +67,7 @@ static inline char *test_synth(const char *preset, const char *type)
 	int fd = mkstemp(path);
 	cr_assert(fd >= 0, "mkstemp");
 	close(fd);
-	cr_assert_eq(synth_write(preset, type, TEST_STORIES, 1234, 1, path), 0, "synth %s %s", preset, type);
+	cr_assert_eq(synth_write(preset, type, TEST_STORIES, 1234, 1, 1, path), 0, "synth %s %s", preset, type);
 	return path;
 }
 
