@@ -43,7 +43,7 @@ MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 DEPS_STAMP := $(BUILD)/.deps-run
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
-NODE_MODULES := tests/system/node/node_modules/.package-lock.json
+NODE_MODULES := tests/system/node/node_modules/.shoal-package-lock.json
 
 .PHONY: all test san bench fuzz clean run FORCE
 all: $(BUILD)/shoal

@@ -34,7 +34,10 @@ done
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	apt_install nodejs npm
 fi
-if [ ! -d tests/system/node/node_modules ]; then
+# installed again when package-lock.json is not the one node_modules was installed from
+lock=tests/system/node/package-lock.json stamp=tests/system/node/node_modules/.shoal-package-lock.json
+if ! cmp -s "$lock" "$stamp"; then
 	echo "install-deps: npm ci in tests/system/node"
 	(cd tests/system/node && npm ci --no-audit --no-fund --loglevel=error)
+	cp "$lock" "$stamp"
 fi
