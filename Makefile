@@ -23,7 +23,7 @@ OPT ?= -O3
 CFLAGS_BASE := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -MMD -MP \
 	-fno-strict-aliasing -ffp-contract=off -pthread
 CFLAGS += $(CFLAGS_BASE)
-LDLIBS := -lpcre2-8 -ljansson -lmicrohttpd -lzmq -lsodium -lm -lpthread
+LDLIBS := -lpcre2-8 -ljansson -lmicrohttpd -lzmq -lsodium -lcurl -lm -lpthread
 ARCH := $(shell uname -m)
 ifeq ($(ARCH),x86_64)
 FLAGS_AVX2 := -mavx2 -mfma -mf16c
@@ -92,10 +92,11 @@ test: $(BUILD)/shoal $(BUILD)/test_unit
 san:
 	$(MAKE) BUILD=build/san CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link" \
 		build/san/shoal build/san/test_unit build/san/fuzz_gguf build/san/fuzz_wire build/san/fuzz_beacon build/san/fuzz_request \
-		build/san/fuzz_template
+		build/san/fuzz_template build/san/fuzz_hub
 	@SHOAL=build/san/shoal TEST_UNIT=build/san/test_unit FUZZ_GGUF=build/san/fuzz_gguf FUZZ_WIRE=build/san/fuzz_wire \
 		FUZZ_BEACON=build/san/fuzz_beacon \
-		FUZZ_REQUEST=build/san/fuzz_request FUZZ_TEMPLATE=build/san/fuzz_template SAN=1 tests/run.sh
+		FUZZ_REQUEST=build/san/fuzz_request FUZZ_TEMPLATE=build/san/fuzz_template FUZZ_HUB=build/san/fuzz_hub SAN=1 \
+		tests/run.sh
 
 # libFuzzer targets (clang only): tests/fuzz/fuzz_<name>.c
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libshoal.a
@@ -103,7 +104,8 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libshoal.a
 
 fuzz:
 	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fsanitize=address,undefined -fsanitize=fuzzer-no-link" \
-		build/fuzz/fuzz_gguf build/fuzz/fuzz_wire build/fuzz/fuzz_beacon build/fuzz/fuzz_request build/fuzz/fuzz_template
+		build/fuzz/fuzz_gguf build/fuzz/fuzz_wire build/fuzz/fuzz_beacon build/fuzz/fuzz_request build/fuzz/fuzz_template \
+		build/fuzz/fuzz_hub
 	mkdir -p build/fuzz/corpus && cp models/stories260K.gguf build/fuzz/corpus/
 	build/fuzz/fuzz_gguf -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 build/fuzz/corpus
 	mkdir -p build/fuzz/corpus_wire
@@ -116,6 +118,9 @@ fuzz:
 	mkdir -p build/fuzz/corpus_template && cp tests/data/templates/*.jinja build/fuzz/corpus_template/
 	build/fuzz/fuzz_template -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 -dict=tests/fuzz/template.dict \
 		build/fuzz/corpus_template
+	mkdir -p build/fuzz/corpus_hub
+	FUZZ_WIRE_SEEDS=build/fuzz/corpus_hub build/fuzz/fuzz_hub -max_total_time=$${FUZZ_SECONDS:-120} -rss_limit_mb=4096 \
+		build/fuzz/corpus_hub
 
 $(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libshoal.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)

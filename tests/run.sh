@@ -8,7 +8,8 @@
 #           one of the protocol decoder (seeded with one message of each type); with $FUZZ_BEACON, one of
 #           the discovery beacon decoder (seeded with a plain and a keyed beacon); with $FUZZ_REQUEST,
 #           one of the OpenAI request parser (seeded from tests/fuzz/seeds/request); with $FUZZ_TEMPLATE,
-#           one of the chat-template interpreter (seeded with the real templates of tests/data/templates)
+#           one of the chat-template interpreter (seeded with the real templates of tests/data/templates);
+#           with $FUZZ_HUB, one of model references and the hub's tree listing (seeded with a listing)
 # Skipped means the test did not run: it never counts as passed. The reasons follow the summary.
 # Test data: the bundled model ($STORIES), tests/data ($TESTDATA), and llama.cpp's reference set
 # ($SHOAL_REFDATA, else ../shared/models/quant), the one part that is not in the repository.
@@ -81,6 +82,7 @@ gguf_seeds=("$STORIES")
 [ -z "${FUZZ_WIRE:-}" ] || fuzz fuzz_wire "$FUZZ_WIRE" "${FUZZ_WIRE_SECONDS:-15}"
 [ -z "${FUZZ_BEACON:-}" ] || fuzz fuzz_beacon "$FUZZ_BEACON" "${FUZZ_BEACON_SECONDS:-10}"
 [ -z "${FUZZ_REQUEST:-}" ] || fuzz fuzz_request "$FUZZ_REQUEST" "${FUZZ_REQUEST_SECONDS:-15}" tests/fuzz/seeds/request/*
+[ -z "${FUZZ_HUB:-}" ] || fuzz fuzz_hub "$FUZZ_HUB" "${FUZZ_HUB_SECONDS:-10}"
 [ -z "${FUZZ_TEMPLATE:-}" ] || fuzz fuzz_template "$FUZZ_TEMPLATE" "${FUZZ_TEMPLATE_SECONDS:-20}" \
 	"$TESTDATA"/templates/*.jinja -- -dict=tests/fuzz/template.dict
 

@@ -83,6 +83,8 @@ int cmd_bench(int argc, char **argv)
 	int rc = opts_parse(&cmd, argc, argv);
 	if (rc)
 		return rc == OPTS_HELP ? 0 : 1;
+	if (model_opts_resolve("bench", &mo))
+		return 1;
 	const char *path = mo.model;
 	long threads = mo.threads;
 	engine e;

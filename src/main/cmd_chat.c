@@ -70,7 +70,8 @@ static int chat_parse(int argc, char **argv, chat_opts *o)
 			       "read the reply as it is written. Each turn evaluates only what is new since the last one. "
 			       "Ctrl-C stops a reply; /clear forgets the conversation; /exit or end of input quits.",
 			       table };
-	return opts_parse(&cmd, argc, argv);
+	int rc = opts_parse(&cmd, argc, argv);
+	return rc ? rc : model_opts_resolve("chat", &o->mo);
 }
 
 /* appends {role, content} with invalid UTF-8 (a typo'd input byte, a model's stray byte token)

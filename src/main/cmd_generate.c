@@ -46,6 +46,8 @@ static int gen_parse(const opts_cmd *cmd, int argc, char **argv, gen_opts *o, bo
 		sh_log_error("%s: -p and -f both give the prompt: use one", cmd->name);
 		rc = SH_EINVAL;
 	}
+	if (!rc)
+		rc = model_opts_resolve(cmd->name, &o->mo);
 	return rc;
 }
 

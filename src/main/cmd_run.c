@@ -135,7 +135,7 @@ static int run_parse(int argc, char **argv, run_opts *o)
 			     "drop --no-discovery, or give --peers or --node-port");
 		return SH_EINVAL;
 	}
-	return SH_OK;
+	return model_opts_resolve("run", &o->mo);
 }
 
 /* "dir/name.gguf" -> "name" */

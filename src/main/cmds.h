@@ -6,9 +6,14 @@
 #define SHOAL_CMDS_H
 
 #include "base/base.h"
+#include "hub/hub_ref.h"
 #include "main/opts.h"
 
 int cmd_info(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
@@ -18,6 +23,16 @@ int cmd_template(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+
+/* *model when it names a file; else the model reference it is, from the cache or pulled with
+ * progress, and *model pointed at path (cap bytes) holding the file. 0, or an error logged. */
+int model_resolve(const char *cmd, const char **model, const hub_cli *h, char *path, size_t cap);
+
+/* the REF argument of pull and rm as a reference: 0, or an error logged that names cmd */
+int model_ref_arg(const char *cmd, const char *ref, hub_ref *r);
+
+/* the same for a model_opts: mo->model resolved into mo->path */
+int model_opts_resolve(const char *cmd, model_opts *mo);
 
 /* reads a whole file into a NUL-terminated malloc'd buffer; NULL on error (logged) */
 char *file_read_all(const char *path, size_t *len);

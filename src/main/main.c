@@ -26,6 +26,10 @@ static const struct {
 	{ "tokenize", cmd_tokenize, "the token ids of a text" },
 	{ "logits", cmd_logits, "the logits a model gives at every position of a prompt" },
 	{ "template", cmd_template, "the prompt a conversation renders to through a chat template" },
+	{ "pull", cmd_pull, "download a model from Hugging Face by name into the shared cache (resumed, checked)" },
+	{ "ls", cmd_ls, "the models in the cache: reference, quant, size, modified, complete" },
+	{ "rm", cmd_rm, "remove a model from the cache, with the blobs nothing else uses" },
+	{ "show", cmd_show, "a model's architecture, parameters, quant, context and chat template (info)" },
 	{ "info", cmd_info, "a model file's architecture, shapes, weight types, parameters and size" },
 	{ "bench", cmd_bench, "prompt and generation speed of a model on this machine, against its memory bandwidth" },
 	{ "synth", cmd_synth, "write a model of a real model's shape with random weights (tests, benchmarks)" },
@@ -42,7 +46,7 @@ static void usage(FILE *f)
 		SHOAL_VERSION);
 	for (size_t i = 0; i < SH_ARRAY_LEN(commands); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nStart with `shoal run -m MODEL.gguf`, then open http://localhost:%d/ or point an OpenAI client at "
+	fprintf(f, "\nStart with `shoal run -m MODEL.gguf` (or -m ORG/REPO:QUANT from Hugging Face), then open http://localhost:%d/ or point an OpenAI client at "
 		   "http://localhost:%d/v1.\n", API_DEFAULT_PORT, API_DEFAULT_PORT);
 }
 

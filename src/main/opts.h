@@ -66,13 +66,31 @@ typedef struct {
 #define OPTS_SECTION(title) { .kind = OPT_SECTION, .help = title }
 #define OPTS_DONE { .kind = OPT_END }
 
+/* how the commands that take a model reach the hub (model_ref.c) */
+typedef struct {
+	const char *token;      /* NULL: $HF_TOKEN */
+	bool offline, quiet;
+} hub_cli;
+
+#define OPTS_MODEL_HELP                                                                                   \
+	"the model: a GGUF file, or a reference to pull from Hugging Face once: ORG/REPO[:QUANT] (QUANT "      \
+	"default: Q4_K_M, else the smallest of at least 4 bits), ORG/REPO/FILE.gguf, hf.co/ORG/REPO:QUANT"
+#define OPTS_HUB(h)                                                                                       \
+	OPTS_STR("--token", NULL, "TOKEN", &(h)->token,                                                      \
+		 "a Hugging Face token, for gated and private repos (default: $HF_TOKEN)"),                    \
+	OPTS_FLAG("--offline", NULL, &(h)->offline,                                                          \
+		  "the model cache only, no network (also when $HF_HUB_OFFLINE=1)"),                           \
+	OPTS_FLAG("--quiet", "-q", &(h)->quiet, "no download progress")
+
 /* the model options of the commands that run one */
 typedef struct {
 	const char *model;
 	long threads, n_ctx;    /* 0: the defaults (every core; min(4096, the model's)) */
+	hub_cli hub;
+	char path[4096];        /* model_resolve: the file a reference resolved to */
 } model_opts;
 
-#define OPTS_MODEL(mo) OPTS_STR_REQUIRED("--model", "-m", "MODEL", &(mo)->model, "the model: a GGUF file")
+#define OPTS_MODEL(mo) OPTS_STR_REQUIRED("--model", "-m", "MODEL", &(mo)->model, OPTS_MODEL_HELP), OPTS_HUB(&(mo)->hub)
 #define OPTS_THREADS(mo) \
 	OPTS_INT("--threads", "-t", "N", &(mo)->threads, 1, 1024, "compute threads (default: one per core)")
 #define OPTS_CTX(mo)                                                                                      \

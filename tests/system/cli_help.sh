@@ -86,8 +86,9 @@ for c in $cmds; do
 	[ "$c" = help ] || [ "$c" = version ] && continue
 	syn=$(awk -v c="$c" '$1 == "build/shoal" { on = ($2 == c) } $1 != "build/shoal" && !/^      / { on = 0 } on' <<<"$readme")
 	[ -n "$syn" ] || fail "README has no synopsis of $c"
-	want=$("$SHOAL" "$c" --help | sed -nE 's/^ +(-[a-z]+, )?(--[a-z][a-z0-9-]*).*/\2/p' | grep -vx -- --help | tr '\n' ' ')
-	got=$(grep -oE -- '(^|[ [(|])--?[a-z][a-z0-9-]*' <<<"$syn" | grep -oE -- '--?[a-z][a-z0-9-]*' | sort -u | tr '\n' ' ')
+	want=$("$SHOAL" "$c" --help | sed -nE 's/^ +(-[a-z]+, )?(--[a-z][a-z0-9-]*).*/\2/p' | { grep -vx -- --help || true; } | tr '\n' ' ')
+	got=$({ grep -oE -- '(^|[ [(|])--?[a-z][a-z0-9-]*' <<<"$syn" || true; } | { grep -oE -- '--?[a-z][a-z0-9-]*' || true; } |
+		sort -u | tr '\n' ' ') # rm has no options
 	# the help lists long names with their aliases; the README may use either spelling
 	for o in $want; do
 		alias=$("$SHOAL" "$c" --help | grep -E -- "^ +-[a-z]+, $o( |$)" | sed -E 's/^ +(-[a-z]+),.*/\1/' || true)

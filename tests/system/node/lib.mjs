@@ -12,8 +12,8 @@ export const shoal = path.resolve(repo, process.env.SHOAL || 'build/shoal');
 export const testdata = path.resolve(repo, process.env.TESTDATA || 'tests/data');
 export const model = path.resolve(repo, process.env.STORIES || 'models/stories260K.gguf');
 
-export async function startServer(args = [], { env = {} } = {}) {
-	const proc = spawn(shoal, ['run', '-m', model, '--host', '127.0.0.1', '--port', '0', '-t', '1', '--no-discovery', ...args], {
+export async function startServer(args = [], { env = {}, model: m = model } = {}) {
+	const proc = spawn(shoal, ['run', '-m', m, '--host', '127.0.0.1', '--port', '0', '-t', '1', '--no-discovery', ...args], {
 		stdio: ['ignore', 'ignore', 'pipe'],
 		env: { ...process.env, ...env },
 	});
