@@ -265,6 +265,20 @@ test('HF_HUB_OFFLINE=1 and --offline use the cache alone', async () => {
 	assert.match(r.stderr, /cannot reach http:\/\/no-such-host\.invalid/);
 });
 
+test('a full disk is one clear line, and the partial is kept', { skip: process.getuid() !== 0 && 'needs root to mount a small tmpfs' }, async () => {
+	const cache = cacheDir();
+	fs.mkdirSync(cache);
+	execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', cache]);
+	try {
+		const r = await run(['pull', 'test-org/tiny-GGUF:Q8_0'], { cache });
+		assert.equal(r.code, 1);
+		assert.match(r.stderr, /tiny-Q8_0\.gguf needs 3\.5 MiB more and .* has 2\.0 MiB free; the 0 bytes already pulled are kept/);
+		assert.equal(r.stderr.trim().split('\n').filter((l) => /error/.test(l)).length, 1, r.stderr);
+	} finally {
+		execFileSync('umount', [cache]);
+	}
+});
+
 test('a split set is pulled whole and loads as one model, equal to the unsplit file', async () => {
 	const cache = cacheDir();
 	const r = ok(await run(['pull', 'split-org/split-GGUF:Q8_0'], { cache }), 'pull');
