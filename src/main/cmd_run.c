@@ -297,8 +297,11 @@ int cmd_run(int argc, char **argv)
 	if (!(s = sched_init(&be, &so, &err)))
 		goto done;
 
-	char model_id[256];
-	model_id_of(o.mo.model, model_id, sizeof model_id);
+	char model_id[256]; /* a reference is the model's name, as Ollama's are; a file's name without .gguf */
+	if (o.mo.model == o.mo.path)
+		snprintf(model_id, sizeof model_id, "%s", o.mo.given);
+	else
+		model_id_of(o.mo.model, model_id, sizeof model_id);
 	struct stat stt;
 	api_server_opts ao = {
 		.host = o.host, .port = (int)o.port, .api_key = o.api_key, .model_id = model_id,

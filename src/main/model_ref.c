@@ -35,6 +35,7 @@ int model_resolve(const char *cmd, const char **model, const hub_cli *h, char *p
 
 int model_opts_resolve(const char *cmd, model_opts *mo)
 {
+	mo->given = mo->model;
 	return model_resolve(cmd, &mo->model, &mo->hub, mo->path, sizeof mo->path);
 }
 

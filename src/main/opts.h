@@ -88,6 +88,7 @@ typedef struct {
 	long threads, n_ctx;    /* 0: the defaults (every core; min(4096, the model's)) */
 	hub_cli hub;
 	char path[4096];        /* model_resolve: the file a reference resolved to */
+	const char *given;      /* MODEL as given (model points at path when it was a reference) */
 } model_opts;
 
 #define OPTS_MODEL(mo) OPTS_STR_REQUIRED("--model", "-m", "MODEL", &(mo)->model, OPTS_MODEL_HELP), OPTS_HUB(&(mo)->hub)

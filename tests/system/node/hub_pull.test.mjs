@@ -300,6 +300,8 @@ test('shoal run ORG/REPO:QUANT pulls and serves what the same file serves by pat
 	const byRef = await startServer([], { model: 'karpathy/stories-GGUF:F32', env: { HF_ENDPOINT: hubUrl, HF_HUB_CACHE: cache } });
 	const a = await complete(byRef);
 	assert.match(byRef.log(), /pull stories260K-F32\.gguf: done/);
+	const models = await (await fetch(`${byRef.url}/models`)).json();
+	assert.deepEqual(models.data.map((m) => m.id), ['karpathy/stories-GGUF:F32'], 'the model is named by its reference');
 	await byRef.stop();
 	const byPath = await startServer([], { model: path.join(root, 'karpathy/stories-GGUF/stories260K-F32.gguf') });
 	const b = await complete(byPath);
