@@ -2,7 +2,8 @@
 // against the hub stand-in (tests/system/hub/hub.mjs, the hub's real HTTP interface: tree
 // listing, 302 to a CDN with X-Linked-* headers, Range, gating, 429) serving small real GGUF
 // files that `shoal synth` writes, a split set, and the bundled model. Every test has its own cache
-// (HF_HUB_CACHE in a temp dir); the stand-in counts the bytes it serves.
+// (HF_HUB_CACHE in a temp dir); the stand-in counts the bytes it serves and pages its file lists
+// two entries a page, so every listing follows Link headers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -38,7 +39,7 @@ before(async () => {
 	synth('q8_0', path.join(root, 'split-org', 'split-GGUF', 'split-Q8_0.gguf'), ['--split', '3']);
 	synth('q8_0', path.join(tmp, 'unsplit-Q8_0.gguf'));
 
-	hub = spawn(process.execPath, [path.join(repo, 'tests/system/hub/hub.mjs'), '--root', root, '--port', '0'], {
+	hub = spawn(process.execPath, [path.join(repo, 'tests/system/hub/hub.mjs'), '--root', root, '--port', '0', '--page-size', '2'], {
 		stdio: ['ignore', 'pipe', 'inherit'],
 	});
 	hubUrl = await new Promise((resolve, reject) => {
@@ -178,6 +179,18 @@ test('429 with Retry-After is honoured', async () => {
 	const i = q.findIndex((x) => x.status === 429);
 	assert.ok(i >= 0 && i + 1 < q.length, JSON.stringify(q));
 	assert.ok(q[i + 1].t - q[i].t >= 1900, `the next request came ${q[i + 1].t - q[i].t} ms after the 429`);
+});
+
+test('5xx answers are retried with backoff', async () => {
+	await reset();
+	const cache = cacheDir();
+	await faults({ file: 'test-org/tiny-GGUF/tiny-Q4_0.gguf', fail5xx: 2 });
+	const r = ok(await run(['pull', 'test-org/tiny-GGUF:Q4_0'], { cache }), 'pull');
+	assert.match(r.stderr, /HTTP 500; trying again in 0\.5 s \(1 of 8\)/);
+	assert.match(r.stderr, /HTTP 503; trying again in 1\.0 s \(2 of 8\)/);
+	assert.equal(sha256(r.stdout.trim()), sha256(path.join(root, 'test-org/tiny-GGUF/tiny-Q4_0.gguf')));
+	const pages = (await stats()).requests.filter((q) => q.path.includes('/tree/main'));
+	assert.ok(pages.length >= 2, `the file list came in ${pages.length} pages`);
 });
 
 test('a corrupted transfer is detected and pulled again; corrupted twice fails naming both hashes', async () => {
