@@ -67,10 +67,13 @@ fuzz() {
 	corpus=$(mktemp -d)
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do cp "$1" "$corpus"/; shift; done
 	[ $# -gt 0 ] && shift
-	if FUZZ_WIRE_SEEDS="$corpus" "$bin" -max_total_time="$secs" -rss_limit_mb=4096 "$@" "$corpus" >"$corpus.log" 2>&1; then
+	# a crashing input is kept in build/ (which git ignores): build/fuzz-NAME-crash-*
+	mkdir -p build
+	if FUZZ_WIRE_SEEDS="$corpus" "$bin" -max_total_time="$secs" -rss_limit_mb=4096 -artifact_prefix="build/fuzz-$name-" \
+		"$@" "$corpus" >"$corpus.log" 2>&1; then
 		passed=$((passed + 1)); echo "PASS $name ($(grep -a -o 'Done [0-9]* runs' "$corpus.log"))"
 	else
-		failed=$((failed + 1)); echo "FAIL $name"; tail -40 "$corpus.log"
+		failed=$((failed + 1)); echo "FAIL $name (the input: $(ls build/fuzz-"$name"-* 2>/dev/null | head -1))"; tail -40 "$corpus.log"
 	fi
 	rm -rf "$corpus" "$corpus.log"
 }
