@@ -1,16 +1,20 @@
 /*
- * base.c - logging, errors, aligned allocation, fp16/bf16 conversion, time, rng.
+ * base.c - logging, errors, aligned allocation, files (whole reads, atomic writes, mkdir -p), byte
+ * counts for people, fp16/bf16 conversion, time, rng.
  *
  * The fp16 -> f32 table (256 KiB) makes dequantizing a scale a single load; it is filled by
  * sh_base_init() from the exact bit-level conversion, which the tests check in both directions.
  */
+#define _GNU_SOURCE /* mkostemp */
 #include "base/base.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -80,6 +84,73 @@ void sh_assert_fail(const char *expr, const char *file, int line)
 }
 
 /* ---------------------------------------------------------------- files */
+int sh_file_write_atomic(const char *path, const void *data, size_t len)
+{
+	size_t n = strlen(path);
+	char *tmp = malloc(n + sizeof ".tmp.XXXXXX");
+	if (!tmp) {
+		errno = ENOMEM;
+		return SH_EIO;
+	}
+	memcpy(tmp, path, n);
+	memcpy(tmp + n, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		free(tmp);
+		return SH_EIO;
+	}
+	const char *p = data;
+	bool ok = true;
+	for (size_t left = len; ok && left > 0;) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		ok = w > 0;
+		if (ok)
+			p += w, left -= (size_t)w;
+	}
+	ok = ok && fsync(fd) == 0;
+	int saved = errno;
+	ok = close(fd) == 0 && ok;
+	if (ok && rename(tmp, path) != 0) {
+		saved = errno;
+		ok = false;
+	}
+	if (!ok) {
+		unlink(tmp);
+		free(tmp);
+		errno = saved;
+		return SH_EIO;
+	}
+	char *slash = strrchr(tmp, '/'); /* the rename itself made durable */
+	if (slash)
+		*slash = 0;
+	int dfd = open(slash ? (slash == tmp ? "/" : tmp) : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	free(tmp);
+	return SH_OK;
+}
+
+const char *sh_bytes_unit(double b, double *scale)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+	*scale = 1;
+	while (u < 4 && b >= 1024 * *scale)
+		*scale *= 1024, u++;
+	return units[u];
+}
+
+void sh_bytes_fmt(double b, char *buf, size_t cap)
+{
+	double sc;
+	const char *u = sh_bytes_unit(b, &sc);
+	snprintf(buf, cap, sc == 1 ? "%.0f %s" : "%.1f %s", b / sc, u);
+}
+
 int sh_mkdir_p(const char *dir, unsigned mode, const char **failed)
 {
 	static _Thread_local char buf[4096];

@@ -87,6 +87,13 @@ sh_bf16 sh_f32_to_bf16(float f);            /* round to nearest even, nan kept n
  * nothing: the caller says what the file was for (sh_file_error words the code). */
 int sh_file_read(const char *path, size_t max, char **out, size_t *len);
 const char *sh_file_error(int err);   /* "cannot open or read", "out of memory", "too large" */
+/* Writes data to path whole or not at all: a temporary file beside it, fsync, rename over path,
+ * fsync of the directory. 0, or SH_EIO with errno set (the temporary file removed). Logs nothing. */
+int sh_file_write_atomic(const char *path, const void *data, size_t len);
+/* the unit that suits a byte count (B, KiB, MiB, GiB, TiB) and its size in *scale */
+const char *sh_bytes_unit(double b, double *scale);
+/* "512 B", "12.3 MiB", "1.5 GiB" into buf */
+void sh_bytes_fmt(double b, char *buf, size_t cap);
 /* mkdir -p: creates dir and its missing parents with mode. 0, or SH_EIO with errno set and the
  * component that failed in *failed (a static buffer; NULL to ignore) when one cannot be made or
  * dir is not a directory. Logs nothing. */

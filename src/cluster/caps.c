@@ -343,27 +343,24 @@ static bool cache_load(const char *path, node_caps *c, int n_threads)
 /* writes the cache atomically; failures are logged and otherwise ignored */
 static void cache_save(const char *path, const node_caps *c, int n_threads)
 {
-	char tmp[4200];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
-		sh_log_warn("%s: path too long, not cached", path);
-		return;
-	}
 	json_t *root = json_pack("{s:i, s:s, s:i, s:s, s:i, s:f, s:f}", "format", CAPS_FORMAT, "cpu", c->cpu, "cores",
 				 c->cores, "simd", c->simd, "n_threads", n_threads, "mem_bw_gbs", c->mem_bw_gbs,
 				 "matmul_gflops", c->matmul_gflops);
-	int fd = root ? mkostemp(tmp, O_CLOEXEC) : -1;
-	if (fd < 0) {
-		sh_log_warn("cannot write %s: %s", tmp, root ? strerror(errno) : "out of memory");
-		json_decref(root);
+	char *text = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+	json_decref(root);
+	if (!text) {
+		sh_log_warn("cannot write %s: out of memory", path);
 		return;
 	}
-	bool ok = json_dumpfd(root, fd, JSON_INDENT(2)) == 0 && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-	ok = (close(fd) == 0) && ok;
-	json_decref(root);
-	if (!ok || rename(tmp, path) != 0) {
-		sh_log_warn("cannot write %s: %s", path, strerror(errno));
-		unlink(tmp);
+	size_t n = strlen(text);
+	char *line = realloc(text, n + 2);
+	if (line) {
+		text = line;
+		memcpy(text + n++, "\n", 2);
 	}
+	if (sh_file_write_atomic(path, text, n))
+		sh_log_warn("cannot write %s: %s", path, strerror(errno));
+	free(text);
 }
 
 /* ---------------------------------------------------------------- detect */

@@ -213,49 +213,15 @@ static int id_read(const char *path, uint8_t id[PLAN_ID_BYTES], uint8_t fp[STATE
 	return ID_OK;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* writes the id file atomically: a temp file in the directory, fsync, rename, fsync of the dir */
+/* writes the id file atomically (sh_file_write_atomic) */
 static int id_write(const node_state *s, const char *path, const uint8_t fp[STATE_FP_BYTES])
 {
-	char tmp[STATE_PATH_MAX + 16], line[160], fph[2 * STATE_FP_BYTES + 1];
-	snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+	char line[160], fph[2 * STATE_FP_BYTES + 1];
 	hex_encode(fp, STATE_FP_BYTES, fph);
 	int n = snprintf(line, sizeof line, STATE_ID_MAGIC "%s %s\n", s->id_hex, fph);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		sh_log_error("state dir %s is not writable: cannot create %s: %s", s->dir, tmp, strerror(errno));
+	if (sh_file_write_atomic(path, line, (size_t)n)) {
+		sh_log_error("state dir %s: cannot write %s: %s", s->dir, path, strerror(errno));
 		return SH_EIO;
-	}
-	if (write_all(fd, line, (size_t)n) != 0 || fsync(fd) != 0) {
-		sh_log_error("cannot write %s: %s", tmp, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		return SH_EIO;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		sh_log_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-		unlink(tmp);
-		return SH_EIO;
-	}
-	int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		if (fsync(dfd) != 0)
-			sh_log_debug("fsync of %s: %s", s->dir, strerror(errno));
-		close(dfd);
 	}
 	return SH_OK;
 }

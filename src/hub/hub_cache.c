@@ -111,24 +111,6 @@ int hub_cache_ref_read(const hub_cache *c, const hub_ref *r, char commit[HUB_COM
 	return rc;
 }
 
-/* writes path whole or not at all (PATH.tmp, then rename) */
-static int file_write_atomic(const char *path, const char *data)
-{
-	char tmp[CACHE_PATH_MAX + 16];
-	if (path_fmt(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()))
-		return SH_ERANGE;
-	FILE *f = fopen(tmp, "wb");
-	bool ok = f && fputs(data, f) >= 0;
-	if (f && fclose(f) != 0)
-		ok = false;
-	if (!ok || rename(tmp, path) != 0) {
-		sh_log_error("hub cache: cannot write %s: %s", path, strerror(errno));
-		unlink(tmp);
-		return SH_EIO;
-	}
-	return SH_OK;
-}
-
 int hub_cache_ref_write(const hub_cache *c, const hub_ref *r, const char *commit)
 {
 	char path[CACHE_PATH_MAX];
@@ -138,7 +120,11 @@ int hub_cache_ref_write(const hub_cache *c, const hub_ref *r, const char *commit
 	}
 	if (hub_cache_repo_path(c, r, "refs/main", path, sizeof path) || mkdirs_of(path))
 		return SH_EIO;
-	return file_write_atomic(path, commit);
+	if (sh_file_write_atomic(path, commit, strlen(commit))) {
+		sh_log_error("hub cache: cannot write %s: %s", path, strerror(errno));
+		return SH_EIO;
+	}
+	return SH_OK;
 }
 
 int hub_cache_blob_path(const hub_cache *c, const hub_ref *r, const char *sha, bool incomplete, char *buf, size_t cap)

@@ -46,8 +46,7 @@ int cmd_ls(int argc, char **argv)
 			continue;
 		}
 		char size[32];
-		snprintf(size, sizeof size, m[i].size >= (1u << 30) ? "%.2f GiB" : "%.1f MiB",
-			 (double)m[i].size / (m[i].size >= (1u << 30) ? 1 << 30 : 1 << 20));
+		sh_bytes_fmt((double)m[i].size, size, sizeof size);
 		printf("%-60s %-8s %10s  %-16s  %s%s\n", ref, m[i].quant[0] ? m[i].quant : "-", size, when,
 		       m[i].complete ? "yes" : "no (pull it again to finish)", m[i].main ? "" : " (an older commit)");
 	}

@@ -558,22 +558,11 @@ static bool jnum(const json_t *o, const char *k, double *out)
 	return true;
 }
 
-/* a byte count in the unit that suits it */
-static const char *unit_of(double b, double *scale)
-{
-	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int u = 0;
-	*scale = 1;
-	while (u < 4 && b >= 1024 * *scale)
-		*scale *= 1024, u++;
-	return units[u];
-}
-
 static void put_bytes(FILE *f, double b)
 {
-	double sc;
-	const char *u = unit_of(b, &sc);
-	fprintf(f, sc == 1 ? "%.0f %s" : "%.1f %s", b / sc, u);
+	char buf[32];
+	sh_bytes_fmt(b, buf, sizeof buf);
+	fputs(buf, f);
 }
 
 /* a string a node sent: control characters (a terminal's escape sequences) become '?' */
@@ -650,7 +639,7 @@ static void render_memory(FILE *f, const json_t *n, const palette *c)
 		}
 		fprintf(f, "%s] ", c->reset);
 		double sp, su;
-		const char *up = unit_of(planned, &sp), *uu = unit_of(usable, &su);
+		const char *up = sh_bytes_unit(planned, &sp), *uu = sh_bytes_unit(usable, &su);
 		if (!strcmp(up, uu) && su > 1)
 			fprintf(f, "%.1f/%.1f %s", planned / su, usable / su, uu);
 		else

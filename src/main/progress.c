@@ -16,17 +16,6 @@ void progress_view_init(progress_view *v, FILE *f)
 	v->last_index = -1;
 }
 
-/* 1.5 GiB, 12.3 MiB, 512 KiB */
-static void bytes_fmt(double b, char *buf, size_t cap)
-{
-	if (b >= 1024.0 * 1024 * 1024)
-		snprintf(buf, cap, "%.2f GiB", b / (1024.0 * 1024 * 1024));
-	else if (b >= 1024.0 * 1024)
-		snprintf(buf, cap, "%.1f MiB", b / (1024.0 * 1024));
-	else
-		snprintf(buf, cap, "%.0f KiB", b / 1024.0);
-}
-
 /* 7s, 3m05s, 1h02m */
 static void eta_fmt(double s, char *buf, size_t cap)
 {
@@ -45,9 +34,9 @@ void progress_view_show(void *user, const hub_progress *p)
 	progress_view *v = user;
 	char done[32], total[32], rate[32], eta[32];
 	double frac = p->total ? (double)p->done / (double)p->total : 1;
-	bytes_fmt((double)p->done, done, sizeof done);
-	bytes_fmt((double)p->total, total, sizeof total);
-	bytes_fmt(p->rate, rate, sizeof rate);
+	sh_bytes_fmt((double)p->done, done, sizeof done);
+	sh_bytes_fmt((double)p->total, total, sizeof total);
+	sh_bytes_fmt(p->rate, rate, sizeof rate);
 	eta_fmt(p->rate > 0 ? (double)(p->total - p->done) / p->rate : -1, eta, sizeof eta);
 	const char *name = strrchr(p->file, '/') ? strrchr(p->file, '/') + 1 : p->file;
 	if (v->tty) {

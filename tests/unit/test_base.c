@@ -1,9 +1,10 @@
 /*
  * test_base.c - base helpers: overflow-checked arithmetic, the rng's determinism and range,
- * large allocations, reading whole files, the log rate limiter.
+ * large allocations, reading and atomically writing whole files, byte counts, the log rate limiter.
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -98,6 +99,37 @@ Test(base, file_read_whole_capped_and_failing)
 	cr_assert_eq(sh_file_read("/nonexistent/file", 100, &buf, &len), SH_EIO);
 	cr_assert_eq(sh_file_read("/tmp", 100, &buf, &len), SH_EIO); /* a directory reads as an error */
 	cr_assert_str_eq(sh_file_error(SH_ERANGE), "too large");
+}
+
+Test(base, file_write_atomic_replaces_whole_or_not_at_all)
+{
+	char dir[] = "/tmp/shoal-base-XXXXXX", path[64], *buf;
+	cr_assert(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/f", dir);
+	size_t len;
+	cr_assert_eq(sh_file_write_atomic(path, "first", 5), SH_OK);
+	cr_assert_eq(sh_file_write_atomic(path, "second!", 7), SH_OK);
+	cr_assert_eq(sh_file_read(path, 100, &buf, &len), SH_OK);
+	cr_assert_str_eq(buf, "second!");
+	free(buf);
+	/* into a directory that is not there: an error, and nothing is left behind */
+	cr_assert_eq(sh_file_write_atomic("/nonexistent/dir/f", "x", 1), SH_EIO);
+	unlink(path);
+	cr_assert_eq(rmdir(dir), 0, "a temporary file was left in %s", dir);
+}
+
+Test(base, bytes_for_people)
+{
+	char b[32];
+	sh_bytes_fmt(512, b, sizeof b);
+	cr_assert_str_eq(b, "512 B");
+	sh_bytes_fmt(12.3 * 1024 * 1024, b, sizeof b);
+	cr_assert_str_eq(b, "12.3 MiB");
+	sh_bytes_fmt(1.5 * 1024 * 1024 * 1024, b, sizeof b);
+	cr_assert_str_eq(b, "1.5 GiB");
+	double sc;
+	cr_assert_str_eq(sh_bytes_unit(2048, &sc), "KiB");
+	cr_assert_float_eq(sc, 1024, 0);
 }
 
 /* the first line goes out; repeats within the window are held back and counted, and the next line
