@@ -31,6 +31,8 @@ const char *sh_strerror(int err)
 	case SH_ENOMEM: return "out of memory";
 	case SH_EINVAL: return "invalid argument";
 	case SH_ERANGE: return "out of range";
+	case SH_ENOSPC: return "no space left on the disk";
+	case SH_EAGAIN: return "not yet";
 	}
 	return "unknown error";
 }
@@ -326,6 +328,36 @@ double sh_time_sec(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int sh_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+	if (pthread_condattr_init(&a))
+		return SH_ENOMEM;
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	int r = pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+	return r ? SH_ENOMEM : SH_OK;
+}
+
+void sh_deadline_after(struct timespec *ts, double sec)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	double whole = (double)(time_t)sec;
+	ts->tv_sec += (time_t)sec;
+	ts->tv_nsec += (long)((sec - whole) * 1e9);
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int sh_cond_wait_sec(pthread_cond_t *cv, pthread_mutex_t *mu, double sec)
+{
+	struct timespec ts;
+	sh_deadline_after(&ts, sec);
+	return pthread_cond_timedwait(cv, mu, &ts);
 }
 
 int sh_cpu_count(void)

@@ -10,7 +10,9 @@
 #define SHOAL_BASE_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -23,6 +25,8 @@ enum {
 	SH_ENOMEM = -4,
 	SH_EINVAL = -5,    /* bad argument */
 	SH_ERANGE = -6,    /* out of range (context full, ...) */
+	SH_ENOSPC = -7,    /* the disk is full */
+	SH_EAGAIN = -8,    /* not yet: what is asked for is still missing (try again later) */
 };
 const char *sh_strerror(int err);
 
@@ -101,6 +105,10 @@ int sh_mkdir_p(const char *dir, unsigned mode, const char **failed);
 
 /* ---------------------------------------------------------------- time, misc */
 double sh_time_sec(void);                   /* monotonic seconds */
+/* condition variables timed on the monotonic clock (a wall-clock jump neither fires nor holds them) */
+int sh_cond_init(pthread_cond_t *cv);       /* SH_OK or SH_ENOMEM */
+void sh_deadline_after(struct timespec *ts, double sec);  /* now + sec, for pthread_cond_timedwait */
+int sh_cond_wait_sec(pthread_cond_t *cv, pthread_mutex_t *mu, double sec);  /* 0 or ETIMEDOUT */
 int sh_cpu_count(void);
 void sh_base_init(void);                    /* once, before anything else; idempotent */
 

@@ -104,29 +104,6 @@ struct sched {
 };
 
 /* ---------------------------------------------------------------- helpers */
-static void deadline_after(struct timespec *ts, double sec)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	double whole = (double)(time_t)sec;
-	ts->tv_sec += (time_t)sec;
-	ts->tv_nsec += (long)((sec - whole) * 1e9);
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static int cond_init_mono(pthread_cond_t *cv)
-{
-	pthread_condattr_t a;
-	if (pthread_condattr_init(&a))
-		return SH_ENOMEM;
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	int r = pthread_cond_init(cv, &a);
-	pthread_condattr_destroy(&a);
-	return r ? SH_ENOMEM : SH_OK;
-}
-
 static void req_free(sched_req *r)
 {
 	sample_free(r->smp);
@@ -554,7 +531,7 @@ sched *sched_init(const sched_backend *b, const sched_opts *o, int *err)
 	}
 	if (pthread_mutex_init(&s->mu, NULL))
 		goto fail;
-	if (cond_init_mono(&s->cv)) {
+	if (sh_cond_init(&s->cv)) {
 		pthread_mutex_destroy(&s->mu);
 		goto fail;
 	}
@@ -627,7 +604,7 @@ sched_req *sched_submit(sched *s, const int *prompt, int n, const sched_params *
 	e = SH_ENOMEM;
 	if (!(r = calloc(1, sizeof *r)))
 		goto fail;
-	if (cond_init_mono(&r->cv)) {
+	if (sh_cond_init(&r->cv)) {
 		free(r);
 		r = NULL;
 		goto fail;
@@ -688,7 +665,7 @@ int sched_req_read(sched_req *r, double timeout_s, text_buf *out, sched_status *
 	sched *s = r->s;
 	struct timespec dl;
 	if (timeout_s > 0)
-		deadline_after(&dl, timeout_s);
+		sh_deadline_after(&dl, timeout_s);
 	int rc = SH_OK;
 	pthread_mutex_lock(&s->mu);
 	while (r->read == r->shown && r->st.finish == SCHED_RUNNING && timeout_s != 0) {
