@@ -12,6 +12,14 @@
  * through sh_mul_ok/sh_add_ok. The first failure formats one error line (file, where, what) and
  * everything unwinds through one cleanup path.
  *
+ * The same parser reads a header from a prefix of a file (gguf_header_size: a blob arriving in
+ * chunks): the reader is told that its buffer is a prefix, and then running out of bytes is not an
+ * error but SH_ERANGE with `need`, the least length the prefix must have to get further: where the
+ * item being read ends, plus the least bytes every item still to come takes (a kv 14, a tensor
+ * info 33, a string array element 8), so a fetcher that reads up to need never reads past the
+ * header's end. What only the file's size can tell (the counts fit in it, the tensors' data lies
+ * inside it) is left out; everything else is checked as for a whole file, and nothing is logged.
+ *
  * Memory stays proportional to what the file really contains: the kv and tensor arrays grow as
  * entries are parsed instead of trusting the header's counts (which are also capped by the file
  * size up front), and a string array's offset table is only allocated once its count has been
@@ -72,6 +80,11 @@ typedef struct {
 	gguf_str item;            /* key or tensor name once read (len 0 before) */
 	uint64_t elem;            /* string array element being read, UINT64_MAX if none */
 	int err;
+	/* a prefix of the file (gguf_header_size): running out is SH_ERANGE and need, nothing is logged */
+	bool prefix;
+	uint64_t need;            /* prefix, SH_ERANGE: the least length of a prefix that gets further */
+	uint64_t n_kv, n_tensors; /* the header's counts, once read */
+	uint64_t arr_n;           /* the string array being read: its element count */
 } reader;
 
 /* a name from the file, made printable and short enough for a log line */
@@ -114,7 +127,8 @@ static bool rd_fail(reader *r, int err, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	rd_where(r, where, sizeof where);
-	sh_log_error("%s: %s: %s", r->name, where, msg);
+	if (!r->prefix)
+		sh_log_error("%s: %s: %s", r->name, where, msg);
 	r->err = err;
 	return false;
 }
@@ -142,8 +156,31 @@ static bool rd_truncated(reader *r, uint64_t n)
 	return false;
 }
 
+/* a prefix ran out: n more bytes are needed at pos, and after them at least the bytes of the items
+ * still to come (the element count and header counts were checked not to overflow this) */
+__attribute__((noinline, cold))
+static bool rd_short(reader *r, uint64_t n)
+{
+	uint64_t rest = 0, elems = 0, need;
+	if (r->section == RD_KV)
+		rest = (r->n_kv - r->index - 1) * GGUF_MIN_KV_BYTES + r->n_tensors * GGUF_MIN_TENSOR_BYTES;
+	else if (r->section == RD_TENSOR_INFO)
+		rest = (r->n_tensors - r->index - 1) * GGUF_MIN_TENSOR_BYTES;
+	if (r->elem != UINT64_MAX)
+		elems = (r->arr_n - r->elem - 1) * 8;
+	if (!sh_add_ok(r->pos, n, &need) || !sh_add_ok(need, rest, &need) || !sh_add_ok(need, elems, &need))
+		return rd_fail(r, SH_EFORMAT, "%llu bytes at byte %llu: more than any file holds", (unsigned long long)n,
+			(unsigned long long)r->pos);
+	r->need = need;
+	r->err = SH_ERANGE;
+	return false;
+}
+
 /* are n more bytes there? (pos <= size always holds, so size - pos cannot wrap) */
-static inline bool rd_need(reader *r, uint64_t n) { return n <= r->size - r->pos || rd_truncated(r, n); }
+static inline bool rd_need(reader *r, uint64_t n)
+{
+	return n <= r->size - r->pos || (r->prefix ? rd_short(r, n) : rd_truncated(r, n));
+}
 
 static inline bool rd_u32(reader *r, uint32_t *out)
 {
@@ -172,6 +209,8 @@ static bool rd_str(reader *r, gguf_str *out, const char *what, uint64_t max_len)
 	if (len > max_len)
 		return rd_fail(r, SH_EFORMAT, "%s length %llu at byte %llu is not 1..%llu", what,
 			(unsigned long long)len, (unsigned long long)at, (unsigned long long)max_len);
+	if (len > r->size - r->pos && r->prefix)
+		return rd_short(r, len);
 	if (len > r->size - r->pos)
 		return rd_fail(r, SH_EFORMAT, "%s length %llu at byte %llu runs past the end of the file (%llu bytes)",
 			what, (unsigned long long)len, (unsigned long long)at, (unsigned long long)r->size);
@@ -299,6 +338,12 @@ static bool parse_array(reader *r, gguf_kv *kv)
 	kv->arr_type = (enum gguf_vtype)t;
 	kv->arr_data = r->base + r->pos;
 	if (kv->arr_type == GGUF_T_STRING) {
+		uint64_t least;
+		if (r->prefix && !sh_mul_ok(kv->arr_n, 8, &least))
+			return rd_fail(r, SH_EFORMAT, "string array of %llu elements cannot fit in any file",
+				(unsigned long long)kv->arr_n);
+		if (r->prefix && least > r->size - r->pos)
+			return rd_short(r, least); /* each element takes 8 bytes at least */
 		if (kv->arr_n > (r->size - r->pos) / 8)
 			return rd_fail(r, SH_EFORMAT, "string array of %llu elements cannot fit in the %llu bytes left",
 				(unsigned long long)kv->arr_n, (unsigned long long)(r->size - r->pos));
@@ -308,6 +353,7 @@ static bool parse_array(reader *r, gguf_kv *kv)
 		if (!off)
 			return rd_fail_nomem(r);
 		kv->arr_str_off = off;
+		r->arr_n = kv->arr_n;
 		for (uint64_t i = 0; i < kv->arr_n; i++) {
 			gguf_str s;
 			off[i] = r->pos;
@@ -319,6 +365,8 @@ static bool parse_array(reader *r, gguf_kv *kv)
 		return true;
 	}
 	uint64_t bytes;
+	if (r->prefix && sh_mul_ok(kv->arr_n, vtype_size[t], &bytes) && bytes > r->size - r->pos)
+		return rd_short(r, bytes);
 	if (!sh_mul_ok(kv->arr_n, vtype_size[t], &bytes) || bytes > r->size - r->pos)
 		return rd_fail(r, SH_EFORMAT, "%s array of %llu elements at byte %llu runs past the end of the file (%llu bytes)",
 			gguf_vtype_name(kv->arr_type), (unsigned long long)kv->arr_n, (unsigned long long)r->pos,
@@ -505,8 +553,8 @@ static bool place_tensors(reader *r, gguf_ctx *g)
 	if (!sh_add_ok(r->pos, g->alignment - 1, &data_offset))
 		return rd_fail(r, SH_EFORMAT, "data section offset overflows");
 	data_offset &= ~(g->alignment - 1);
-	/* a file without tensors may end right after its metadata, unpadded */
-	g->data_offset = SH_MIN(data_offset, g->file_size);
+	/* a file without tensors may end right after its metadata, unpadded; a prefix has no end */
+	g->data_offset = r->prefix ? data_offset : SH_MIN(data_offset, g->file_size);
 	r->section = RD_TENSOR;
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		gguf_tensor *t = &g->tensors[i];
@@ -519,6 +567,8 @@ static bool place_tensors(reader *r, gguf_ctx *g)
 		if (!sh_add_ok(data_offset, t->offset, &start) || !sh_add_ok(start, t->size, &end))
 			return rd_fail(r, SH_EFORMAT, "offset %llu + size %llu overflows",
 				(unsigned long long)t->offset, (unsigned long long)t->size);
+		if (r->prefix)
+			continue; /* where the file ends is not known */
 		if (end > g->file_size) {
 			char where[128];
 			rd_where(r, where, sizeof where);
@@ -553,6 +603,16 @@ static bool parse_header(reader *r, gguf_ctx *g, uint64_t *n_tensors, uint64_t *
 	g->version = (int)version;
 	if (!rd_u64(r, n_tensors) || !rd_u64(r, n_kv))
 		return false;
+	if (r->prefix) { /* the file's size is not known: the least header these counts make must be possible */
+		uint64_t kvs, tensors, least;
+		if (!sh_mul_ok(*n_kv, GGUF_MIN_KV_BYTES, &kvs) || !sh_mul_ok(*n_tensors, GGUF_MIN_TENSOR_BYTES, &tensors) ||
+		    !sh_add_ok(kvs, tensors, &least) || !sh_add_ok(least, r->pos, &least))
+			return rd_fail(r, SH_EFORMAT, "n_kv %llu and n_tensors %llu cannot fit in any file",
+				(unsigned long long)*n_kv, (unsigned long long)*n_tensors);
+		r->n_kv = *n_kv;
+		r->n_tensors = *n_tensors;
+		return true;
+	}
 	uint64_t left = r->size - r->pos;
 	if (*n_kv > left / GGUF_MIN_KV_BYTES)
 		return rd_fail(r, SH_EFORMAT, "n_kv %llu cannot fit in a file of %llu bytes",
@@ -564,9 +624,11 @@ static bool parse_header(reader *r, gguf_ctx *g, uint64_t *n_tensors, uint64_t *
 	return true;
 }
 
-static gguf_ctx *gguf_parse(const uint8_t *base, uint64_t size, const char *name, int *err)
+/* a whole file of size bytes; or, with prefix, its first size bytes (then a ctx whose tensors have
+ * no data, or NULL and SH_ERANGE with *need; nothing logged) */
+static gguf_ctx *gguf_parse(const uint8_t *base, uint64_t size, const char *name, bool prefix, int *err, uint64_t *need)
 {
-	reader r = { .base = base, .size = size, .name = name, .elem = UINT64_MAX };
+	reader r = { .base = base, .size = size, .name = name, .elem = UINT64_MAX, .prefix = prefix };
 	uint64_t n_tensors = 0, n_kv = 0;
 	gguf_ctx *g = sh_alloc(sizeof *g);
 	if (!g) {
@@ -586,12 +648,19 @@ static gguf_ctx *gguf_parse(const uint8_t *base, uint64_t size, const char *name
 	    !parse_tensor_infos(&r, g, n_tensors) || !read_alignment(&r, g) || !place_tensors(&r, g) ||
 	    !check_unique(&r, g))
 		goto fail;
+	if (prefix && g->data_offset > size) { /* the padding before the data is not all there */
+		r.need = g->data_offset;
+		r.err = SH_ERANGE;
+		goto fail;
+	}
 	if (err)
 		*err = SH_OK;
 	return g;
 fail:
 	if (err)
 		*err = r.err;
+	if (need)
+		*need = r.err == SH_ERANGE ? r.need : 0;
 	gguf_free(g);
 	return NULL;
 }
@@ -607,7 +676,22 @@ gguf_ctx *gguf_open_buffer(const void *buf, uint64_t size, const char *name, int
 			*err = SH_EINVAL;
 		return NULL;
 	}
-	return gguf_parse(buf ? buf : empty, size, name, err);
+	return gguf_parse(buf ? buf : empty, size, name, false, err, NULL);
+}
+
+int gguf_header_size(const void *buf, size_t len, uint64_t *need)
+{
+	static const uint8_t empty[1];
+	int err;
+	*need = 0;
+	if (!buf && len)
+		return SH_EINVAL;
+	gguf_ctx *g = gguf_parse(buf ? buf : empty, len, "<header>", true, &err, need);
+	if (!g)
+		return err;
+	*need = g->data_offset;
+	gguf_free(g);
+	return SH_OK;
 }
 
 static gguf_ctx *open_one(const char *path, int *err)
@@ -644,7 +728,7 @@ static gguf_ctx *open_one(const char *path, int *err)
 	}
 	close(fd);
 	fd = -1;
-	g = gguf_parse(map ? map : empty, (uint64_t)st.st_size, path, &e);
+	g = gguf_parse(map ? map : empty, (uint64_t)st.st_size, path, false, &e, NULL);
 	if (!g)
 		goto fail;
 	g->mapped = map != NULL;

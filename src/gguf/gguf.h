@@ -94,6 +94,16 @@ gguf_ctx *gguf_open(const char *path, int *err);
 gguf_ctx *gguf_open_buffer(const void *buf, uint64_t size, const char *name, int *err);
 void gguf_free(gguf_ctx *g);
 
+/* The length of a GGUF file's header (everything before the tensor data: the offset where data
+ * starts, alignment padding included) from its first len bytes, without trusting them: SH_OK and
+ * *need when the header ends within buf; SH_ERANGE and *need > len (at least the bytes still
+ * unread ones must be read to learn more) when buf ends inside it; SH_EFORMAT when it cannot be a
+ * GGUF header (checked as gguf_open checks: magic, version, counts, lengths, types), SH_EUNSUP for
+ * what gguf_open does not support (GGUF v1, big-endian, unknown tensor types, nested arrays). need
+ * is a lower bound of the header's length: reading up to it never reads past the header. Logs
+ * nothing (a prefix running out is no error; the caller names the file when it is not a header). */
+int gguf_header_size(const void *buf, size_t len, uint64_t *need);
+
 const gguf_kv *gguf_kv_find(const gguf_ctx *g, const char *key);
 /* typed getters: return false if missing or of an incompatible type (integers convert between
  * widths when the value fits; floats from FLOAT32/FLOAT64) */

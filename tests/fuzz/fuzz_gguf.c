@@ -6,7 +6,9 @@
  * name is read byte by byte, every typed getter is called on every key, lookups by name must find
  * the entry itself (names are unique), and every tensor's data range is checked against the input
  * and its first and last bytes are read, so ASan sees any pointer that strays outside the buffer. Logging is silenced: the error
- * paths still format their message, only the output is dropped.
+ * paths still format their message, only the output is dropped. gguf_header_size reads the same
+ * input as a prefix of a file: a length it asks for is more than the input, one it gives is within
+ * it, and a file gguf_open_buffer accepts is a header ending at the data offset gguf_open found.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -74,11 +76,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int err = 1;
+	uint64_t need = 0;
+	int hrc = gguf_header_size(data, size, &need);
+	CHECK(hrc == SH_OK || hrc == SH_ERANGE || hrc == SH_EFORMAT || hrc == SH_EUNSUP || hrc == SH_ENOMEM);
+	CHECK(hrc != SH_ERANGE || need > size);
+	CHECK(hrc != SH_OK || need <= size);
 	gguf_ctx *g = gguf_open_buffer(data, size, "fuzz", &err);
 	if (!g) {
 		CHECK(err < 0);
 		return 0;
 	}
+	/* a file gguf_open accepts has a header gguf_header_size accepts (a file without tensors may end
+	 * before its padding: then it asks for the padding) */
+	CHECK((hrc == SH_OK && need == g->data_offset) || (hrc == SH_ERANGE && g->n_tensors == 0));
 	CHECK(err == SH_OK && g->data_offset <= size && g->alignment && !(g->alignment & (g->alignment - 1)));
 	for (uint64_t i = 0; i < g->n_kv; i++)
 		walk_kv(g, &g->kv[i], data, size);

@@ -11,6 +11,9 @@
  * real tokenizer. Split sets: the writer's parts are what gguf-split writes and open as the one
  * file (a synth model's set equals its single file tensor for tensor); a missing part, parts that
  * disagree, a tensor in two parts and opening a later part each fail with one line naming them.
+ * gguf_header_size: every prefix of a real and a synthesized file asks for a lower bound of the
+ * header's length until it has it, then gives gguf_open's data offset; garbage and single defects
+ * are rejected from a prefix as they are from the whole file.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -1136,4 +1139,101 @@ Test(gguf, split_names)
 	cr_assert_str_eq(buf, name);
 	gguf_split_path(prefix, 1, count, buf, sizeof buf);
 	cr_assert_str_eq(buf, "dir/model-Q4_K_M-00001-of-00003.gguf");
+}
+
+/* ---------------------------------------------------------------- the header from a prefix */
+/* every prefix of path's first data_offset + 100 bytes: SH_ERANGE with data_offset >= need > len
+ * (a lower bound: a fetcher reading up to need never reads past the header), or, from data_offset
+ * on, SH_OK with need == gguf_open's data_offset; the bytes past the prefix are poisoned under ASan */
+static void header_prefixes(const char *path)
+{
+	uint64_t size, need;
+	int err;
+	uint8_t *buf = file_load(path, &size);
+	gguf_ctx *g = gguf_open_buffer(buf, size, path, &err);
+	cr_assert(g, "%s must parse", path);
+	uint64_t data = g->data_offset, top = SH_MIN(size, data + 100);
+	gguf_free(g);
+	cr_assert_eq(gguf_header_size(buf, size, &need), SH_OK);
+	cr_assert_eq(need, data);
+	POISON(buf + top, size - top);
+	for (uint64_t len = top + 1; len-- > 0;) {
+		if (len < top)
+			POISON(buf + len, 1);
+		int rc = gguf_header_size(buf, len, &need);
+		if (len >= data && (rc != SH_OK || need != data))
+			cr_assert_fail("%s: prefix of %llu bytes: %d, need %llu (the header is %llu)", path, (unsigned long long)len,
+				       rc, (unsigned long long)need, (unsigned long long)data);
+		if (len < data && (rc != SH_ERANGE || need <= len || need > data))
+			cr_assert_fail("%s: prefix of %llu bytes: %d, need %llu (the header is %llu)", path, (unsigned long long)len,
+				       rc, (unsigned long long)need, (unsigned long long)data);
+	}
+	UNPOISON(buf, size);
+	/* a fetcher that reads what it is asked for gets there, never past it */
+	int steps = 0;
+	for (uint64_t len = 0;; steps++) {
+		int rc = gguf_header_size(buf, len, &need);
+		if (rc == SH_OK)
+			break;
+		cr_assert_eq(rc, SH_ERANGE);
+		cr_assert(need > len && need <= data);
+		len = need;
+	}
+	cr_assert_eq(need, data);
+	cr_assert_gt(steps, 2, "%s: %d steps", path, steps);
+	free(buf);
+}
+
+Test(gguf, header_size_every_prefix, .timeout = 300)
+{
+	header_prefixes(TEST_STORIES);
+	char *tiny = test_synth("test-tiny", "q8_0");
+	header_prefixes(tiny);
+	test_synth_free(tiny);
+}
+
+Test(gguf, header_size_rejects_garbage)
+{
+	uint64_t need;
+	uint8_t junk[4096];
+	sh_rng r;
+	sh_rng_seed(&r, 7);
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (uint8_t)sh_rng_u64(&r);
+	cr_assert_eq(gguf_header_size(junk, sizeof junk, &need), SH_EFORMAT);
+	cr_assert_eq(gguf_header_size("PK\3\4", 4, &need), SH_EFORMAT);
+	cr_assert_eq(gguf_header_size(NULL, 0, &need), SH_ERANGE);
+	cr_assert_eq(need, 4);
+	cr_assert_eq(gguf_header_size("GGU", 3, &need), SH_ERANGE); /* not yet known to be garbage */
+	/* a header of the right shape with one defect each */
+	uint64_t size;
+	uint8_t *buf = file_load(TEST_STORIES, &size), *b = malloc(size);
+	cr_assert(b);
+	struct { uint64_t at; uint64_t v; int width; int want; } bad[] = {
+		{ 4, 1, 4, SH_EUNSUP },                   /* version 1 */
+		{ 4, 7, 4, SH_EUNSUP },                   /* version 7 */
+		{ 16, UINT64_MAX / 8, 8, SH_EFORMAT },    /* n_kv no file can hold */
+		{ 8, UINT64_MAX / 16, 8, SH_EFORMAT },    /* n_tensors likewise */
+		{ 24, 0, 8, SH_EFORMAT },                 /* an empty key */
+		{ 24, UINT64_MAX, 8, SH_EFORMAT },        /* a key longer than 64 KiB */
+	};
+	for (size_t i = 0; i < SH_ARRAY_LEN(bad); i++) {
+		memcpy(b, buf, size);
+		memcpy(b + bad[i].at, &bad[i].v, (size_t)bad[i].width);
+		int rc = gguf_header_size(b, size, &need);
+		cr_assert_eq(rc, bad[i].want, "defect %zu: %d", i, rc);
+		rc = gguf_header_size(b, 64, &need); /* the same from a short prefix */
+		cr_assert_eq(rc, bad[i].want, "defect %zu in 64 bytes: %d", i, rc);
+	}
+	/* a string length that overflows a prefix: no file holds it */
+	memcpy(b, buf, size);
+	uint64_t huge = UINT64_MAX - 16;
+	uint64_t klen;
+	memcpy(&klen, b + 24, 8);
+	uint32_t type = GGUF_T_STRING;
+	memcpy(b + 32 + klen, &type, 4);
+	memcpy(b + 36 + klen, &huge, 8);
+	cr_assert_eq(gguf_header_size(b, 200, &need), SH_EFORMAT);
+	free(b);
+	free(buf);
 }
