@@ -385,6 +385,33 @@ static int64_t blk_index(gguf_str name)
 	return n;
 }
 
+int64_t plan_tensor_role(gguf_str name)
+{
+	int64_t il = blk_index(name);
+	if (il >= 0)
+		return il;
+	if (gguf_str_eq(name, "token_embd.weight") || gguf_str_eq(name, "token_embd_norm.weight"))
+		return PLAN_ROLE_FIRST;
+	if (gguf_str_eq(name, "output.weight") || gguf_str_eq(name, "output_norm.weight"))
+		return PLAN_ROLE_LAST;
+	return PLAN_ROLE_SHARED;
+}
+
+bool plan_shard_needs(const gguf_ctx *g, const gguf_tensor *t, int first, int last, int n_layers)
+{
+	if (first >= last)
+		return false;
+	int64_t role = plan_tensor_role(t->name);
+	if (role >= 0)
+		return role >= first && role < last;
+	if (role == PLAN_ROLE_SHARED)
+		return true;
+	if (role == PLAN_ROLE_LAST)
+		return last == n_layers;
+	return first == 0 || (last == n_layers && gguf_str_eq(t->name, "token_embd.weight") &&
+			      !gguf_tensor_find(g, "output.weight"));
+}
+
 int plan_model_from_gguf(const gguf_ctx *g, uint64_t n_ctx_total, plan_model *pm)
 {
 	memset(pm, 0, sizeof *pm);
@@ -407,7 +434,7 @@ int plan_model_from_gguf(const gguf_ctx *g, uint64_t n_ctx_total, plan_model *pm
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		const gguf_tensor *t = &g->tensors[i];
 		uint64_t *dst;
-		int64_t il = blk_index(t->name);
+		int64_t il = plan_tensor_role(t->name);
 		if (il >= 0) {
 			if (il >= hp.n_layers) {
 				sh_log_error("%s: tensor %.*s is beyond the %d layers", g->path,
@@ -415,12 +442,11 @@ int plan_model_from_gguf(const gguf_ctx *g, uint64_t n_ctx_total, plan_model *pm
 				return SH_EFORMAT;
 			}
 			dst = &pm->layer_bytes[il];
-		} else if (gguf_str_eq(t->name, "token_embd.weight")) {
-			embd = t;
+		} else if (il == PLAN_ROLE_FIRST) {
+			if (gguf_str_eq(t->name, "token_embd.weight"))
+				embd = t;
 			dst = &pm->first_bytes;
-		} else if (gguf_str_eq(t->name, "token_embd_norm.weight")) {
-			dst = &pm->first_bytes;
-		} else if (gguf_str_eq(t->name, "output.weight") || gguf_str_eq(t->name, "output_norm.weight")) {
+		} else if (il == PLAN_ROLE_LAST) {
 			has_head |= gguf_str_eq(t->name, "output.weight");
 			dst = &pm->last_bytes;
 		} else {

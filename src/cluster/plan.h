@@ -79,6 +79,14 @@ int plan_compute(const plan_node *nodes, int n_nodes, const plan_model *pm, plan
  * ("PATH: what is wrong") and returned: SH_EFORMAT, SH_EUNSUP (too many layers), SH_ERANGE. */
 int plan_model_from_gguf(const gguf_ctx *g, uint64_t n_ctx_total, plan_model *pm);
 
+/* Where a tensor belongs, by that rule: its layer N (>= 0) for blk.N.*, else a PLAN_ROLE_*. */
+enum { PLAN_ROLE_FIRST = -1, PLAN_ROLE_LAST = -2, PLAN_ROLE_SHARED = -3 };
+int64_t plan_tensor_role(gguf_str name);
+/* Whether the shard [first, last) of a model of n_layers binds t: its layers' tensors, the
+ * embedding when first (and when last, if the head is tied to it), the output norm and head when
+ * last, the shared ones always; nothing when first == last. What a node must hold to serve. */
+bool plan_shard_needs(const gguf_ctx *g, const gguf_tensor *t, int first, int last, int n_layers);
+
 /* Bytes a range needs on a node: weights + KV of layers [first, last) + extras of the ends +
  * shared. false on overflow or a bad range. */
 bool plan_range_bytes(const plan_model *pm, int first, int last, uint64_t *out);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "cluster/plan.h"
+#include "model/model.h"
 #include "test_util.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -495,4 +496,42 @@ Test(plan, sizes_from_llamacpp_files)
 	check_gguf_sizes(test_refdata("llama-Q4_K_M.gguf"));
 	check_gguf_sizes(test_refdata("qwen2-Q8_0.gguf"));
 	check_gguf_sizes(test_refdata("llama-ropefreqs-f16.gguf"));
+}
+
+/* what a shard must hold to serve: its layers, the embedding when first (and last, for a tied head),
+ * the output norm and head when last, the shared tensors always; every tensor by some shard of a
+ * split, the layer tensors by exactly one */
+static void check_shard_needs(const char *preset, bool tied)
+{
+	char *path = test_synth(preset, "q8_0");
+	gguf_ctx *g = gguf_open(path, NULL);
+	cr_assert(g);
+	model_hparams hp;
+	cr_assert_eq(model_hparams_read(g, &hp), SH_OK);
+	int n = hp.n_layers, cut = n / 2;
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		const gguf_tensor *t = &g->tensors[i];
+		bool a = plan_shard_needs(g, t, 0, cut, n), b = plan_shard_needs(g, t, cut, n, n);
+		int64_t role = plan_tensor_role(t->name);
+		const char *name = t->name.ptr;
+		cr_assert(a || b, "%.*s is held by no shard", (int)t->name.len, name);
+		cr_assert(!plan_shard_needs(g, t, 2, 2, n), "an empty range holds nothing");
+		cr_assert(plan_shard_needs(g, t, 0, n, n), "the whole model holds everything");
+		if (role >= 0)
+			cr_assert(a != b && a == (role < cut), "layer %lld", (long long)role);
+		else if (role == PLAN_ROLE_SHARED)
+			cr_assert(a && b);
+		else if (role == PLAN_ROLE_LAST)
+			cr_assert(!a && b);
+		else if (gguf_str_eq(t->name, "token_embd.weight"))
+			cr_assert(a && b == tied, "the embedding is the last shard's head only when tied");
+	}
+	gguf_free(g);
+	test_synth_free(path);
+}
+
+Test(plan, shard_needs)
+{
+	check_shard_needs("test-tiny", false);
+	check_shard_needs("test-tiny-llama3", true);
 }
