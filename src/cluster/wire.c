@@ -49,12 +49,19 @@ static float getf(const uint8_t *p)
 #define LOGITS_FIXED 8
 #define PEERS_FIXED 4
 #define PEER_ENTRY 64
+#define FILE_BYTES 48
+#define HAVE_FIXED (FILE_BYTES + 48)
+#define WANT_BYTES (FILE_BYTES + 8)
+#define CHUNK_FIXED (FILE_BYTES + 16)
+#define HASH_FIXED (FILE_BYTES + 48)
+#define TABLE_FIXED (FILE_BYTES + 8)
 
 static const char *type_names[] = {
 	[WIRE_HELLO] = "HELLO", [WIRE_WELCOME] = "WELCOME", [WIRE_PLAN] = "PLAN", [WIRE_OPEN] = "OPEN",
 	[WIRE_FORWARD] = "FORWARD", [WIRE_TOKEN] = "TOKEN", [WIRE_CANCEL] = "CANCEL", [WIRE_ERROR] = "ERROR",
 	[WIRE_PING] = "PING", [WIRE_PONG] = "PONG", [WIRE_LOGITS] = "LOGITS",
-	[WIRE_PEERS] = "PEERS", [WIRE_REFUSE] = "REFUSE",
+	[WIRE_PEERS] = "PEERS", [WIRE_REFUSE] = "REFUSE", [WIRE_HAVE] = "HAVE", [WIRE_WANT] = "WANT",
+	[WIRE_CHUNK] = "CHUNK", [WIRE_HASH] = "HASH", [WIRE_TABLE] = "TABLE",
 };
 
 const char *wire_type_name(int type)
@@ -73,6 +80,81 @@ static bool open_floats_ok(const sample_params *s)
 	return isfinite(s->temp) && s->top_p >= 0.0f && s->top_p <= 1.0f && s->min_p >= 0.0f && s->min_p <= 1.0f &&
 	       s->repeat_penalty > 0.0f && isfinite(s->repeat_penalty) && isfinite(s->freq_penalty) &&
 	       isfinite(s->presence_penalty);
+}
+
+/* ---------------------------------------------------------------- files (transfer messages) */
+/* why f breaks the rules, or NULL */
+static const char *file_why(const wire_file *f)
+{
+	uint32_t cs = f->chunk_size;
+	if (!f->size)
+		return "a file of 0 bytes";
+	if (cs < WIRE_CHUNK_MIN || cs > WIRE_CHUNK_MAX || (cs & (cs - 1)))
+		return "chunk size not a power of two in [64 KiB, 64 MiB]";
+	if (f->n_chunks != (f->size - 1) / cs + 1 || f->n_chunks > WIRE_MAX_CHUNKS)
+		return "chunk count does not match the size (or is over 2^20)";
+	return NULL;
+}
+
+uint32_t wire_file_chunk_len(const wire_file *f, uint32_t i)
+{
+	if (i >= f->n_chunks)
+		return 0;
+	uint64_t at = (uint64_t)i * f->chunk_size;
+	return (uint32_t)SH_MIN((uint64_t)f->chunk_size, f->size - at);
+}
+
+static bool zeros(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* the states' bytes of a HAVE: known values only, nothing past n_chunks */
+static bool states_ok(const uint8_t *st, uint32_t n)
+{
+	return n % 4 == 0 || !(st[n / 4] >> (2 * (n % 4)));
+}
+
+static uint64_t transfer_size(const wire_msg *m)
+{
+	const wire_file *f = m->h.type == WIRE_HAVE	? &m->have.f
+			     : m->h.type == WIRE_WANT  ? &m->want.f
+			     : m->h.type == WIRE_CHUNK ? &m->chunk.f
+			     : m->h.type == WIRE_HASH  ? &m->hash.f
+						       : &m->table.f;
+	if (file_why(f))
+		return 0;
+	uint64_t n = f->n_chunks;
+	switch (m->h.type) {
+	case WIRE_HAVE:
+		if (m->have.flags & ~(uint32_t)WIRE_HAVE_FLAGS_KNOWN || m->have.have > m->have.need || !m->have.states ||
+		    !states_ok(m->have.states, f->n_chunks))
+			return 0;
+		return HAVE_FIXED + (n + 3) / 4;
+	case WIRE_WANT:
+		return m->want.chunk < n ? WANT_BYTES : 0;
+	case WIRE_CHUNK: {
+		const wire_chunk *c = &m->chunk;
+		if (c->chunk >= n || (c->status == WIRE_CHUNK_OK ? c->len != wire_file_chunk_len(f, c->chunk) || !c->data
+								  : c->status != WIRE_CHUNK_NONE || c->len))
+			return 0;
+		return CHUNK_FIXED + (uint64_t)c->len;
+	}
+	case WIRE_HASH:
+		if (m->hash.next < 1 || m->hash.next >= n || m->hash.bytes != (uint64_t)m->hash.next * f->chunk_size ||
+		    !m->hash.hashes)
+			return 0;
+		return HASH_FIXED + (uint64_t)m->hash.next * WIRE_SHA_BYTES;
+	case WIRE_TABLE:
+		if (m->table.flags & ~(uint32_t)WIRE_TABLE_FLAGS_KNOWN || !m->table.hashes ||
+		    (!(m->table.flags & WIRE_TABLE_TAG) && !zeros(m->table.tag, WIRE_SHA_BYTES)))
+			return 0;
+		return TABLE_FIXED + n * WIRE_SHA_BYTES + WIRE_SHA_BYTES;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- sizes */
@@ -155,6 +237,12 @@ static uint64_t payload_size(const wire_msg *m)
 		    (!m->logits.rows && !m->logits.raw))
 			return 0;
 		return LOGITS_FIXED + n * m->logits.n_vocab * 4;
+	case WIRE_HAVE:
+	case WIRE_WANT:
+	case WIRE_CHUNK:
+	case WIRE_HASH:
+	case WIRE_TABLE:
+		return transfer_size(m);
 	}
 	return 0;
 }
@@ -174,6 +262,66 @@ static void put_str(uint8_t **q, const char *s, size_t n)
 {
 	memcpy(*q, s, n);
 	*q += n;
+}
+
+static void put_file(uint8_t *p, const wire_file *f)
+{
+	memcpy(p, f->sha, WIRE_SHA_BYTES);
+	bytes_put64(p + 32, f->size);
+	bytes_put32(p + 40, f->chunk_size);
+	bytes_put32(p + 44, f->n_chunks);
+}
+
+static void encode_transfer(const wire_msg *m, uint8_t *p)
+{
+	switch (m->h.type) {
+	case WIRE_HAVE: {
+		const wire_have *h = &m->have;
+		put_file(p, &h->f);
+		bytes_put32(p + 48, h->flags);
+		bytes_put32(p + 52, h->rate);
+		bytes_put32(p + 56, h->epoch);
+		bytes_put32(p + 60, 0);
+		bytes_put64(p + 64, h->need);
+		bytes_put64(p + 72, h->have);
+		bytes_put64(p + 80, h->from_hub);
+		bytes_put64(p + 88, h->from_peers);
+		memcpy(p + HAVE_FIXED, h->states, (h->f.n_chunks + 3) / 4);
+		break;
+	}
+	case WIRE_WANT:
+		put_file(p, &m->want.f);
+		bytes_put32(p + 48, m->want.chunk);
+		bytes_put32(p + 52, 0);
+		break;
+	case WIRE_CHUNK:
+		put_file(p, &m->chunk.f);
+		bytes_put32(p + 48, m->chunk.chunk);
+		bytes_put32(p + 52, m->chunk.status);
+		bytes_put32(p + 56, m->chunk.len);
+		bytes_put32(p + 60, 0);
+		if (m->chunk.len)
+			memcpy(p + CHUNK_FIXED, m->chunk.data, m->chunk.len);
+		break;
+	case WIRE_HASH:
+		put_file(p, &m->hash.f);
+		bytes_put32(p + 48, m->hash.next);
+		bytes_put32(p + 52, 0);
+		for (int i = 0; i < 8; i++)
+			bytes_put32(p + 56 + 4 * i, m->hash.h[i]);
+		bytes_put64(p + 88, m->hash.bytes);
+		memcpy(p + HASH_FIXED, m->hash.hashes, (size_t)m->hash.next * WIRE_SHA_BYTES);
+		break;
+	case WIRE_TABLE: {
+		size_t n = (size_t)m->table.f.n_chunks * WIRE_SHA_BYTES;
+		put_file(p, &m->table.f);
+		bytes_put32(p + 48, m->table.flags);
+		bytes_put32(p + 52, 0);
+		memcpy(p + TABLE_FIXED, m->table.hashes, n);
+		memcpy(p + TABLE_FIXED + n, m->table.tag, WIRE_SHA_BYTES);
+		break;
+	}
+	}
 }
 
 int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
@@ -352,6 +500,13 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 				putf(r + 4 * i, m->logits.rows[i]);
 		break;
 	}
+	case WIRE_HAVE:
+	case WIRE_WANT:
+	case WIRE_CHUNK:
+	case WIRE_HASH:
+	case WIRE_TABLE:
+		encode_transfer(m, p);
+		break;
 	}
 	return (int64_t)total;
 }
@@ -634,6 +789,109 @@ static int decode_peers(const uint8_t *p, uint64_t len, wire_msg *m, const char 
 	return SH_OK;
 }
 
+static int decode_transfer(const uint8_t *p, uint64_t len, uint8_t type, wire_msg *m, const char *tn, char *err,
+			   size_t cap)
+{
+	NEED_MIN(FILE_BYTES);
+	wire_file f;
+	memcpy(f.sha, p, WIRE_SHA_BYTES);
+	f.size = bytes_get64(p + 32);
+	f.chunk_size = bytes_get32(p + 40);
+	f.n_chunks = bytes_get32(p + 44);
+	const char *why = file_why(&f);
+	if (why)
+		return BAD("%s: %s (%" PRIu64 " bytes, chunks of %" PRIu32 ", %" PRIu32 " chunks)", tn, why, f.size,
+			   f.chunk_size, f.n_chunks);
+	uint64_t n = f.n_chunks;
+	switch (type) {
+	case WIRE_HAVE: {
+		NEED_LEN(HAVE_FIXED + (n + 3) / 4);
+		wire_have *h = &m->have;
+		h->f = f;
+		h->flags = bytes_get32(p + 48);
+		h->rate = bytes_get32(p + 52);
+		h->epoch = bytes_get32(p + 56);
+		h->need = bytes_get64(p + 64);
+		h->have = bytes_get64(p + 72);
+		h->from_hub = bytes_get64(p + 80);
+		h->from_peers = bytes_get64(p + 88);
+		h->states = p + HAVE_FIXED;
+		if (bytes_get32(p + 60))
+			return BAD("%s: reserved bytes are not 0", tn);
+		if (h->flags & ~(uint32_t)WIRE_HAVE_FLAGS_KNOWN)
+			return BAD("%s: unknown flags 0x%" PRIx32, tn, h->flags);
+		if (h->have > h->need)
+			return BAD("%s: %" PRIu64 " bytes verified of a share of %" PRIu64, tn, h->have, h->need);
+		if (!states_ok(h->states, f.n_chunks))
+			return BAD("%s: state bits past the last chunk are not 0", tn);
+		break;
+	}
+	case WIRE_WANT:
+		NEED_LEN(WANT_BYTES);
+		m->want.f = f;
+		m->want.chunk = bytes_get32(p + 48);
+		if (bytes_get32(p + 52))
+			return BAD("%s: reserved bytes are not 0", tn);
+		if (m->want.chunk >= n)
+			return BAD("%s: chunk %" PRIu32 " of %" PRIu64, tn, m->want.chunk, n);
+		break;
+	case WIRE_CHUNK: {
+		NEED_MIN(CHUNK_FIXED);
+		wire_chunk *c = &m->chunk;
+		c->f = f;
+		c->chunk = bytes_get32(p + 48);
+		c->status = bytes_get32(p + 52);
+		c->len = bytes_get32(p + 56);
+		c->data = p + CHUNK_FIXED;
+		if (bytes_get32(p + 60))
+			return BAD("%s: reserved bytes are not 0", tn);
+		if (c->chunk >= n)
+			return BAD("%s: chunk %" PRIu32 " of %" PRIu64, tn, c->chunk, n);
+		if (c->status != WIRE_CHUNK_OK && c->status != WIRE_CHUNK_NONE)
+			return BAD("%s: status %" PRIu32, tn, c->status);
+		uint32_t want = c->status == WIRE_CHUNK_OK ? wire_file_chunk_len(&f, c->chunk) : 0;
+		if (c->len != want)
+			return BAD("%s: %" PRIu32 " bytes for chunk %" PRIu32 ", which has %" PRIu32, tn, c->len, c->chunk, want);
+		NEED_LEN(CHUNK_FIXED + (uint64_t)c->len);
+		break;
+	}
+	case WIRE_HASH: {
+		NEED_MIN(HASH_FIXED);
+		wire_hash *h = &m->hash;
+		h->f = f;
+		h->next = bytes_get32(p + 48);
+		if (bytes_get32(p + 52))
+			return BAD("%s: reserved bytes are not 0", tn);
+		for (int i = 0; i < 8; i++)
+			h->h[i] = bytes_get32(p + 56 + 4 * i);
+		h->bytes = bytes_get64(p + 88);
+		h->hashes = p + HASH_FIXED;
+		if (h->next < 1 || h->next >= n)
+			return BAD("%s: next chunk %" PRIu32 " of %" PRIu64 " (1 to n - 1)", tn, h->next, n);
+		if (h->bytes != (uint64_t)h->next * f.chunk_size)
+			return BAD("%s: %" PRIu64 " bytes hashed before chunk %" PRIu32, tn, h->bytes, h->next);
+		NEED_LEN(HASH_FIXED + (uint64_t)h->next * WIRE_SHA_BYTES);
+		break;
+	}
+	case WIRE_TABLE: {
+		NEED_LEN(TABLE_FIXED + n * WIRE_SHA_BYTES + WIRE_SHA_BYTES);
+		wire_table *t = &m->table;
+		t->f = f;
+		t->flags = bytes_get32(p + 48);
+		t->hashes = p + TABLE_FIXED;
+		memcpy(t->tag, p + TABLE_FIXED + n * WIRE_SHA_BYTES, WIRE_SHA_BYTES);
+		if (bytes_get32(p + 52))
+			return BAD("%s: reserved bytes are not 0", tn);
+		if (t->flags & ~(uint32_t)WIRE_TABLE_FLAGS_KNOWN)
+			return BAD("%s: unknown flags 0x%" PRIx32, tn, t->flags);
+		if (!(t->flags & WIRE_TABLE_TAG) && !zeros(t->tag, WIRE_SHA_BYTES))
+			return BAD("%s: a tag without the tag flag", tn);
+		break;
+	}
+	}
+	return SH_OK;
+}
+
 int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg *m, char *err, size_t cap)
 {
 	const uint8_t *b = frame;
@@ -702,6 +960,13 @@ int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg
 		break;
 	case WIRE_PEERS:
 		e = decode_peers(p, len, m, tn, err, cap);
+		break;
+	case WIRE_HAVE:
+	case WIRE_WANT:
+	case WIRE_CHUNK:
+	case WIRE_HASH:
+	case WIRE_TABLE:
+		e = decode_transfer(p, len, type, m, tn, err, cap);
 		break;
 	}
 	if (e)
@@ -774,6 +1039,12 @@ wire_peer wire_peers_get(const wire_msg *m, uint32_t i)
 	memcpy(e.addr, r + 4, r[2]);
 	e.addr[r[2]] = '\0';
 	return e;
+}
+
+int wire_have_state(const wire_msg *m, uint32_t i)
+{
+	SH_ASSERT(m->h.type == WIRE_HAVE && i < m->have.f.n_chunks);
+	return (m->have.states[i / 4] >> (2 * (i % 4))) & 3;
 }
 
 void wire_logits_get(const wire_msg *m, float *out)

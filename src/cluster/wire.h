@@ -48,6 +48,10 @@
 #define WIRE_MAX_PING_PAD (1u << 20)   /* PING padding: a bandwidth probe */
 #define WIRE_MAX_PEERS 64              /* entries of one PEERS message */
 #define WIRE_MAX_ADDR 60               /* bytes of a PEERS address (IPv4 or IPv6 text) */
+#define WIRE_SHA_BYTES 32              /* a sha256 */
+#define WIRE_CHUNK_MIN (64u << 10)     /* chunk sizes: a power of two in [MIN, MAX] */
+#define WIRE_CHUNK_MAX (64u << 20)
+#define WIRE_MAX_CHUNKS (1u << 20)     /* chunks of one file */
 
 enum wire_type {
 	WIRE_HELLO = 1,    /* a node introduces itself to a peer */
@@ -63,7 +67,12 @@ enum wire_type {
 	WIRE_LOGITS = 11,  /* last shard -> entry node: logits rows of a batch (the entry samples) */
 	WIRE_PEERS = 12,   /* the live members a node knows, so that every pair gets linked */
 	WIRE_REFUSE = 13,  /* an introduction refused, and why (never answered) */
-	WIRE_TYPE_MAX = 13
+	WIRE_HAVE = 14,    /* which chunks of a model file the sender holds, fetches, has verified */
+	WIRE_WANT = 15,    /* asks a peer for one chunk */
+	WIRE_CHUNK = 16,   /* one chunk's bytes, or that the sender does not hold it */
+	WIRE_HASH = 17,    /* a file's sha256 in progress, carried from holder to holder in chunk order */
+	WIRE_TABLE = 18,   /* the verified sha256 of every chunk of a file */
+	WIRE_TYPE_MAX = 18
 };
 
 enum {                            /* REFUSE reasons (wire_error.code); the text is the refuser's own value */
@@ -193,6 +202,72 @@ typedef struct {
 	const uint8_t *raw;              /* decode */
 } wire_peers;
 
+/* The file a transfer message is about (48 bytes on the wire): its sha256, which is the hub's
+ * lfs.oid, its size and how it is cut into chunks. Chunk i is bytes [i * chunk_size, min(size,
+ * (i + 1) * chunk_size)). */
+typedef struct {
+	uint8_t sha[WIRE_SHA_BYTES];
+	uint64_t size;                   /* >= 1 */
+	uint32_t chunk_size;             /* a power of two in [WIRE_CHUNK_MIN, WIRE_CHUNK_MAX] */
+	uint32_t n_chunks;               /* ceil(size / chunk_size), <= WIRE_MAX_CHUNKS */
+} wire_file;
+
+/* a chunk's state in HAVE (2 bits each) */
+enum { WIRE_CHUNK_ABSENT = 0, WIRE_CHUNK_FETCHING = 1, WIRE_CHUNK_PRESENT = 2, WIRE_CHUNK_VERIFIED = 3 };
+enum {                            /* wire_have.flags */
+	WIRE_HAVE_TABLE = 1,      /* the sender holds the file's verified chunk table */
+	WIRE_HAVE_FULL_COPY = 2,  /* it copies the whole file, not only its share */
+	WIRE_HAVE_FLAGS_KNOWN = 3,
+};
+
+/* HAVE: what the sender holds of f and how its transfer goes (for the topology) */
+typedef struct {
+	wire_file f;
+	uint32_t flags;                  /* WIRE_HAVE_* */
+	uint32_t rate;                   /* bytes per second the sender receives now */
+	uint32_t epoch;                  /* the membership epoch of the plan its share follows (0: none):
+	                                  * a node fetches from the hub only when its peers agree */
+	uint64_t need, have;             /* bytes of the chunks its share needs; of those, verified here */
+	uint64_t from_hub, from_peers;   /* bytes received since it started, by source */
+	const uint8_t *states;           /* [ceil(n_chunks / 4)]: chunk i in bits 2*(i%4)..+1 of byte i/4;
+	                                  * the bits past n_chunks are zero */
+} wire_have;
+
+/* WANT: send me chunk `chunk` of f */
+typedef struct {
+	wire_file f;
+	uint32_t chunk;                  /* < n_chunks */
+} wire_want;
+
+/* CHUNK: the answer to a WANT */
+enum { WIRE_CHUNK_OK = 0, WIRE_CHUNK_NONE = 1 };
+typedef struct {
+	wire_file f;
+	uint32_t chunk;                  /* < n_chunks */
+	uint32_t status;                 /* WIRE_CHUNK_OK: len == the chunk's length; NONE: len == 0 */
+	uint32_t len;
+	const uint8_t *data;             /* [len] */
+} wire_chunk;
+
+/* HASH: sha256 over chunks [0, next) of f, to be continued by a holder of chunk next. The state is
+ * between 64-byte blocks (chunk sizes are multiples of 64): the eight words and the bytes hashed. */
+typedef struct {
+	wire_file f;
+	uint32_t next;                   /* 1 .. n_chunks - 1 */
+	uint32_t h[8];                   /* sha256 chaining value */
+	uint64_t bytes;                  /* == next * chunk_size */
+	const uint8_t *hashes;           /* [next][32]: each chunk's own sha256, as its hasher holds it */
+} wire_hash;
+
+/* TABLE: every chunk's sha256, from a node whose sha256 of the whole file equalled f.sha */
+enum { WIRE_TABLE_TAG = 1, WIRE_TABLE_FLAGS_KNOWN = 1 };
+typedef struct {
+	wire_file f;
+	uint32_t flags;                  /* WIRE_TABLE_TAG: tag is an HMAC with the cluster key; else zero */
+	const uint8_t *hashes;           /* [n_chunks][32] */
+	uint8_t tag[WIRE_SHA_BYTES];     /* keys_auth over the payload before the tag */
+} wire_table;
+
 typedef struct {
 	wire_header h;
 	union {
@@ -206,6 +281,11 @@ typedef struct {
 		wire_ping ping;          /* PING, PONG */
 		wire_logits logits;      /* LOGITS */
 		wire_peers peers;        /* PEERS */
+		wire_have have;          /* HAVE */
+		wire_want want;          /* WANT */
+		wire_chunk chunk;        /* CHUNK */
+		wire_hash hash;          /* HASH */
+		wire_table table;        /* TABLE */
 	};
 } wire_msg;
 
@@ -240,5 +320,8 @@ uint64_t wire_cancel_get(const wire_msg *m, uint32_t i);
 /* the logits rows as f32 into out [n, n_vocab] */
 void wire_logits_get(const wire_msg *m, float *out);
 wire_peer wire_peers_get(const wire_msg *m, uint32_t i);
+int wire_have_state(const wire_msg *m, uint32_t i);   /* WIRE_CHUNK_* of chunk i (i < n_chunks) */
+/* bytes of chunk i of f; 0 when i >= n_chunks */
+uint32_t wire_file_chunk_len(const wire_file *f, uint32_t i);
 
 #endif

@@ -98,6 +98,25 @@ static void walk(const wire_msg *m, const uint8_t *data, size_t size, const wire
 		free(rows);
 		break;
 	}
+	case WIRE_HAVE:
+		CHECK(m->have.have <= m->have.need && m->have.f.n_chunks >= 1);
+		for (uint32_t i = 0; i < m->have.f.n_chunks; i++)
+			fsink += (float)wire_have_state(m, i);
+		break;
+	case WIRE_WANT:
+		CHECK(m->want.chunk < m->want.f.n_chunks);
+		break;
+	case WIRE_CHUNK:
+		CHECK(m->chunk.chunk < m->chunk.f.n_chunks && m->chunk.data + m->chunk.len <= data + size);
+		CHECK(m->chunk.len == (m->chunk.status == WIRE_CHUNK_OK ? wire_file_chunk_len(&m->chunk.f, m->chunk.chunk) : 0));
+		break;
+	case WIRE_HASH:
+		CHECK(m->hash.next >= 1 && m->hash.next < m->hash.f.n_chunks &&
+		      m->hash.hashes + 32 * (size_t)m->hash.next <= data + size);
+		break;
+	case WIRE_TABLE:
+		CHECK(m->table.hashes + 32 * (size_t)m->table.f.n_chunks + 32 <= data + size);
+		break;
 	}
 }
 
@@ -209,6 +228,27 @@ static void seeds_write(const char *dir)
 	m.h.type = WIRE_PEERS;
 	m.peers = (wire_peers){ .n = 2, .items = peers };
 	seed_write(dir, "peers", &m);
+
+	/* transfers of a file of 3 chunks of 64 KiB, the last of 10 bytes */
+	static const wire_file f = { .sha = { 1, 2, 3 }, .size = 2 * 65536 + 10, .chunk_size = 65536, .n_chunks = 3 };
+	static uint8_t states[1] = { 3 | 1 << 2 | 2 << 4 }, data[10] = { 1, 2, 3 }, hashes[3 * 32] = { 7 };
+	m.h.type = WIRE_HAVE;
+	m.have = (wire_have){ .f = f, .flags = WIRE_HAVE_TABLE, .need = 100, .have = 10, .states = states };
+	seed_write(dir, "have", &m);
+	m.h.type = WIRE_WANT;
+	m.want = (wire_want){ .f = f, .chunk = 2 };
+	seed_write(dir, "want", &m);
+	m.h.type = WIRE_CHUNK;
+	m.chunk = (wire_chunk){ .f = f, .chunk = 2, .status = WIRE_CHUNK_OK, .len = 10, .data = data };
+	seed_write(dir, "chunk", &m);
+	m.chunk = (wire_chunk){ .f = f, .chunk = 0, .status = WIRE_CHUNK_NONE };
+	seed_write(dir, "chunk_none", &m);
+	m.h.type = WIRE_HASH;
+	m.hash = (wire_hash){ .f = f, .next = 2, .h = { 1, 2, 3, 4, 5, 6, 7, 8 }, .bytes = 2 * 65536, .hashes = hashes };
+	seed_write(dir, "hash", &m);
+	m.h.type = WIRE_TABLE;
+	m.table = (wire_table){ .f = f, .hashes = hashes };
+	seed_write(dir, "table", &m);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

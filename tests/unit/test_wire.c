@@ -1,5 +1,5 @@
 /*
- * test_wire.c - protocol v1 messages: every type round-trips (decode(encode(m)) == m, and
+ * test_wire.c - protocol v2 messages: every type round-trips (decode(encode(m)) == m, and
  * encode(decode(frame)) == frame); every truncation and extension of every message is rejected;
  * every single-bit corruption is either rejected or decodes to a message that re-encodes to the
  * same bytes (the encoding is canonical); and a list of hand-made defects is rejected with a
@@ -24,6 +24,11 @@ static float g_hidden[NTOK * DIM];
 static wire_tok g_samples[3];
 static float g_logits[2 * 1000];
 static uint64_t g_ids[4] = { 1, 2, 0xffffffffffffffffull, 77 };
+/* the file of the transfer samples: 4 chunks of 64 KiB, the last of 100 bytes */
+static const wire_file FILE4 = { .sha = { 0xde, 0xad, 0xbe, 0xef, 1, 2, 3 }, .size = 3 * 65536 + 100,
+				 .chunk_size = 65536, .n_chunks = 4 };
+static uint8_t g_states[1] = { WIRE_CHUNK_VERIFIED | WIRE_CHUNK_FETCHING << 2 | WIRE_CHUNK_PRESENT << 4 };
+static uint8_t g_data[100], g_hashes[4 * 32];
 
 static void fixtures_init(void)
 {
@@ -41,6 +46,10 @@ static void fixtures_init(void)
 	g_hidden[8] = 1e-30f;
 	for (int i = 0; i < 3; i++)
 		g_samples[i] = (wire_tok){ .request_id = 1ull << (20 * i), .pos = (uint32_t)i, .token = 999 - i };
+	for (size_t i = 0; i < sizeof g_data; i++)
+		g_data[i] = (uint8_t)(i * 7);
+	for (size_t i = 0; i < sizeof g_hashes; i++)
+		g_hashes[i] = (uint8_t)(255 - i);
 }
 
 static void header_init(wire_msg *m, int type)
@@ -55,12 +64,13 @@ static void header_init(wire_msg *m, int type)
 }
 
 /* one valid message of each kind; index -> message */
-#define N_SAMPLES 16
+#define N_SAMPLES 22
 static void sample_msg(int k, wire_msg *m)
 {
 	static const int types[N_SAMPLES] = { WIRE_HELLO, WIRE_WELCOME, WIRE_PLAN, WIRE_OPEN, WIRE_FORWARD,
 					      WIRE_FORWARD, WIRE_FORWARD, WIRE_TOKEN, WIRE_CANCEL, WIRE_ERROR,
-					      WIRE_PING, WIRE_PONG, WIRE_HELLO, WIRE_LOGITS, WIRE_PEERS, WIRE_REFUSE };
+					      WIRE_PING, WIRE_PONG, WIRE_HELLO, WIRE_LOGITS, WIRE_PEERS, WIRE_REFUSE,
+					      WIRE_HAVE, WIRE_WANT, WIRE_CHUNK, WIRE_CHUNK, WIRE_HASH, WIRE_TABLE };
 	static const wire_peer peers[3] = { { 8643, "10.0.0.2" }, { 7070, "fe80::1%eth0" },
 					    { 65535, "192.168.100.200" } };
 	header_init(m, types[k]);
@@ -142,6 +152,28 @@ static void sample_msg(int k, wire_msg *m)
 		memset(m->error.origin, 0x44, WIRE_ID_BYTES);
 		m->error.code = WIRE_REFUSE_MODEL;
 		strcpy(m->error.text, "af739c8808688c0c:stories260K.gguf");
+		break;
+	case 16:
+		m->have = (wire_have){ .f = FILE4, .flags = WIRE_HAVE_TABLE | WIRE_HAVE_FULL_COPY, .rate = 123456,
+				       .epoch = 0x8cf42c36, .need = 131072, .have = 65536, .from_hub = 65536, .from_peers = 100,
+				       .states = g_states };
+		break;
+	case 17:
+		m->want = (wire_want){ .f = FILE4, .chunk = 3 };
+		break;
+	case 18: /* the last chunk: 100 bytes */
+		m->chunk = (wire_chunk){ .f = FILE4, .chunk = 3, .status = WIRE_CHUNK_OK, .len = 100, .data = g_data };
+		break;
+	case 19:
+		m->chunk = (wire_chunk){ .f = FILE4, .chunk = 1, .status = WIRE_CHUNK_NONE };
+		break;
+	case 20:
+		m->hash = (wire_hash){ .f = FILE4, .next = 2, .h = { 1, 2, 3, 0xffffffffu, 5, 6, 7, 8 }, .bytes = 2 * 65536,
+				       .hashes = g_hashes };
+		break;
+	case 21:
+		m->table = (wire_table){ .f = FILE4, .flags = WIRE_TABLE_TAG, .hashes = g_hashes };
+		memset(m->table.tag, 0x77, sizeof m->table.tag);
 		break;
 	}
 }
@@ -274,6 +306,39 @@ static void check_equal(const wire_msg *a, const wire_msg *b)
 			cr_assert_eq(x.port, y.port);
 			cr_assert_str_eq(x.addr, y.addr);
 		}
+		break;
+	case WIRE_HAVE:
+		cr_assert(!memcmp(&a->have.f, &b->have.f, sizeof a->have.f));
+		cr_assert(a->have.flags == b->have.flags && a->have.rate == b->have.rate && a->have.epoch == b->have.epoch &&
+			  a->have.need == b->have.need &&
+			  a->have.have == b->have.have && a->have.from_hub == b->have.from_hub &&
+			  a->have.from_peers == b->have.from_peers);
+		for (uint32_t i = 0; i < a->have.f.n_chunks; i++)
+			cr_assert_eq(wire_have_state(a, i), wire_have_state(b, i));
+		cr_assert_eq(wire_have_state(b, 0), WIRE_CHUNK_VERIFIED);
+		cr_assert_eq(wire_have_state(b, 1), WIRE_CHUNK_FETCHING);
+		cr_assert_eq(wire_have_state(b, 2), WIRE_CHUNK_PRESENT);
+		cr_assert_eq(wire_have_state(b, 3), WIRE_CHUNK_ABSENT);
+		break;
+	case WIRE_WANT:
+		cr_assert(!memcmp(&a->want.f, &b->want.f, sizeof a->want.f) && a->want.chunk == b->want.chunk);
+		break;
+	case WIRE_CHUNK:
+		cr_assert(!memcmp(&a->chunk.f, &b->chunk.f, sizeof a->chunk.f));
+		cr_assert(a->chunk.chunk == b->chunk.chunk && a->chunk.status == b->chunk.status && a->chunk.len == b->chunk.len);
+		cr_assert(!a->chunk.len || !memcmp(a->chunk.data, b->chunk.data, a->chunk.len));
+		break;
+	case WIRE_HASH:
+		cr_assert(!memcmp(&a->hash.f, &b->hash.f, sizeof a->hash.f));
+		cr_assert(a->hash.next == b->hash.next && a->hash.bytes == b->hash.bytes);
+		cr_assert(!memcmp(a->hash.h, b->hash.h, sizeof a->hash.h));
+		cr_assert(!memcmp(a->hash.hashes, b->hash.hashes, 32 * (size_t)a->hash.next));
+		break;
+	case WIRE_TABLE:
+		cr_assert(!memcmp(&a->table.f, &b->table.f, sizeof a->table.f));
+		cr_assert_eq(a->table.flags, b->table.flags);
+		cr_assert(!memcmp(a->table.hashes, b->table.hashes, 32 * (size_t)a->table.f.n_chunks));
+		cr_assert(!memcmp(a->table.tag, b->table.tag, 32));
 		break;
 	}
 }
@@ -505,7 +570,7 @@ Test(wire, defects_are_named, .init = fixtures_init)
 	expect_reject(10, NULL, mut_magic, &LIM, SH_EFORMAT, "magic");
 	expect_reject(10, NULL, mut_version, &LIM, SH_EUNSUP, "protocol version 1");
 	expect_reject(10, NULL, mut_type0, &LIM, SH_EFORMAT, "unknown message type 0");
-	expect_reject(10, NULL, mut_type_past, &LIM, SH_EFORMAT, "unknown message type 14");
+	expect_reject(10, NULL, mut_type_past, &LIM, SH_EFORMAT, "unknown message type 19");
 	expect_reject(10, NULL, mut_flags, &LIM, SH_EFORMAT, "PING: unknown flags 0x8000");
 	expect_reject(10, NULL, mut_ping_pad, &LIM, SH_EFORMAT, "PING: payload of 1016 bytes, expected 1017");
 	expect_reject(11, NULL, mut_ping_pad_huge, &LIM, SH_EFORMAT, "PONG: padding of 268436456 bytes");
@@ -559,6 +624,73 @@ Test(wire, defects_are_named, .init = fixtures_init)
 	char tiny[8] = "xxxxxxx";
 	cr_assert_eq(wire_decode("SHOL", 4, &LIM, &d, tiny, 4), SH_EFORMAT);
 	cr_assert_str_eq(tiny, "fra");
+}
+
+/* transfer messages: the file, each type's own rules */
+static void mut_file_size0(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES + 32, 0, 8); }
+static void mut_file_cs(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 40] = 1; }
+static void mut_file_n(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 44] = 5; }
+static void mut_have_flags(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 48] = 4; }
+static void mut_have_more(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 79] = 1; }
+static void mut_have_reserved(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 61] = 1; }
+static void set_have_tail(wire_msg *m)
+{
+	static uint8_t st[1] = { 0 };
+	st[0] = 0;
+	m->have.f.size = 2 * 65536 + 1; /* 3 chunks: the top two bits of the byte must be 0 */
+	m->have.f.n_chunks = 3;
+	m->have.need = m->have.have = 0;
+	m->have.states = st;
+}
+static void mut_have_tail(uint8_t *f, size_t len) { f[len - 1] = 0xc0; }
+static void mut_want_chunk(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 48] = 4; }
+static void mut_want_reserved(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 55] = 1; }
+static void mut_chunk_status(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 52] = 2; }
+static void mut_chunk_none(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 52] = WIRE_CHUNK_NONE; }
+static void mut_chunk_len(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 56] = 99; }
+static void mut_chunk_reserved(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 63] = 1; }
+static void mut_hash_next0(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 48] = 0; }
+static void mut_hash_bytes(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 88] = 1; }
+static void mut_table_untagged(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 48] = 0; }
+static void mut_table_flags(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 48] = 3; }
+
+Test(wire, transfer_defects_are_named, .init = fixtures_init)
+{
+	expect_reject(17, NULL, mut_file_size0, &LIM, SH_EFORMAT, "WANT: a file of 0 bytes");
+	expect_reject(16, NULL, mut_file_cs, &LIM, SH_EFORMAT, "HAVE: chunk size not a power of two");
+	expect_reject(18, NULL, mut_file_n, &LIM, SH_EFORMAT, "CHUNK: chunk count does not match");
+	expect_reject(16, NULL, mut_have_flags, &LIM, SH_EFORMAT, "HAVE: unknown flags 0x4");
+	expect_reject(16, NULL, mut_have_more, &LIM, SH_EFORMAT, "verified of a share of 131072");
+	expect_reject(16, NULL, mut_have_reserved, &LIM, SH_EFORMAT, "HAVE: reserved");
+	expect_reject(16, set_have_tail, mut_have_tail, &LIM, SH_EFORMAT, "state bits past the last chunk");
+	expect_reject(17, NULL, mut_want_chunk, &LIM, SH_EFORMAT, "WANT: chunk 4 of 4");
+	expect_reject(17, NULL, mut_want_reserved, &LIM, SH_EFORMAT, "WANT: reserved");
+	expect_reject(18, NULL, mut_chunk_status, &LIM, SH_EFORMAT, "CHUNK: status 2");
+	expect_reject(18, NULL, mut_chunk_none, &LIM, SH_EFORMAT, "CHUNK: 100 bytes for chunk 3, which has 0");
+	expect_reject(18, NULL, mut_chunk_len, &LIM, SH_EFORMAT, "CHUNK: 99 bytes for chunk 3, which has 100");
+	expect_reject(18, NULL, mut_chunk_reserved, &LIM, SH_EFORMAT, "CHUNK: reserved");
+	expect_reject(20, NULL, mut_hash_next0, &LIM, SH_EFORMAT, "HASH: next chunk 0 of 4");
+	expect_reject(20, NULL, mut_hash_bytes, &LIM, SH_EFORMAT, "HASH: 131073 bytes hashed before chunk 2");
+	expect_reject(21, NULL, mut_table_untagged, &LIM, SH_EFORMAT, "TABLE: a tag without the tag flag");
+	expect_reject(21, NULL, mut_table_flags, &LIM, SH_EFORMAT, "TABLE: unknown flags 0x3");
+	/* the encoder refuses the same */
+	wire_msg m;
+	sample_msg(18, &m);
+	m.chunk.len = 99;
+	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(20, &m);
+	m.hash.next = 4;
+	cr_assert_eq(wire_size(&m), 0);
+	sample_msg(21, &m);
+	m.table.flags = 0;
+	cr_assert_eq(wire_size(&m), 0, "a tag without the flag");
+	sample_msg(16, &m);
+	m.have.f.chunk_size = 3 << 16;
+	cr_assert_eq(wire_size(&m), 0);
+	/* chunk lengths: whole chunks, then the rest, then nothing */
+	cr_assert_eq(wire_file_chunk_len(&FILE4, 0), 65536);
+	cr_assert_eq(wire_file_chunk_len(&FILE4, 3), 100);
+	cr_assert_eq(wire_file_chunk_len(&FILE4, 4), 0);
 }
 
 Test(wire, encoder_refuses_what_the_decoder_would, .init = fixtures_init)
