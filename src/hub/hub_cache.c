@@ -381,9 +381,13 @@ int hub_cache_remove(const hub_cache *c, const hub_ref *r, const char *commit, c
 	for (int i = 0; i < n; i++) {
 		if (!files[i].sha[0] || blob_used(c, r, files[i].sha))
 			continue;
-		for (int inc = 0; inc < 2; inc++) {
+		/* the blob, a pull's .incomplete, and a chunked blob's .part and .chunks (hub_part.h) */
+		static const char *const suffix[] = { "", ".incomplete", ".part", ".chunks" };
+		for (size_t k = 0; k < SH_ARRAY_LEN(suffix); k++) {
 			struct stat st;
-			if (hub_cache_blob_path(c, r, files[i].sha, inc, path, sizeof path) || lstat(path, &st) != 0)
+			char blob[CACHE_PATH_MAX];
+			if (hub_cache_blob_path(c, r, files[i].sha, false, blob, sizeof blob) ||
+			    path_fmt(path, sizeof path, "%s%s", blob, suffix[k]) || lstat(path, &st) != 0)
 				continue;
 			if (unlink(path) == 0)
 				*freed += (uint64_t)st.st_size;

@@ -5,6 +5,7 @@
  *
  *   ROOT/models--ORG--REPO/blobs/SHA256               the file's bytes, named by their sha256
  *   ROOT/models--ORG--REPO/blobs/SHA256.incomplete    a download in progress (resumed, never trusted)
+ *   ROOT/models--ORG--REPO/blobs/SHA256.part, .chunks a blob arriving in chunks and its map (hub_part.h)
  *   ROOT/models--ORG--REPO/snapshots/COMMIT/PATH      a relative symlink to ../../blobs/SHA256
  *   ROOT/models--ORG--REPO/refs/main                  the commit that "main" was at the last pull
  *   ROOT/.locks/models--ORG--REPO/SHA256.lock         flock held while a blob is being written
@@ -58,8 +59,8 @@ void hub_cache_unlock(int fd);
 
 /* every repo in the cache: fn(user, org, repo) for each models--ORG--REPO (sorted) */
 int hub_cache_repos(const hub_cache *c, void (*fn)(void *user, const char *org, const char *repo), void *user);
-/* removes these files of snapshots/COMMIT, then every blob no snapshot links to, then what is left
- * empty (the snapshot, refs/main when its snapshot is gone, the repo); *freed gets the bytes */
+/* removes these files of snapshots/COMMIT, then every blob no snapshot links to (with its
+ * .incomplete, .part and .chunks), then what is left empty (the snapshot, refs/main when its snapshot is gone, the repo); *freed gets the bytes */
 int hub_cache_remove(const hub_cache *c, const hub_ref *r, const char *commit, const hub_cache_file *files,
 		     int n, uint64_t *freed);
 

@@ -32,6 +32,7 @@ typedef struct {
 	uint64_t done, total;    /* bytes (done includes what an earlier pull left) */
 	double rate;             /* bytes per second, recent */
 	bool finished;           /* the file is whole and checked (or, when failed, given up) */
+	const char *source;      /* where the bytes come from when not the hub ("2 peers"), or NULL */
 } hub_progress;
 typedef void (*hub_progress_fn)(void *user, const hub_progress *p);
 
@@ -69,6 +70,42 @@ bool hub_tree_parse(const char *text, size_t len, hub_file **files, int *n, int 
  * part 1, the others beside it) in path. From the cache when it has it (and !o->update), else
  * pulled. Errors are logged: one line saying what failed and what to do. */
 int hub_model(const hub_cache *c, const hub_ref *r, const hub_opts *o, char *path, size_t cap);
+
+/* The model ref names, located without pulling its bytes, for a cluster that fetches them in
+ * chunks (hub_part.h): the file (in *file), its commit, and the paths of its snapshot link (path)
+ * and of its blob (blob: blobs/SHA, whole or not). From the cache when it has the snapshot (and
+ * !o->update), else from the hub's listing and a HEAD, after which the snapshot is linked (to a
+ * blob that may not be there yet). A split set is SH_EUNSUP, nothing logged: the caller pulls it
+ * whole with hub_model. Other errors are logged as hub_model's are.
+ * As hub_model, the cache answers only when the blob is whole (only then is its size known there;
+ * offline, a blob still arriving is an error); file->complete says whether it is. refs/main is
+ * written when it is whole; otherwise the caller writes it (hub_cache_ref_write) once hub_part_finish
+ * made the blob whole, so that the cache answers from then on. */
+int hub_model_locate(const hub_cache *c, const hub_ref *r, const hub_opts *o, hub_file *file,
+		     char commit[HUB_COMMIT_MAX + 1], char *path, size_t path_cap, char *blob, size_t blob_cap);
+
+/* Range requests of one file of a repo: its own libcurl handle, so one thread uses it at a time. */
+typedef struct hub_source hub_source;
+/* Nothing is sent yet (the URL is resolved by the first hub_range_get). o must outlive it. commit
+ * (NULL or "": main) pins the revision resolved. NULL and *err (logged) for a path or commit that
+ * cannot be one, offline (o->offline or $HF_HUB_OFFLINE: SH_EINVAL), or no libcurl. */
+hub_source *hub_source_open(const hub_ref *r, const hub_opts *o, const char *commit, const char *path, int *err);
+void hub_source_free(hub_source *s);
+/* Bytes [off, off + len) of the file into buf, exactly, with a pull's care: a dropped, stalled or
+ * refused transfer is retried from where it stopped (backoff, Retry-After, HUB_TRIES failures in a
+ * row), the URL resolved again when the CDN refuses it (an expired signed URL); 401/403/404 and an
+ * unreachable hub fail at once. Errors are logged naming the file. Each request asks for
+ * bytes=done-(off+len-1) and wants 206 from done (200 only when that is the whole file); an answer
+ * longer than asked is SH_EFORMAT, bytes past the file's end SH_EINVAL, len 0 sends nothing. */
+int hub_range_get(hub_source *s, uint64_t off, size_t len, void *buf);
+/* body bytes this source received, retries and discarded ones included */
+uint64_t hub_source_bytes(const hub_source *s);
+/* The GGUF header of the file (size bytes) alone: [0, min(size, 64 KiB)) with hub_range_get, then
+ * as much more as gguf_header_size asks for (at least twice what it has, to take few requests):
+ * 0 and a malloc'd *buf of *len bytes, the data offset. SH_EFORMAT (logged) when it is not a GGUF
+ * header, or one longer than the file or 512 MiB; SH_EUNSUP for one gguf_open does not read;
+ * hub_range_get's errors. */
+int hub_source_header(hub_source *s, uint64_t size, uint8_t **buf, uint64_t *len);
 
 /* a model in the cache: one GGUF file or split set of one snapshot */
 typedef struct {

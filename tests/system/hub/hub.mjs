@@ -1,9 +1,9 @@
 // hub.mjs - a stand-in for the Hugging Face hub and its CDN, for offline tests of shoal's downloader.
 //
-//   node tests/system/hub/hub.mjs --root DIR [--port 0] [--page-size 1000]
+//   node tests/system/hub/hub.mjs --root DIR [--port 0] [--page-size 1000] [--host 127.0.0.1]
 //
-// Serves DIR/ORG/REPO/<files> on 127.0.0.1 and prints one line, "hub listening on http://127.0.0.1:PORT",
-// once ready. It speaks the hub's HTTP interface as huggingface_hub (file_download.py, hf_api.py) and
+// Serves DIR/ORG/REPO/<files> on --host (127.0.0.1; a test's own network namespace may give another) and
+// prints one line, "hub listening on http://HOST:PORT", once ready. It speaks the hub's HTTP interface as huggingface_hub (file_download.py, hf_api.py) and
 // @huggingface/hub (list-files, file-download-info, download-file) use it:
 //   GET  /api/models/ORG/REPO/tree/REV[/PATH][?recursive=true&expand=true&cursor=C]  JSON entries, paged by a
 //        Link: <absolute url>; rel="next" header; PATH and REV may come %2F-encoded (huggingface_hub does that)
@@ -23,7 +23,8 @@
 //        every file): cut_after: B (the next body longer than B bytes stops after B bytes, socket destroyed; once),
 //        corrupt: N (the next N bodies of 2 or more bytes have their middle byte flipped), status429: N with
 //        retry_after: S (the next N resolve/CDN requests answer 429, Retry-After: S), fail5xx: N (the next N answer
-//        500, 503, 500, ...; or "status": 503 for all), throttle: BYTES_PER_SEC (every body at that rate; 0 stops).
+//        500, 503, 500, ...; or "status": 503 for all), throttle: BYTES_PER_SEC (every body at that rate; 0 stops),
+//        expire: N (the next N CDN requests answer 403 "Request has expired", as for a signed URL past its Expires).
 //        A "body" is any GET that sends file bytes: the CDN or a plain file's resolve.
 //   POST /__reset   clears faults and stats
 //   GET  /__stats   {bytes: {"ORG/REPO/PATH": body bytes sent, partial ones too},
@@ -42,12 +43,13 @@ const secret = randomBytes(32);
 const t0 = Date.now();
 
 function parseArgs(argv) {
-	const o = { root: null, port: 0, pageSize: 1000 };
+	const o = { root: null, port: 0, pageSize: 1000, host: '127.0.0.1' };
 	for (let i = 0; i < argv.length; i++) {
 		const v = argv[i + 1];
 		if (argv[i] === '--root') o.root = v, i++;
 		else if (argv[i] === '--port') o.port = Number(v), i++;
 		else if (argv[i] === '--page-size') o.pageSize = Number(v), i++;
+		else if (argv[i] === '--host') o.host = v, i++;
 		else die(`unknown argument ${argv[i]}`);
 	}
 	if (!o.root || !fs.statSync(o.root, { throwIfNoEntry: false })?.isDirectory()) die('--root DIR: a directory is needed');
@@ -168,8 +170,14 @@ function takeCorrupt(key, len) {
 	return true;
 }
 const throttleOf = (key) => faultsOf(key).find((x) => x.throttle > 0)?.throttle || 0;
+function takeExpire(key) {
+	const f = faultsOf(key).find((x) => x.expire > 0);
+	if (!f) return false;
+	f.expire--;
+	return true;
+}
 
-const FAULT_FIELDS = ['cut_after', 'corrupt', 'status429', 'retry_after', 'fail5xx', 'status', 'throttle'];
+const FAULT_FIELDS = ['cut_after', 'corrupt', 'status429', 'retry_after', 'fail5xx', 'status', 'throttle', 'expire'];
 function addFaults(list) {
 	for (const o of list) {
 		if (!o || typeof o !== 'object' || (o.file !== undefined && typeof o.file !== 'string')) throw new Error('each fault is an object; "file" a string');
@@ -407,7 +415,7 @@ async function cdn(req, res, org, name, sha, query) {
 	const want = /^[0-9a-f]{64}$/.test(sha) && /^\d{1,12}$/.test(expires) ? Buffer.from(sign(`${org}/${name}`, parts.join('/'), sha, Number(expires)), 'hex') : null;
 	const got = /^[0-9a-f]{64}$/.test(sig) ? Buffer.from(sig, 'hex') : null;
 	if (!want || !got || !timingSafeEqual(want, got)) return s3Error(res, 403, 'AccessDenied', 'Access denied');
-	if (Number(expires) * 1000 < Date.now()) return s3Error(res, 403, 'AccessDenied', 'Request has expired');
+	if (Number(expires) * 1000 < Date.now() || takeExpire(key)) return s3Error(res, 403, 'AccessDenied', 'Request has expired');
 	const repo = await loadRepo(org, name);
 	const f = repo?.files.get(parts.join('/'));
 	if (!f || !f.lfs || f.sha256 !== sha) return s3Error(res, 404, 'NoSuchKey', 'The specified key does not exist.');
@@ -501,4 +509,4 @@ server.on('clientError', (err, socket) => {
 });
 process.on('uncaughtException', (e) => process.stderr.write(`hub: ${e.stack || e}\n`));
 process.on('SIGTERM', () => process.exit(0));
-server.listen(opt.port, '127.0.0.1', () => process.stdout.write(`hub listening on http://127.0.0.1:${server.address().port}\n`));
+server.listen(opt.port, opt.host, () => process.stdout.write(`hub listening on http://${opt.host}:${server.address().port}\n`));

@@ -2,7 +2,7 @@
 // root holding small made-up files, a real GGUF (models/stories260K.gguf), a gated repo and a repo
 // of 25 files (pagination at --page-size 10), then checked with plain fetch / node:http for the
 // tree shapes, the 302 and its headers, Range/206/416, gating 401/403/200, the faults (429, 5xx,
-// cut_after, corrupt, throttle), /__stats and traversal, and with the official @huggingface/hub
+// cut_after, corrupt, throttle, expire), /__stats and traversal, and with the official @huggingface/hub
 // client (listFiles, fileDownloadInfo, downloadFile) to show it speaks the real protocol.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -331,6 +331,19 @@ test('corrupt: N bodies with their middle byte flipped under the right ETag', as
 	await faults({ file: 'test-org/small/config.json', corrupt: 1 });
 	assert.notEqual(await (await fetch(`${url}/test-org/small/resolve/main/config.json`)).text(), F.config);
 	assert.equal(await (await fetch(`${url}/test-org/small/resolve/main/config.json`)).text(), F.config);
+});
+
+test('expire: N CDN requests refused as expired signed URLs, then served', async () => {
+	await reset();
+	const file = 'test-org/small/tiny.gguf';
+	const cdn = await cdnOf(file);
+	await faults({ file, expire: 2 });
+	for (let i = 0; i < 2; i++) {
+		const r = await fetch(cdn);
+		assert.equal(r.status, 403);
+		assert.match(await r.text(), /Request has expired/);
+	}
+	assert.equal(sha256(Buffer.from(await (await fetch(cdn)).arrayBuffer())), sha256(F.gguf));
 });
 
 test('throttle: a transfer at the given rate; 0 lifts it', async () => {
