@@ -62,11 +62,13 @@ int members_expire(members *t, double now, double timeout)
 int members_plan_nodes(const members *t, const uint8_t self[PLAN_ID_BYTES], uint64_t self_mem, plan_node *out)
 {
 	int n = 0;
-	memset(&out[n], 0, sizeof out[n]);
-	memcpy(out[n].id, self, PLAN_ID_BYTES);
-	out[n++].memory = self_mem;
+	if (self_mem) {
+		memset(&out[n], 0, sizeof out[n]);
+		memcpy(out[n].id, self, PLAN_ID_BYTES);
+		out[n++].memory = self_mem;
+	}
 	for (int i = 0; i < t->n && n < PLAN_MAX_NODES; i++)
-		if (t->m[i].alive) {
+		if (t->m[i].alive && t->m[i].mem_usable) {
 			memset(&out[n], 0, sizeof out[n]);
 			memcpy(out[n].id, t->m[i].id, PLAN_ID_BYTES);
 			out[n++].memory = t->m[i].mem_usable;

@@ -38,6 +38,7 @@ typedef struct {
 	uint32_t epoch;           /* the plan epoch the peer acts under (header of its last message) */
 	bool alive;
 	char host[65];            /* what its HELLO says */
+	char model[129];          /* the model identity its HELLO says */
 	node_caps info;
 } member;
 
@@ -57,7 +58,8 @@ int members_find(const members *t, const uint8_t id[PLAN_ID_BYTES]);
 /* Marks members silent for more than timeout seconds dead; returns how many died now. */
 int members_expire(members *t, double now, double timeout);
 
-/* The plan input: self first, then live members; returns the count. */
+/* The plan input: self first, then live members; returns the count. A node that offers no memory
+ * (a pull copying the file) is left out, so its coming and going does not move the plan. */
 int members_plan_nodes(const members *t, const uint8_t self[PLAN_ID_BYTES], uint64_t self_mem, plan_node *out);
 /* Membership epoch of a plan input (order-independent, never 0). */
 uint32_t members_epoch(const plan_node *nodes, int n);

@@ -72,6 +72,15 @@ Test(members, plan_nodes_and_epoch)
 	t.m[1].alive = true;
 	members_plan_nodes(&t, self, 41, n);
 	cr_assert_neq(members_epoch(n, 3), e3);
+	/* a member that offers no memory (shoal pull copying the file) is no plan input: the epoch stays */
+	uint8_t z[PLAN_ID_BYTES];
+	id_of(z, 3);
+	members_upsert(&t, z, "h", 3, 0, 0, NULL, NULL, 0, NULL);
+	cr_assert_eq(members_plan_nodes(&t, self, 40, n), 3);
+	cr_assert_eq(members_epoch(n, 3), e3);
+	/* nor is this node when it offers none */
+	cr_assert_eq(members_plan_nodes(&t, self, 0, n), 2);
+	cr_assert(!memcmp(n[0].id, a, PLAN_ID_BYTES) || !memcmp(n[0].id, b, PLAN_ID_BYTES));
 }
 
 static int g_freed;
