@@ -8,6 +8,9 @@
 #      token, aggregate tok/s of 1, 4 and 8 concurrent streams
 #   5. the cluster (bench/cluster_bench.sh): single-stream tok/s of 1-4 local pipeline nodes over one
 #      node, PING round trip per hop, aggregate tok/s of 4 streams
+#   6. LAN sharing (tests/system/cluster_share.sh, root only: network namespaces, the hub behind
+#      40 Mbit/s): hub bytes over the file's size, time to the first answer of a cold 3-node start
+#      over one node's pull, bytes per node from the hub and from peers
 # Synthesized models are cached in build/bench-models (they depend only on the preset and seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,4 +46,11 @@ if command -v node >/dev/null; then
 	SHOAL="$SHOAL" THREADS="$THREADS" REPEATS="${REPEATS:-5}" bench/api_bench.sh "$M/tinyllama-1.1b-q4_0.gguf"
 	echo "== cluster (tinyllama-1.1b q4_0, -t 1 per node, loopback)"
 	SHOAL="$SHOAL" REPEATS="${REPEATS:-5}" bench/cluster_bench.sh "$M/tinyllama-1.1b-q4_0.gguf"
+fi
+
+echo "== LAN sharing (3 nodes in network namespaces, the hub at 40 Mbit/s, test-mid q4_0)"
+if [ "$(id -u)" = 0 ]; then
+	SHOAL="$SHOAL" bash tests/system/cluster_share.sh 2>/dev/null || echo "(the run failed: bash tests/system/cluster_share.sh)"
+else
+	echo "(needs root: network namespaces)"
 fi

@@ -394,9 +394,10 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 		return send_error(srv, c, k, &err);
 	}
 	char why[512];
-	if (srv->o.ready && srv->o.ready(srv->o.cluster_ctx, why, sizeof why)) {
+	int ready = srv->o.ready ? srv->o.ready(srv->o.cluster_ctx, why, sizeof why) : SH_OK;
+	if (ready) {
 		api_request_free(&req);
-		SEND_ERR(503, "server_error", "model_does_not_fit", NULL, "%s", why);
+		SEND_ERR(503, "server_error", ready == SH_EAGAIN ? "model_loading" : "model_does_not_fit", NULL, "%s", why);
 	}
 	int n = build_prompt(srv, &req, &ids, &err);
 	if (n < 0) {

@@ -81,7 +81,8 @@ struct cluster {
 	char name[WIRE_MAX_NAME + 1];
 	uint8_t id[PLAN_ID_BYTES];
 	char id_hex[2 * PLAN_ID_BYTES + 1];
-	char model_ident[WIRE_MAX_MODEL + 1];
+	char model_ident[WIRE_MAX_MODEL + 1];  /* what HELLO and beacons say (sha_ident until the header is here) */
+	char sha_ident[WIRE_MAX_MODEL + 1];    /* a shared file: "sha256:<hex>", also accepted; "" none */
 	node_state st;
 	node_caps info;
 	char host[WIRE_MAX_NAME + 1];
@@ -129,6 +130,7 @@ struct cluster {
 	sh_ratelimit drop_rl, ignored_rl, hs_rl, refuse_rl, refused_rl, refuse_send_rl;
 	char drop_last[MEMBERS_ADDR + WIRE_ERR_CAP + 8];  /* the last dropped frame's line, for a run's report */
 	void *pull_mon;           /* zmon of pull (I/O thread), or NULL */
+	share *sh;                /* the model file shared with the peers, or NULL */
 
 	/* shard worker only */
 	model *m;
@@ -158,16 +160,6 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void cv_wait_sec(pthread_cond_t *cv, pthread_mutex_t *mu, double sec)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	long ns = ts.tv_nsec + (long)(sec * 1e9);
-	ts.tv_sec += ns / 1000000000L;
-	ts.tv_nsec = ns % 1000000000L;
-	pthread_cond_timedwait(cv, mu, &ts);
 }
 
 /* the frame bytes of m in b (grown as needed); length or a negative error */
@@ -298,6 +290,8 @@ static peer_link *member_link(cluster *c, const uint8_t id[PLAN_ID_BYTES])
 /* recomputes the plan the membership asks for; under c->mu */
 static void view_update(cluster *c)
 {
+	if (!c->g) /* no plan before the model's header is here */
+		return;
 	plan_node nodes[PLAN_MAX_NODES];
 	int n = members_plan_nodes(&c->mb, c->id, c->mem_usable, nodes);
 	uint32_t e = members_epoch(nodes, n);
@@ -307,6 +301,8 @@ static void view_update(cluster *c)
 	c->view_epoch = e;
 	if (c->view_rc)
 		sh_log_warn("cluster: plan of %d nodes: %s", n, c->view.error);
+	if (c->sh)
+		share_plan(c->sh, &c->view, c->view_rc, c->view_epoch);
 	pthread_cond_broadcast(&c->cv);
 }
 
@@ -335,7 +331,11 @@ static void plan_apply(cluster *c, const plan *p, int rc, uint32_t epoch)
 		c->m = NULL;
 		if (first < last) {
 			int err = 0;
-			if (!(c->m = model_load(c->o.model_path, first, last, &err)) ||
+			char path[1200];
+			snprintf(path, sizeof path, "%s", c->o.model_path);
+			if (c->sh) /* the part file becomes the blob once whole */
+				share_path(c->sh, path, sizeof path);
+			if (!(c->m = model_load(path, first, last, &err)) ||
 			    !(c->mctx = model_ctx_init(c->m, c->p, ENGINE_BATCH))) {
 				sh_log_error("cluster: cannot load layers [%d, %d)", first, last);
 				model_free(c->m);
@@ -595,8 +595,12 @@ static void *worker_main(void *arg)
 		/* a new plan only while nothing runs: no step in flight, no open sequence here or of ours
 		 * (idle ones, kept for prefix reuse, are dropped) */
 		double grace = c->o.peers && c->o.peers[0] ? SH_MIN(1.0, c->o.peer_timeout) : 0;
-		if ((!c->has_cur || c->view_epoch != c->cur_epoch) && !c->n_waiting && !c->n_own_open &&
-		    !seqtab_active(&c->seqs) && sh_time_sec() - c->t_start >= grace) {
+		int vf = 0, vl = 0;
+		if (!c->view_rc)
+			own_range(c, &c->view, &vf, &vl);
+		if (c->g && (!c->has_cur || c->view_epoch != c->cur_epoch) && !c->n_waiting && !c->n_own_open &&
+		    !seqtab_active(&c->seqs) && sh_time_sec() - c->t_start >= grace &&
+		    (!c->sh || share_ready(c->sh, vf, vl))) {
 			plan p = c->view;
 			int rc = c->view_rc;
 			uint32_t e = c->view_epoch;
@@ -606,13 +610,22 @@ static void *worker_main(void *arg)
 			pthread_mutex_lock(&c->mu);
 			continue;
 		}
-		cv_wait_sec(&c->cv, &c->mu, POLL_MS / 1000.0);
+		sh_cond_wait_sec(&c->cv, &c->mu, POLL_MS / 1000.0);
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
 }
 
 /* ---------------------------------------------------------------- I/O thread */
+/* an identity a peer gives is this node's model: its header's identity, or the shared file's sha.
+ * A node still without the header of its shared file cannot tell: it takes any (what it gets from
+ * such a peer is only chunks of its own file, by sha256), and drops those of another model once
+ * the header is here (model_open) */
+static bool model_ours(const cluster *c, const char *ident)
+{
+	return !c->g || !strcmp(ident, c->model_ident) || (c->sha_ident[0] && !strcmp(ident, c->sha_ident));
+}
+
 static void hello_fill(cluster *c, wire_msg *m, int type)
 {
 	header_init(c, m, type, c->cur_epoch);
@@ -744,7 +757,7 @@ static void io_frame(cluster *c, zmq_msg_t *zm)
 		const wire_hello *h = &m.hello;
 		c->heard_other = true;
 		int reason = strcmp(h->cluster, c->name)	? WIRE_REFUSE_CLUSTER
-			     : strcmp(h->model, c->model_ident) ? WIRE_REFUSE_MODEL
+			     : !model_ours(c, h->model)          ? WIRE_REFUSE_MODEL
 			     : h->proto_min > WIRE_VERSION || h->proto_max < WIRE_VERSION ? WIRE_REFUSE_VERSION : 0;
 		if (reason) {
 			io_refuse(c, &m, peer, reason);
@@ -762,12 +775,15 @@ static void io_frame(cluster *c, zmq_msg_t *zm)
 			return;
 		}
 		c->mb.m[mi].epoch = m.h.epoch;
+		snprintf(c->mb.m[mi].model, sizeof c->mb.m[mi].model, "%s", h->model);
 		peer_link *l = link_get(c, peer, h->node_port);
 		if (joined) {
 			char hx[2 * PLAN_ID_BYTES + 1];
 			hex_id(m.h.sender, hx);
 			sh_log_info("cluster: node %.8s at %s:%u joined (%llu MiB usable)", hx, peer, h->node_port,
 				    (unsigned long long)(h->mem_usable >> 20));
+			if (c->sh)
+				share_peer(c->sh, m.h.sender, true);
 			view_update(c);
 		}
 		if (m.h.type == WIRE_HELLO && l) {
@@ -820,6 +836,16 @@ static void io_frame(cluster *c, zmq_msg_t *zm)
 		if (!memcmp(m.error.origin, c->id, PLAN_ID_BYTES))
 			waiter_deliver(c, m.h.request_id, NULL, m.error.code, m.error.text);
 		break;
+	case WIRE_HAVE:
+	case WIRE_WANT:
+	case WIRE_CHUNK:
+	case WIRE_HASH:
+	case WIRE_TABLE:
+		if (c->sh)
+			share_frame(c->sh, &m);
+		else
+			log_drop(c, who, "a model-file transfer, and this node shares no file");
+		break;
 	default:
 		log_drop(c, who, "message type not used by this version");
 	}
@@ -862,6 +888,8 @@ static void io_expire(cluster *c, double now)
 					sh_log_warn("cluster: node %.8s at %s:%d is silent: dead", hx, m->addr, m->node_port);
 					job_push(c, NULL, 0, m->id);
 				}
+				if (c->sh)
+					share_peer(c->sh, m->id, false);
 			}
 		}
 		view_update(c);
@@ -892,7 +920,7 @@ static void io_beacon(cluster *c, const uint8_t *buf, int len, const char *from,
 	} else if (strcmp(b.cluster, c->name)) {
 		snprintf(why, sizeof why, "cluster '%s'", b.cluster);
 		ignored = why;
-	} else if (strcmp(b.model, c->model_ident)) {
+	} else if (!model_ours(c, b.model)) {
 		snprintf(why, sizeof why, "another model (%s; this node serves %s)", b.model, c->model_ident);
 		ignored = why;
 	}
@@ -1021,9 +1049,10 @@ static void *io_main(void *arg)
 	zmq_msg_t zm;
 	zmq_msg_init(&zm);
 	for (;;) {
-		zmq_pollitem_t it[2] = { { .socket = c->pull, .events = ZMQ_POLLIN },
+		zmq_pollitem_t it[3] = { { .socket = c->pull, .events = ZMQ_POLLIN },
+					 { .fd = c->sh ? share_fd(c->sh) : -1, .events = ZMQ_POLLIN },
 					 { .fd = c->bc ? beacon_fd(c->bc) : -1, .events = ZMQ_POLLIN } };
-		int r = zmq_poll(it, c->bc ? 2 : 1, POLL_MS);
+		int r = zmq_poll(it, c->bc ? 3 : 2, POLL_MS);
 		pthread_mutex_lock(&c->mu);
 		if (c->stopping) {
 			pthread_mutex_unlock(&c->mu);
@@ -1032,7 +1061,7 @@ static void *io_main(void *arg)
 		if (r > 0 && (it[0].revents & ZMQ_POLLIN))
 			for (int k = 0; k < 256 && zmq_msg_recv(&zm, c->pull, ZMQ_DONTWAIT) >= 0; k++)
 				io_frame(c, &zm);
-		if (r > 0 && c->bc && (it[1].revents & ZMQ_POLLIN)) {
+		if (r > 0 && c->bc && (it[2].revents & ZMQ_POLLIN)) {
 			uint8_t buf[BEACON_MAX_BYTES];
 			char from[64];
 			int n;
@@ -1041,6 +1070,8 @@ static void *io_main(void *arg)
 		}
 		double now = sh_time_sec();
 		io_expire(c, now);
+		if (c->sh)
+			share_tick(c->sh, now, c->n_own_open || c->n_waiting || c->q_head || c->remote_origins, c->cur_epoch);
 		if (now - last_tick >= TICK_SEC || c->ping_now) {
 			c->ping_now = false;
 			last_tick = now;
@@ -1098,7 +1129,7 @@ int cluster_step(void *ctx, const engine_batch *b, float *logits)
 			       (c->cur_rc || plan_agreed(c, why, sizeof why));
 		if (settled || c->stopping || sh_time_sec() - t0 > AGREE_SEC)
 			break;
-		cv_wait_sec(&c->cv, &c->mu, 0.01);
+		sh_cond_wait_sec(&c->cv, &c->mu, 0.01);
 	}
 	int rc = SH_OK;
 	if (c->stopping)
@@ -1167,7 +1198,7 @@ int cluster_step(void *ctx, const engine_batch *b, float *logits)
 	if (rc)
 		snprintf(w->err, sizeof w->err, "cannot send to the first shard");
 	while (!rc && !w->done && !c->stopping) {
-		cv_wait_sec(&c->cv, &c->mu, POLL_MS / 1000.0);
+		sh_cond_wait_sec(&c->cv, &c->mu, POLL_MS / 1000.0);
 		if (!w->done && !plan_agreed(c, why, sizeof why)) {
 			snprintf(w->err, sizeof w->err, "%s", why);
 			rc = SH_EIO;
@@ -1274,6 +1305,12 @@ static void model_identity(const gguf_ctx *g, const char *path, char *out, size_
 	snprintf(out, cap, "%016llx:%s", (unsigned long long)h, name);
 }
 
+/* the share's frames go out on the links; under c->mu (share_tick runs in the I/O thread) */
+static int share_send(void *ctx, const uint8_t id[PLAN_ID_BYTES], const void *frame, size_t len)
+{
+	return send_to(ctx, id, frame, len);
+}
+
 static int peers_connect(cluster *c, const char *list)
 {
 	char *dup = strdup(list), *save = NULL;
@@ -1317,22 +1354,95 @@ static int peers_connect(cluster *c, const char *list)
 	return rc;
 }
 
+/* the model's header: metadata, vocabulary, plan sizes, identity, message limits and buffers */
+static int model_open(cluster *c)
+{
+	const cluster_opts *o = &c->o;
+	int e = SH_ENOMEM;
+	gguf_ctx *g = gguf_open(o->model_path, &e);
+	model_hparams hp;
+	vocab *v = NULL;
+	plan_model *pm = malloc(sizeof *pm);
+	if (!g || !pm || (e = model_hparams_read(g, &hp)) || !(v = vocab_load(g, &e)))
+		goto fail;
+	int n_ctx = o->n_ctx > 0 ? o->n_ctx : SH_MIN(4096, hp.n_ctx_train);
+	if ((e = plan_model_from_gguf(g, (uint64_t)n_ctx * (uint64_t)SH_MAX(o->n_seq, 1), pm)))
+		goto fail;
+	e = SH_ENOMEM;
+	size_t nb = ENGINE_BATCH, big = (size_t)SH_MAX(hp.dim, hp.n_vocab);
+	if (!(c->w_tok = malloc(sizeof(int) * nb)) || !(c->w_pos = malloc(sizeof(int) * nb)) ||
+	    !(c->w_want = malloc(sizeof(bool) * nb)) || !(c->w_kv = malloc(sizeof(kv_cache *) * nb)) ||
+	    !(c->w_recs = malloc(sizeof(wire_fwd_token) * nb)) || !(c->s_recs = malloc(sizeof(wire_fwd_token) * nb)) ||
+	    !(c->w_in = sh_alloc(sizeof(float) * nb * (size_t)hp.dim)) || !(c->w_out = sh_alloc(sizeof(float) * nb * big)))
+		goto fail; /* what was allocated is freed by cluster_free */
+	char ident[WIRE_MAX_MODEL + 1];
+	model_identity(g, o->model_name ? o->model_name : o->model_path, ident, sizeof ident);
+	pthread_mutex_lock(&c->mu);
+	c->g = g;
+	c->v = v;
+	c->hp = hp;
+	c->pm = *pm;
+	c->n_ctx = n_ctx;
+	snprintf(c->model_ident, sizeof c->model_ident, "%s", ident);
+	c->lim = (wire_limits){ .dim = (uint32_t)hp.dim, .n_layers = (uint32_t)hp.n_layers, .n_vocab = (uint32_t)hp.n_vocab,
+				.n_ctx = (uint32_t)n_ctx, .max_tokens = ENGINE_BATCH };
+	for (int i = 0; i < c->mb.n; i++) { /* taken before the header could tell: those of another model go */
+		member *mb = &c->mb.m[i];
+		if (mb->alive && !model_ours(c, mb->model)) {
+			char hx[2 * PLAN_ID_BYTES + 1];
+			hex_id(mb->id, hx);
+			sh_log_warn("cluster: node %.8s at %s serves another model (%s; this node serves %s): dropped", hx,
+				    mb->addr, mb->model, c->model_ident);
+			mb->alive = false;
+			if (c->sh)
+				share_peer(c->sh, mb->id, false);
+		}
+	}
+	if (c->sh) {
+		share_set_model(c->sh, g, hp.n_layers);
+		c->view_epoch = 0; /* plan now */
+		view_update(c);
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(pm);
+	return SH_OK;
+fail:
+	vocab_free(v);
+	gguf_free(g);
+	free(pm);
+	return e;
+}
+
+int cluster_wait_model(cluster *c, double timeout)
+{
+	if (c->g)
+		return SH_OK;
+	int e = share_wait_header(c->sh, timeout);
+	if (e == SH_EAGAIN)
+		return e;
+	if (!e && (e = model_open(c)))
+		sh_log_error("cluster: cannot open the model's header (%s)", sh_strerror(e));
+	if (!e)
+		sh_log_info("cluster: the model's header is here: %s", c->model_ident);
+	return e;
+}
+
 cluster *cluster_init(const cluster_opts *o, int *err)
 {
 	int e = SH_ENOMEM;
 	cluster *c = calloc(1, sizeof *c);
-	if (!c)
+	if (!c) {
+		hub_part_free(o->part);
+		free(o->part);
+		hub_source_free(o->src);
 		goto fail;
+	}
 	c->o = *o;
 	if (c->o.peer_timeout <= 0)
 		c->o.peer_timeout = 1.5;
 	snprintf(c->name, sizeof c->name, "%s", o->cluster_name && o->cluster_name[0] ? o->cluster_name : "shoal");
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	sh_cond_init(&c->cv);
 	c->t_start = sh_time_sec();
 	c->beacon_ifaces = -1;
 	c->drop_rl.window = DROP_LOG_SEC;
@@ -1351,31 +1461,21 @@ cluster *cluster_init(const cluster_opts *o, int *err)
 	for (char *p = c->host; *p; p++)
 		if (*p < 0x20 || *p > 0x7e)
 			*p = '?';
-	if (!(c->g = gguf_open(o->model_path, &e)))
-		goto fail;
-	if ((e = model_hparams_read(c->g, &c->hp)))
-		goto fail;
-	if (!(c->v = vocab_load(c->g, &e)))
-		goto fail;
-	c->n_ctx = o->n_ctx > 0 ? o->n_ctx : SH_MIN(4096, c->hp.n_ctx_train);
-	if ((e = plan_model_from_gguf(c->g, (uint64_t)c->n_ctx * (uint64_t)SH_MAX(o->n_seq, 1), &c->pm)))
-		goto fail;
-	model_identity(c->g, o->model_path, c->model_ident, sizeof c->model_ident);
 	caps_detect(&c->info, c->st.dir, o->n_threads);
-	c->mem_usable = o->memory_limit ? o->memory_limit : c->info.mem_available;
+	c->mem_usable = o->copy_only ? 0 : o->memory_limit ? o->memory_limit : c->info.mem_available;
 	if (c->info.mem_total < c->mem_usable)
 		c->info.mem_total = c->mem_usable;
-	c->lim = (wire_limits){ .dim = (uint32_t)c->hp.dim, .n_layers = (uint32_t)c->hp.n_layers,
-				.n_vocab = (uint32_t)c->hp.n_vocab, .n_ctx = (uint32_t)c->n_ctx,
-				.max_tokens = ENGINE_BATCH };
 	e = SH_ENOMEM;
-	size_t nb = ENGINE_BATCH, big = (size_t)SH_MAX(c->hp.dim, c->hp.n_vocab);
-	if (!(c->p = pool_init(o->n_threads > 0 ? o->n_threads : sh_cpu_count())) ||
-	    !(c->w_tok = malloc(sizeof(int) * nb)) || !(c->w_pos = malloc(sizeof(int) * nb)) ||
-	    !(c->w_want = malloc(sizeof(bool) * nb)) || !(c->w_kv = malloc(sizeof(kv_cache *) * nb)) ||
-	    !(c->w_recs = malloc(sizeof(wire_fwd_token) * nb)) || !(c->s_recs = malloc(sizeof(wire_fwd_token) * nb)) ||
-	    !(c->w_in = sh_alloc(sizeof(float) * nb * (size_t)c->hp.dim)) ||
-	    !(c->w_out = sh_alloc(sizeof(float) * nb * big)))
+	if (!(c->p = pool_init(o->n_threads > 0 ? o->n_threads : sh_cpu_count())))
+		goto fail;
+	hub_part *part = c->o.part;
+	if (part) { /* a shared file: known by its sha256 until its header is here */
+		snprintf(c->sha_ident, sizeof c->sha_ident, "sha256:");
+		for (int i = 0; i < HUB_SHA_BYTES; i++)
+			snprintf(c->sha_ident + 7 + 2 * i, 3, "%02x", part->sha[i]);
+		snprintf(c->model_ident, sizeof c->model_ident, "%s", c->sha_ident);
+	}
+	if ((!part || part->whole || part->header_len || part->state[0] >= HUB_CHUNK_PRESENT) && (e = model_open(c)))
 		goto fail;
 	if (o->cluster_key && o->cluster_key[0]) {
 		if ((e = keys_derive(o->cluster_key, strlen(o->cluster_key), &c->keys)))
@@ -1407,6 +1507,15 @@ cluster *cluster_init(const cluster_opts *o, int *err)
 		goto fail;
 	if (o->peers && o->peers[0] && (e = peers_connect(c, o->peers)))
 		goto fail;
+	if (c->o.part) {
+		share_opts so = { .part = c->o.part, .src = c->o.src, .g = c->g, .n_layers = c->hp.n_layers,
+				  .full_copy = o->full_copy || o->copy_only, .eager = o->copy_only, .keys = c->secure ? &c->keys : NULL, .self = c->id,
+				  .send = share_send, .ctx = c };
+		c->o.part = NULL;
+		c->o.src = NULL;
+		if (!(c->sh = share_init(&so, &e)))
+			goto fail;
+	}
 	view_update(c);
 	return c;
 fail:
@@ -1419,7 +1528,20 @@ fail:
 
 int cluster_start(cluster *c, int api_port)
 {
+	if (c->started) { /* the API port, to every member (a HELLO refreshes what it knows of this node) */
+		pthread_mutex_lock(&c->mu);
+		c->api_port = api_port;
+		wire_msg hm;
+		hello_fill(c, &hm, WIRE_HELLO);
+		for (int i = 0; i < c->mb.n; i++)
+			if (c->mb.m[i].alive)
+				send_msg(c, member_link(c, c->mb.m[i].id), &hm);
+		pthread_mutex_unlock(&c->mu);
+		return SH_OK;
+	}
 	c->api_port = api_port;
+	if (c->sh && share_start(c->sh))
+		return SH_ENOMEM;
 	if (pthread_create(&c->worker_thread, NULL, worker_main, c))
 		return SH_ENOMEM;
 	if (pthread_create(&c->io_thread, NULL, io_main, c)) {
@@ -1456,6 +1578,12 @@ void cluster_free(cluster *c)
 		free(j);
 	}
 	seqtab_remove_origin(&c->seqs, NULL, kv_free_void);
+	share_free(c->sh);
+	if (c->o.part) { /* share_init never got it */
+		hub_part_free(c->o.part);
+		free(c->o.part);
+	}
+	hub_source_free(c->o.src);
 	for (int i = 0; i < c->n_links; i++) {
 		zmq_close(c->links[i].sock);
 		zmon_close(c->links[i].mon);
@@ -1505,6 +1633,20 @@ int cluster_ready(cluster *c, char *msg, size_t cap)
 		snprintf(msg, cap, "%s", p->error);
 		rc = SH_ERANGE;
 	}
+	for (int i = 0; !rc && c->sh && !c->view_rc && i < c->view.n_nodes; i++) { /* every share here? */
+		const plan_shard *ps = &c->view.nodes[i];
+		share_stat st;
+		share_stats(c->sh, ps->id, &st);
+		if (ps->first < ps->last && (!st.known || !st.table || st.have < st.need)) {
+			char hx[2 * PLAN_ID_BYTES + 1], a[32], b[32];
+			hex_id(ps->id, hx);
+			sh_bytes_fmt((double)st.have, a, sizeof a);
+			sh_bytes_fmt((double)st.need, b, sizeof b);
+			snprintf(msg, cap, "the model is still arriving: node %.8s has %s of its %s verified", hx, a,
+				 st.known ? b : "share");
+			rc = SH_EAGAIN;
+		}
+	}
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
@@ -1540,6 +1682,9 @@ void cluster_topology(cluster *c, cluster_topo *t)
 		n->bytes = p->nodes[k].bytes;
 	}
 	n->state = "self";
+	t->sharing = c->sh != NULL;
+	if (c->sh)
+		share_stats(c->sh, c->id, &n->share);
 	for (int i = 0; i < c->mb.n; i++) {
 		member *m = &c->mb.m[i];
 		n = &t->nodes[t->n_nodes];
@@ -1554,6 +1699,8 @@ void cluster_topology(cluster *c, cluster_topo *t)
 		n->last = k >= 0 ? p->nodes[k].last : 0;
 		n->bytes = k >= 0 ? p->nodes[k].bytes : 0;
 		n->state = m->alive ? "alive" : "dead";
+		if (c->sh)
+			share_stats(c->sh, m->id, &n->share);
 		t->links[t->n_links++] = (cluster_topo_link){ .from = 0, .to = t->n_nodes, .up = m->alive, .rtt_ms = m->rtt_ms,
 							      .bw_mbps = m->bw_mbps };
 		t->n_nodes++;

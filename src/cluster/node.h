@@ -21,12 +21,14 @@
 #define SHOAL_NODE_H
 
 #include "cluster/members.h"
+#include "cluster/share.h"
 #include "cluster/wire.h"
 #include "engine/engine.h"
 #include "vocab/vocab.h"
 
 typedef struct {
 	const char *model_path;
+	const char *model_name;      /* the file's name in the model identity; NULL: model_path's */
 	int node_port;               /* bound on every interface; 0: CLUSTER_NODE_PORT, else any free port */
 	const char *peers;           /* "HOST:PORT,..." or NULL */
 	bool discovery;              /* UDP beacons (cluster/beacon.h) find the peers of the LAN */
@@ -41,6 +43,13 @@ typedef struct {
 	int n_seq;                   /* sequences (slots) of this node's scheduler, [1, ENGINE_MAX_SEQ] */
 	bool wire_f16;               /* hidden states as f16 */
 	double peer_timeout;         /* seconds; <= 0: 1.5 */
+	/* the model is a hub blob shared with the peers (share.h): model_path is part->path; both are
+	 * taken over by cluster_init (even when it fails). NULL: a file of this node's own */
+	hub_part *part;
+	hub_source *src;             /* NULL: chunks come from peers only */
+	bool full_copy;              /* copy the whole file from the peers once the own share is here */
+	bool copy_only;              /* offer the plan no memory: hold no layers, copy the whole file from
+	                              * the peers at once (shoal pull); implies full_copy */
 } cluster_opts;
 
 #define CLUSTER_MAX_LANES 8    /* cluster_step calls that may run at once (scheduler lanes) */
@@ -48,10 +57,16 @@ typedef struct {
 
 typedef struct cluster cluster;
 
-/* Opens the model's metadata and vocabulary, binds the node port. NULL on error (logged). */
+/* Opens the model's metadata and vocabulary (a shared file whose header is not here yet: later, see
+ * cluster_wait_model), binds the node port. NULL on error (logged). */
 cluster *cluster_init(const cluster_opts *o, int *err);
-/* Starts the I/O and shard threads; api_port is announced to peers. */
+/* Starts the I/O and shard threads; api_port is announced to peers. Once started, announces a new
+ * api_port (the HTTP server started after the model arrived). */
 int cluster_start(cluster *c, int api_port);
+/* Until the model's header is here (from a peer, else the hub) and open: SH_OK at once when it was
+ * there at init; SH_EAGAIN after timeout seconds (<= 0: no limit). Needs cluster_start. Then
+ * cluster_vocab and the rest can be asked. */
+int cluster_wait_model(cluster *c, double timeout);
 /* Stops the threads, frees everything. NULL: no-op. */
 void cluster_free(cluster *c);
 
@@ -86,6 +101,7 @@ typedef struct {
 	int first, last;                  /* layers [first, last); first == last: none */
 	uint64_t bytes;                   /* what the plan expects the range to need */
 	const char *state;                /* "self", "alive", "dead" */
+	share_stat share;                 /* the model file: what it holds and where it came from */
 } cluster_topo_node;
 
 typedef struct {
@@ -107,6 +123,7 @@ typedef struct {
 	char cluster[WIRE_MAX_NAME + 1];
 	char model[WIRE_MAX_MODEL + 1];
 	bool discovery;
+	bool sharing;                     /* the model file is shared (nodes[].share) */
 } cluster_topo;
 
 void cluster_topology(cluster *c, cluster_topo *out);

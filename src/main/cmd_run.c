@@ -31,12 +31,11 @@ typedef struct {
 	model_opts mo;
 	const char *host, *api_key, *chat_template;
 	long port, parallel, queue, batch, lanes;
-	long node_port, discovery_port; /* 0: the defaults */
-	bool no_discovery;
-	const char *peers, *cluster_key, *cluster_name, *interface, *state_dir;
+	cluster_cli cc;
 	uint64_t memory_limit;
-	bool wire_f16;
+	bool wire_f16, no_full_copy;
 	float peer_timeout;
+	hub_opts hub;                   /* a shared model's hub (model_share_open) */
 } run_opts;
 
 static bool parse_wire(const char *v, void *dst)
@@ -81,29 +80,10 @@ static int run_parse(int argc, char **argv, run_opts *o)
 		OPTS_CHAT_TEMPLATE(&o->chat_template),
 		OPTS_THREADS(&o->mo), OPTS_CTX(&o->mo),
 		OPTS_SECTION("cluster (every node is one; alone it holds every layer)"),
-		OPTS_FLAG("--no-discovery", NULL, &o->no_discovery,
+		OPTS_FLAG("--no-discovery", NULL, &o->cc.no_discovery,
 			  "send and hear no beacons; without --peers or --node-port the node runs alone, with no "
 			  "cluster machinery at all"),
-		OPTS_STR("--interface", NULL, "NAME", &o->interface,
-			 "send beacons on this interface only (default: every interface that is up, has a broadcast "
-			 "address and is not loopback or a container/VM bridge)"),
-		OPTS_INT("--discovery-port", NULL, "PORT", &o->discovery_port, 1, 65535,
-			 "the UDP port of the beacons; every node of a cluster must use the same (default: 8643)"),
-		OPTS_STR("--peers", NULL, "HOST:PORT[,HOST:PORT]", &o->peers,
-			 "nodes to greet at their node ports, beyond the beacons' reach (another subnet, a VPN); they "
-			 "tell each other of the rest"),
-		OPTS_INT("--node-port", NULL, "PORT", &o->node_port, 1, 65535,
-			 "the TCP port of the links between nodes (default: 8643; the next free port when another node "
-			 "of this machine holds it)"),
-		OPTS_STR("--state-dir", NULL, "DIR", &o->state_dir,
-			 "where the node keeps its id and its measured speeds; a copied directory gets a new id "
-			 "(default: $XDG_STATE_HOME/shoal, else ~/.local/state/shoal)"),
-		OPTS_STR("--cluster-key", NULL, "KEY", &o->cluster_key,
-			 "a secret every node of the cluster shares: beacons are signed and every link between nodes is "
-			 "authenticated and encrypted (ZeroMQ CURVE); a node with another key is never admitted"),
-		OPTS_STR("--cluster-name", NULL, "NAME", &o->cluster_name,
-			 "nodes join only the nodes of their cluster name, so several clusters can share a LAN "
-			 "(default: shoal)"),
+		OPTS_CLUSTER(&o->cc),
 		OPTS_BYTES("--memory-limit", NULL, "BYTES", &o->memory_limit,
 			   "the memory this node offers the plan, e.g. 800M or 4G (default: what /proc/meminfo calls "
 			   "available); layers are split between nodes in proportion to it"),
@@ -112,6 +92,10 @@ static int run_parse(int argc, char **argv, run_opts *o)
 		OPTS_FN("--wire", NULL, "f32|f16", parse_wire, &o->wire_f16, 0,
 			"how hidden states travel between nodes: f32 gives bit for bit what one node gives; f16 halves "
 			"the bytes of each hop, for slow links, at the cost of a rounding per hop (default: f32)"),
+		OPTS_FLAG("--no-full-copy", NULL, &o->no_full_copy,
+			  "keep only this node's share of a model pulled by reference: by default, once its share is "
+			  "here, a node copies the rest of the file from its peers in the background, so that a "
+			  "re-plan after a failure needs no internet"),
 		OPTS_INT("--lanes", NULL, "N", &o->lanes, 1, CLUSTER_MAX_LANES,
 			 "this node's micro-batches in the ring at once, at most: while one node computes one batch of "
 			 "requests, another computes the next. Used: one per node holding layers, shared among the "
@@ -129,13 +113,13 @@ static int run_parse(int argc, char **argv, run_opts *o)
 		return rc;
 	if (o->batch < o->parallel)
 		o->batch = o->parallel;
-	if (o->no_discovery && !o->node_port && !o->peers &&
-	    (o->cluster_key || o->memory_limit || o->interface || o->discovery_port)) {
+	if (o->cc.no_discovery && !o->cc.node_port && !o->cc.peers &&
+	    (o->cc.cluster_key || o->memory_limit || o->cc.interface || o->cc.discovery_port)) {
 		sh_log_error("run: --cluster-key, --memory-limit, --interface and --discovery-port need a cluster: "
 			     "drop --no-discovery, or give --peers or --node-port");
 		return SH_EINVAL;
 	}
-	return model_opts_resolve("run", &o->mo);
+	return 0;
 }
 
 /* "dir/name.gguf" -> "name" */
@@ -180,6 +164,15 @@ static json_t *topology_json(void *ctx)
 			json_object_update_new(j, json_pack("{s:s, s:i, s:s, s:s, s:f, s:f}", "cpu", nc->cpu, "cores",
 							    nc->cores, "simd", nc->simd, "os", nc->os, "mem_bandwidth_gbs",
 							    nc->mem_bw_gbs, "matmul_gflops", nc->matmul_gflops));
+		const share_stat *sh = &n->share;
+		if (j && t->sharing && sh->known) /* the model file: bytes of its share, of the file, and their sources */
+			json_object_set_new(j, "model_file",
+					    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:b, s:b, s:b, s:I}", "size",
+						      (json_int_t)sh->size, "share", (json_int_t)sh->need, "share_verified",
+						      (json_int_t)sh->have, "verified", (json_int_t)sh->held, "from_hub",
+						      (json_int_t)sh->from_hub, "from_peers", (json_int_t)sh->from_peers,
+						      "rate_bytes_per_s", sh->rate, "table", sh->table, "whole", sh->whole,
+						      "full_copy", sh->full_copy, "to_this_node", (json_int_t)sh->got_from));
 		json_array_append_new(nodes, j);
 	}
 	for (int i = 0; i < t->n_links; i++) {
@@ -264,15 +257,27 @@ int cmd_run(int argc, char **argv)
 	sched_backend be;
 	const gguf_ctx *g;
 	int n_ctx;
-	if (!o.no_discovery || o.node_port || o.peers) {
-		cluster_opts co = { .model_path = o.mo.model, .node_port = (int)o.node_port, .peers = o.peers,
-				    .discovery = !o.no_discovery, .interface = o.interface,
-				    .discovery_port = (int)o.discovery_port, .state_dir = o.state_dir,
-				    .cluster_key = o.cluster_key, .cluster_name = o.cluster_name,
+	if (!o.cc.no_discovery || o.cc.node_port || o.cc.peers) {
+		/* a reference is shared with the peers: located, its header fetched, its chunks to come */
+		hub_part *part;
+		hub_source *src;
+		char name[HUB_PATH_MAX + 1];
+		if (model_share_open("run", &o.mo, &o.hub, &part, &src, name, sizeof name))
+			return 1;
+		cluster_opts co = { .model_path = o.mo.model, .model_name = part ? name : NULL, .part = part, .src = src,
+				    .full_copy = !o.no_full_copy, .node_port = (int)o.cc.node_port, .peers = o.cc.peers,
+				    .discovery = !o.cc.no_discovery, .interface = o.cc.interface,
+				    .discovery_port = (int)o.cc.discovery_port, .state_dir = o.cc.state_dir,
+				    .cluster_key = o.cc.cluster_key, .cluster_name = o.cc.cluster_name,
 				    .memory_limit = o.memory_limit, .n_threads = (int)o.mo.threads, .n_ctx = (int)o.mo.n_ctx,
 				    .n_seq = (int)o.parallel, .wire_f16 = o.wire_f16, .peer_timeout = o.peer_timeout };
 		if (!(cl = cluster_init(&co, &err)))
 			return 1;
+		/* the header may still have to come from a peer or the hub: the node runs meanwhile */
+		if (cluster_start(cl, 0) || cluster_wait_model(cl, 0)) {
+			cluster_free(cl);
+			return 1;
+		}
 		n_ctx = cluster_n_ctx(cl);
 		be = (sched_backend){ .ctx = cl, .step = cluster_step, .v = cluster_vocab(cl), .n_vocab = cluster_n_vocab(cl),
 				      .n_seq = (int)o.parallel, .n_ctx = n_ctx, .seq_end = cluster_seq_end,
@@ -280,6 +285,8 @@ int cmd_run(int argc, char **argv)
 				      .lanes_wanted = cluster_lanes_wanted };
 		g = cluster_gguf(cl);
 	} else {
+		if (model_opts_resolve("run", &o.mo))
+			return 1;
 		if (engine_open_seqs(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, (int)o.parallel, true))
 			return 1;
 		be = sched_backend_engine(&e);

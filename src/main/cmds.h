@@ -6,6 +6,7 @@
 #define SHOAL_CMDS_H
 
 #include "base/base.h"
+#include "hub/hub_part.h"
 #include "hub/hub_ref.h"
 #include "main/opts.h"
 
@@ -33,6 +34,17 @@ int model_ref_arg(const char *cmd, const char *ref, hub_ref *r);
 
 /* the same for a model_opts: mo->model resolved into mo->path */
 int model_opts_resolve(const char *cmd, model_opts *mo);
+/* A located file's blob (hub_model_locate) as a chunked part (*out, malloc'd) that writes the
+ * reference's refs/main once hub_part_finish made it whole. */
+int model_part_open(const hub_cache *c, const hub_ref *r, const hub_file *f, const char *commit, const char *blob,
+		    hub_part **out);
+/* For a node of a cluster: a reference (not a split set) is located, not pulled, and opened as a
+ * chunked blob (*part, malloc'd; the cluster gets its header and chunks from peers or the hub); *src
+ * is the hub (NULL offline or when the blob is whole), mo->model the blob's path, name the file's
+ * name in the repo. A file, or a split set, resolves as model_opts_resolve does (*part NULL). ho
+ * must outlive *src. */
+int model_share_open(const char *cmd, model_opts *mo, hub_opts *ho, hub_part **part, hub_source **src, char *name,
+		     size_t name_cap);
 
 /* reads a whole file into a NUL-terminated malloc'd buffer; NULL on error (logged) */
 char *file_read_all(const char *path, size_t *len);

@@ -66,6 +66,35 @@ typedef struct {
 #define OPTS_SECTION(title) { .kind = OPT_SECTION, .help = title }
 #define OPTS_DONE { .kind = OPT_END }
 
+/* how a node reaches the other nodes of its cluster (run; pull, from peers) */
+typedef struct {
+	bool no_discovery;
+	const char *interface, *peers, *state_dir, *cluster_key, *cluster_name;
+	long node_port, discovery_port; /* 0: the defaults */
+} cluster_cli;
+
+#define OPTS_CLUSTER(c)                                                                                   \
+	OPTS_STR("--interface", NULL, "NAME", &(c)->interface,                                               \
+		 "send beacons on this interface only (default: every interface that is up, has a broadcast "   \
+		 "address and is not loopback or a container/VM bridge)"),                                     \
+	OPTS_INT("--discovery-port", NULL, "PORT", &(c)->discovery_port, 1, 65535,                           \
+		 "the UDP port of the beacons; every node of a cluster must use the same (default: 8643)"),     \
+	OPTS_STR("--peers", NULL, "HOST:PORT[,HOST:PORT]", &(c)->peers,                                      \
+		 "nodes to greet at their node ports, beyond the beacons' reach (another subnet, a VPN); they " \
+		 "tell each other of the rest"),                                                                \
+	OPTS_INT("--node-port", NULL, "PORT", &(c)->node_port, 1, 65535,                                     \
+		 "the TCP port of the links between nodes (default: 8643; the next free port when another "     \
+		 "node of this machine holds it)"),                                                             \
+	OPTS_STR("--state-dir", NULL, "DIR", &(c)->state_dir,                                                \
+		 "where the node keeps its id and its measured speeds; a copied directory gets a new id "       \
+		 "(default: $XDG_STATE_HOME/shoal, else ~/.local/state/shoal)"),                                \
+	OPTS_STR("--cluster-key", NULL, "KEY", &(c)->cluster_key,                                            \
+		 "a secret every node of the cluster shares: beacons are signed and every link between nodes "  \
+		 "is authenticated and encrypted (ZeroMQ CURVE); a node with another key is never admitted"),   \
+	OPTS_STR("--cluster-name", NULL, "NAME", &(c)->cluster_name,                                         \
+		 "nodes join only the nodes of their cluster name, so several clusters can share a LAN "        \
+		 "(default: shoal)")
+
 /* how the commands that take a model reach the hub (model_ref.c) */
 typedef struct {
 	const char *token;      /* NULL: $HF_TOKEN */

@@ -39,14 +39,17 @@ void progress_view_show(void *user, const hub_progress *p)
 	sh_bytes_fmt(p->rate, rate, sizeof rate);
 	eta_fmt(p->rate > 0 ? (double)(p->total - p->done) / p->rate : -1, eta, sizeof eta);
 	const char *name = strrchr(p->file, '/') ? strrchr(p->file, '/') + 1 : p->file;
+	char from[64] = "";
+	if (p->source)
+		snprintf(from, sizeof from, " from %s", p->source);
 	if (v->tty) {
 		char bar[31];
 		int fill = (int)(frac * 30 + 0.5);
 		for (int i = 0; i < 30; i++)
 			bar[i] = i < fill ? '#' : '.';
 		bar[30] = 0;
-		fprintf(v->f, "\r%-36.36s %3d%% [%s] %9s / %-9s %9s/s  ETA %-6s", name, (int)(frac * 100), bar, done,
-			total, rate, p->finished ? "0s" : eta);
+		fprintf(v->f, "\r%-36.36s %3d%% [%s] %9s / %-9s %9s/s  ETA %-6s%s", name, (int)(frac * 100), bar, done,
+			total, rate, p->finished ? "0s" : eta, from);
 		if (p->finished)
 			fputc('\n', v->f);
 		fflush(v->f);
@@ -56,9 +59,10 @@ void progress_view_show(void *user, const hub_progress *p)
 	bool first = p->index != v->last_index;
 	v->last_index = p->index;
 	if (p->finished)
-		fprintf(v->f, "pull %s: %s, %s\n", name, p->done == p->total ? "done" : "stopped", done);
+		fprintf(v->f, "pull %s: %s, %s%s\n", name, p->done == p->total ? "done" : "stopped", done, from);
 	else if (first || now - v->t_line >= PROGRESS_LINE_SEC)
-		fprintf(v->f, "pull %s: %d%% (%s of %s, %s/s, ETA %s)\n", name, (int)(frac * 100), done, total, rate, eta);
+		fprintf(v->f, "pull %s: %d%% (%s of %s, %s/s, ETA %s)%s\n", name, (int)(frac * 100), done, total, rate, eta,
+			from);
 	else
 		return;
 	v->t_line = now;

@@ -20,6 +20,7 @@
 #   netns_require                 prints "SKIP: needs root and ip netns" and exits 77 (skipped) when
 #                                 impossible
 #   netns_setup H                 the switch and host namespaces 1..H
+#   netns_host_add I              one more host namespace I (after netns_setup)
 #   netns_ip I                    10.213.0.(10+I)
 #   netns_reach NS IP             NS reaches IP (a TCP connection to port 9 is refused, not lost)
 #   ns_exec I CMD...              CMD inside host namespace I
@@ -135,28 +136,34 @@ netns_setup() {
 	ip -n "$NS_SW" link add "${NS_PREFIX}br" type bridge || fail "no bridge in $NS_SW"
 	ip -n "$NS_SW" addr add "$NS_NET.2/24" brd "$NS_NET.255" dev "${NS_PREFIX}br"
 	ip -n "$NS_SW" link set "${NS_PREFIX}br" up
-	for i in $(seq 1 "$h"); do
-		ns="$NS_PREFIX-h$i"
-		local dev=eth0
-		[ "$i" = 3 ] && dev=veth0
-		ip netns add "$ns" || fail "ip netns add $ns"
-		ip -n "$ns" link set lo up
-		ip -n "$NS_SW" link add "${NS_PREFIX}h$i" type veth peer name "$dev" netns "$ns" ||
-			fail "veth of $ns"
-		ip -n "$NS_SW" link set "${NS_PREFIX}h$i" master "${NS_PREFIX}br"
-		ip -n "$NS_SW" link set "${NS_PREFIX}h$i" up
-		ip -n "$ns" addr add "$(netns_ip "$i")/24" brd "$NS_NET.255" dev "$dev"
-		ip -n "$ns" link set "$dev" up
-	done
+	for i in $(seq 1 "$h"); do netns_host_create "$i"; done
 	# the bridge forwards once its ports are up (no STP): wait until every host answers
-	for i in $(seq 1 "$h"); do
-		for k in $(seq 1 50); do
-			netns_reach "$NS_SW" "$(netns_ip "$i")" && break
-			[ "$k" = 50 ] && fail "host $i ($(netns_ip "$i")) is not reachable from $NS_SW"
-			sleep 0.1
-		done
-	done
+	for i in $(seq 1 "$h"); do netns_host_wait "$i"; done
 }
+
+netns_host_create() {
+	local i=$1 ns="$NS_PREFIX-h$1" dev=eth0
+	[ "$i" = 3 ] && dev=veth0
+	ip netns add "$ns" || fail "ip netns add $ns"
+	ip -n "$ns" link set lo up
+	ip -n "$NS_SW" link add "${NS_PREFIX}h$i" type veth peer name "$dev" netns "$ns" ||
+		fail "veth of $ns"
+	ip -n "$NS_SW" link set "${NS_PREFIX}h$i" master "${NS_PREFIX}br"
+	ip -n "$NS_SW" link set "${NS_PREFIX}h$i" up
+	ip -n "$ns" addr add "$(netns_ip "$i")/24" brd "$NS_NET.255" dev "$dev"
+	ip -n "$ns" link set "$dev" up
+}
+
+netns_host_wait() {
+	local k
+	for k in $(seq 1 50); do
+		netns_reach "$NS_SW" "$(netns_ip "$1")" && return 0
+		sleep 0.1
+	done
+	fail "host $1 ($(netns_ip "$1")) is not reachable from $NS_SW"
+}
+
+netns_host_add() { netns_host_create "$1"; netns_host_wait "$1"; }
 
 # NS reaches IP: a TCP connection to a closed port is refused (ping may not be installed)
 netns_reach() {

@@ -73,6 +73,7 @@ function cacheDir() {
 // starts shoal: {proc, done}, done resolving {code, signal, stdout, stderr, ms}
 function start(args, { cache, env = {}, timeout = 60000 } = {}) {
 	const t0 = Date.now();
+	if (args[0] === 'pull') args = [...args, '--no-discovery']; // pull asks the LAN first: no beacons from a test
 	const proc = spawn(shoal, args, {
 		env: { ...process.env, HF_ENDPOINT: hubUrl, HF_HUB_CACHE: cache, HF_TOKEN: '', ...env },
 		stdio: ['ignore', 'pipe', 'pipe'],
