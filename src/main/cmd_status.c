@@ -145,7 +145,8 @@ static int status_parse(int argc, char **argv, status_opts *o)
 	};
 	const opts_cmd cmd = { "status", "[--host HOST] [--port PORT | --url URL] [options]",
 			       "Shows the cluster as one node sees it (GET /v1/topology): the plan, each node's state, "
-			       "memory and layers, and the links between nodes with their round trip and bandwidth.",
+			       "memory and layers, its share of a model file that the nodes are fetching (verified bytes and "
+			       "where they came from), and the links between nodes with their round trip and bandwidth.",
 			       table };
 	int rc = opts_parse(&cmd, argc, argv);
 	if (rc)
@@ -617,6 +618,33 @@ static bool mem_field(const json_t *n, const char *key, double *out)
 	return jnum(json_object_get(n, "memory"), key, out) || jnum(n, flat, out);
 }
 
+/* [####......] of frac, in color; a nonzero fraction shows at least one mark */
+static void put_bar(FILE *f, double frac, const char *color, const palette *c)
+{
+	int fill = (int)lround(frac * STATUS_BAR);
+	if (frac > 0 && fill == 0)
+		fill = 1;
+	fill = SH_MIN(fill, STATUS_BAR);
+	fprintf(f, "[%s", color);
+	for (int i = 0; i < STATUS_BAR; i++) {
+		if (i == fill)
+			fputs(c->reset, f), fputs(c->dim, f);
+		fputc(i < fill ? '#' : '.', f);
+	}
+	fprintf(f, "%s] ", c->reset);
+}
+
+/* "A/B UNIT" when both fit one unit, else "A/B" each with its own */
+static void put_pair(FILE *f, double a, double b)
+{
+	double sa, sb;
+	const char *ua = sh_bytes_unit(a, &sa), *ub = sh_bytes_unit(b, &sb);
+	if (!strcmp(ua, ub) && sb > 1)
+		fprintf(f, "%.1f/%.1f %s", a / sb, b / sb, ub);
+	else
+		put_bytes(f, a), fputc('/', f), put_bytes(f, b);
+}
+
 static void render_memory(FILE *f, const json_t *n, const palette *c)
 {
 	double usable = 0, planned = 0, total = 0, avail = 0;
@@ -627,23 +655,8 @@ static void render_memory(FILE *f, const json_t *n, const palette *c)
 	fputs("        memory ", f);
 	if (hu && hp) {
 		double frac = planned / usable;
-		int fill = (int)lround(frac * STATUS_BAR);
-		if (planned > 0 && fill == 0)
-			fill = 1;
-		fill = SH_MIN(fill, STATUS_BAR);
-		fprintf(f, "[%s", frac > 1 ? c->red : frac > 0.9 ? c->yellow : c->green);
-		for (int i = 0; i < STATUS_BAR; i++) {
-			if (i == fill)
-				fputs(c->reset, f), fputs(c->dim, f);
-			fputc(i < fill ? '#' : '.', f);
-		}
-		fprintf(f, "%s] ", c->reset);
-		double sp, su;
-		const char *up = sh_bytes_unit(planned, &sp), *uu = sh_bytes_unit(usable, &su);
-		if (!strcmp(up, uu) && su > 1)
-			fprintf(f, "%.1f/%.1f %s", planned / su, usable / su, uu);
-		else
-			put_bytes(f, planned), fputc('/', f), put_bytes(f, usable);
+		put_bar(f, frac, frac > 1 ? c->red : frac > 0.9 ? c->yellow : c->green, c);
+		put_pair(f, planned, usable);
 		fputs(" planned/usable", f);
 	} else if (hu)
 		fputs("usable ", f), put_bytes(f, usable);
@@ -662,6 +675,47 @@ static void render_memory(FILE *f, const json_t *n, const palette *c)
 		fprintf(f, ")%s", c->reset);
 	}
 	fputc('\n', f);
+}
+
+/* the model file while the cluster shares it: the node's share (verified/needed), the file
+ * (verified/size), where its bytes came from and how fast, and what it sent the answering node */
+static void render_file(FILE *f, const json_t *n, const palette *c)
+{
+	json_t *m = json_object_get(n, "model_file");
+	double size, share, share_ok, ok;
+	if (!json_is_object(m) || !jnum(m, "size", &size) || !jnum(m, "share", &share) ||
+	    !jnum(m, "share_verified", &share_ok) || !jnum(m, "verified", &ok) || size <= 0)
+		return;
+	fputs("        share  ", f);
+	put_bar(f, share > 0 ? share_ok / share : 1, share_ok >= share ? c->green : c->yellow, c);
+	put_pair(f, share_ok, share);
+	fputs(" verified  file ", f);
+	put_pair(f, ok, size);
+	if (json_is_true(json_object_get(m, "whole")))
+		fprintf(f, "  %swhole%s", c->green, c->reset);
+	else if (json_is_false(json_object_get(m, "full_copy")))
+		fprintf(f, "  %sshare only%s", c->dim, c->reset);
+	fputc('\n', f);
+	static const struct {
+		const char *key, *label, *suffix;
+	} from[] = {
+		{ "from_hub", "from hub", "" },
+		{ "from_peers", "from peers", "" },
+		{ "rate_bytes_per_s", "at", "/s" },
+		{ "to_this_node", "sent here", "" },
+	};
+	bool any = false;
+	for (size_t i = 0; i < SH_ARRAY_LEN(from); i++) {
+		double v;
+		if (!jnum(m, from[i].key, &v) || v <= 0)
+			continue;
+		fprintf(f, "%s%s%s%s ", any ? "  " : "               ", c->dim, from[i].label, c->reset);
+		put_bytes(f, v);
+		fputs(from[i].suffix, f);
+		any = true;
+	}
+	if (any)
+		fputc('\n', f);
 }
 
 static void render_node(FILE *f, const json_t *n, const palette *c)
@@ -728,6 +782,7 @@ static void render_node(FILE *f, const json_t *n, const palette *c)
 		fprintf(f, "%slayers %lld-%lld%s (%lld)\n", c->cyan, a, b - 1, c->reset, b - a); /* [first, last) */
 	} else
 		fprintf(f, "%sno layers%s\n", c->dim, c->reset);
+	render_file(f, n, c);
 }
 
 static void render_link(FILE *f, const json_t *l, const palette *c)

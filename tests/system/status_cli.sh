@@ -114,9 +114,14 @@ const topo = {
 		{ id: A, address: "192.168.1.10:7070", api: 8642, host: "box1", cpu: "AMD Ryzen 7 5800X", cores: 8,
 		  simd: ["avx2", "fma"], os: "Linux 6.1", mem_bandwidth_gbs: 38.5, matmul_gflops: 210.4,
 		  memory: { total: 17179869184, available: 9663676416, usable: 8589934592, planned: 3328599654 },
-		  layers: [0, 11], state: "self" },
+		  layers: [0, 11], state: "self",
+		  model_file: { size: 805306368, share: 536870912, share_verified: 536870912, verified: 805306368, from_hub: 268435456,
+				from_peers: 536870912, rate_bytes_per_s: 0, table: true, whole: true, full_copy: true, to_this_node: 0 } },
 		{ id: B, address: "192.168.1.11:7070", api: 8642, host: "box2", simd: "avx512 avx2", matmul_gflops: 0, mem_usable: 4294967296, planned: 1288490188, /* flat memory fields */
-		  layers: [11, 16], state: "alive" },
+		  layers: [11, 16], state: "alive",
+		  model_file: { size: 805306368, share: 268435456, share_verified: 134217728, verified: 134217728, from_hub: 0,
+				from_peers: 134217728, rate_bytes_per_s: 12582912, table: true, whole: false, full_copy: false,
+				to_this_node: 209715200 } },
 		{ id: C, address: "192.168.1.12:7070", layers: null, state: "dead" },
 	],
 	links: [
@@ -187,7 +192,11 @@ for want in "cluster home-lab" "model llama-3.2-1b-q4_k_m" "plan deadbeef" "pend
 	"discovery off" \
 	"[########............] 3.1/8.0 GiB" "(available 9.0 GiB of 16.0 GiB)" "[######..............] 1.2/4.0 GiB" \
 	"layers 0-10 (11)" "layers 11-15 (5)" "99887766  dead" "no layers" \
-	"a1b2c3d4 -> e5f6a7b8  up    rtt 0.21 ms  bw 940 Mbit/s" "a1b2c3d4 -> 99887766  down"; do
+	"a1b2c3d4 -> e5f6a7b8  up    rtt 0.21 ms  bw 940 Mbit/s" "a1b2c3d4 -> 99887766  down" \
+	"share  [####################] 512.0/512.0 MiB verified  file 768.0/768.0 MiB  whole" \
+	"from hub 256.0 MiB  from peers 512.0 MiB" \
+	"share  [##########..........] 128.0/256.0 MiB verified  file 128.0/768.0 MiB  share only" \
+	"from peers 128.0 MiB  at 12.0 MiB/s  sent here 200.0 MiB"; do
 	grep -qF -- "$want" <<<"$OUT" || fail "chunked: '$want' is not shown: $OUT"
 done
 grep -qF "simd avx512 avx2" <<<"$OUT" && [ "$(grep -c matmul <<<"$OUT")" = 1 ] || fail "box2's machine line: $OUT"
