@@ -41,6 +41,15 @@ static int log_level = SH_LOG_INFO;
 
 void sh_log_set_level(int level) { log_level = level; }
 
+static __thread char *log_buf;
+static __thread size_t log_cap;
+
+void sh_log_capture(char *buf, size_t cap)
+{
+	log_buf = cap ? buf : NULL;
+	log_cap = cap;
+}
+
 void sh_log(int level, const char *fmt, ...)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
@@ -52,6 +61,8 @@ void sh_log(int level, const char *fmt, ...)
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "shoal: %s: %s\n", names[level], buf);
+	if (level == SH_LOG_ERROR && log_buf)
+		snprintf(log_buf, log_cap, "%s", buf);
 }
 
 bool sh_ratelimit_pass(sh_ratelimit *r, double now, int *held, double *span)

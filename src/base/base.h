@@ -38,6 +38,9 @@ void sh_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 #define sh_log_warn(...) sh_log(SH_LOG_WARN, __VA_ARGS__)
 #define sh_log_info(...) sh_log(SH_LOG_INFO, __VA_ARGS__)
 #define sh_log_debug(...) sh_log(SH_LOG_DEBUG, __VA_ARGS__)
+/* While buf is set (NULL: off), the error lines this thread logs are also kept in it, the last one
+ * whole (truncated to cap): what a background job failed of, for a client to see. Per thread. */
+void sh_log_capture(char *buf, size_t cap);
 
 /* A log line that may repeat often (a peer sending garbage) goes out at most once per window
  * seconds. The events held back are counted, and the next line that goes out says how many came

@@ -1300,6 +1300,15 @@ static int cached_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->commit, y->commit);
 }
 
+json_t *hub_cached_json(const hub_cached *m)
+{
+	char ref[HUB_PATH_MAX + 2 * HUB_NAME_MAX + 4];
+	hub_ref_format(&m->ref, ref, sizeof ref);
+	return json_pack("{s:s, s:s?, s:I, s:I, s:b, s:i, s:s, s:b}", "reference", ref, "quant",
+			 m->quant[0] ? m->quant : NULL, "size", (json_int_t)m->size, "modified", (json_int_t)m->mtime,
+			 "complete", m->complete, "parts", m->parts, "commit", m->commit, "main", m->main);
+}
+
 int hub_cached_models(const hub_cache *c, hub_cached **out, int *n)
 {
 	models_walk w = { .c = c };

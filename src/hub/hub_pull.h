@@ -19,6 +19,8 @@
 #ifndef SHOAL_HUB_PULL_H
 #define SHOAL_HUB_PULL_H
 
+#include <jansson.h>
+
 #include "hub/hub_cache.h"
 
 #define HUB_TRIES 8          /* failed attempts in a row before a download gives up */
@@ -122,6 +124,9 @@ typedef struct {
 
 /* every model in the cache, sorted by reference: 0 and a malloc'd *out of *n */
 int hub_cached_models(const hub_cache *c, hub_cached **out, int *n);
+/* one of them as `shoal ls --json` and GET /api/shoal/models show it: reference, quant (null when
+ * none), size, modified (unix seconds), complete, parts, commit, main */
+json_t *hub_cached_json(const hub_cached *m);
 /* removes the cached model ref names (every snapshot's files of it) and the blobs no snapshot
  * still uses; *freed the bytes. SH_EINVAL (logged) when the cache has no such model. */
 int hub_cached_remove(const hub_cache *c, const hub_ref *r, uint64_t *freed);

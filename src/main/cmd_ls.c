@@ -38,11 +38,7 @@ int cmd_ls(int argc, char **argv)
 		if (m[i].mtime && localtime_r(&m[i].mtime, &tm))
 			strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
 		if (json) {
-			json_array_append_new(a, json_pack("{s:s, s:s?, s:I, s:I, s:b, s:i, s:s, s:b}", "reference", ref,
-							   "quant", m[i].quant[0] ? m[i].quant : NULL, "size",
-							   (json_int_t)m[i].size, "modified", (json_int_t)m[i].mtime,
-							   "complete", m[i].complete, "parts", m[i].parts, "commit",
-							   m[i].commit, "main", m[i].main));
+			json_array_append_new(a, hub_cached_json(&m[i]));
 			continue;
 		}
 		char size[32];

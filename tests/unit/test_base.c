@@ -163,3 +163,26 @@ Test(base, ratelimit_counts_what_came_before)
 	cr_assert_eq(held, 1);
 	cr_assert(!sh_ratelimit_due(&r, 30.0, &held, &span), "nothing held");
 }
+
+static void *log_other_thread(void *arg)
+{
+	sh_log_error("from another thread");
+	return arg;
+}
+
+Test(base, log_capture_keeps_this_threads_last_error)
+{
+	char buf[16] = "";
+	sh_log_capture(buf, sizeof buf);
+	sh_log_info("not an error");
+	cr_assert_str_empty(buf);
+	sh_log_error("first %d", 1);
+	sh_log_error("second, longer than the buffer");
+	pthread_t t;
+	pthread_create(&t, NULL, log_other_thread, NULL);
+	pthread_join(t, NULL);
+	cr_assert_str_eq(buf, "second, longer "); /* the last one, truncated; not the other thread's */
+	sh_log_capture(NULL, 0);
+	sh_log_error("after");
+	cr_assert_str_eq(buf, "second, longer ");
+}
