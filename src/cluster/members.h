@@ -34,6 +34,7 @@ typedef struct {
 	double rtt_ms;            /* last PING round trip; < 0: none yet */
 	double rtt_min_ms;        /* the least recent round trip (drifts up 1% a PING); < 0: none yet */
 	double bw_mbps;           /* link bandwidth from the last padded PING, Mbit/s; < 0: none yet */
+	double tok_rate;          /* tokens per second its layers computed lately (its last PING) */
 	double probe_t;           /* when the last padded PING went (caller's clock) */
 	uint32_t epoch;           /* the plan epoch the peer acts under (header of its last message) */
 	bool alive;

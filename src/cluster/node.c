@@ -90,6 +90,9 @@ struct cluster {
 	beacon *bc;               /* NULL: no discovery */
 	uint64_t instance;
 	double beacon_t, peers_t;
+	/* tokens this node's layers computed (under mu), and their rate over the last TICK_SEC or so */
+	uint64_t rows_done, rows_at_rate;
+	double rate_t, tok_rate;
 	bool heard_other, alone_logged; /* a beacon or introduction of another node came; the alone notice */
 	int beacon_ifaces;        /* interfaces the last beacon went out on (-1: none sent yet) */
 	gguf_ctx *g;
@@ -509,6 +512,7 @@ static void shard_forward(cluster *c, const wire_msg *in)
 	}
 	wire_msg out;
 	pthread_mutex_lock(&c->mu);
+	c->rows_done += (uint64_t)n;
 	if (last) {
 		if (!memcmp(f->origin, c->id, PLAN_ID_BYTES)) {
 			wire_msg lm;
@@ -805,10 +809,12 @@ static void io_frame(cluster *c, zmq_msg_t *zm)
 	mb->epoch = m.h.epoch;
 	switch (m.h.type) {
 	case WIRE_PING: {
+		mb->tok_rate = m.ping.tok_rate / 10.0;
 		wire_msg r;
 		header_init(c, &r, WIRE_PONG, c->cur_epoch);
 		r.h.seq = m.h.seq;
 		r.ping = m.ping;
+		r.ping.tok_rate = 0;
 		send_msg(c, member_link(c, m.h.sender), &r);
 		break;
 	}
@@ -1020,9 +1026,15 @@ static void io_tick(cluster *c, double now)
 			send_msg(c, l, &hm);
 		}
 	}
+	if (now - c->rate_t >= TICK_SEC) { /* a new window of the rate: half the old one, half this one */
+		double r = (double)(c->rows_done - c->rows_at_rate) / (now - c->rate_t);
+		c->tok_rate = c->rate_t > 0 ? 0.5 * c->tok_rate + 0.5 * r : r;
+		c->rows_at_rate = c->rows_done;
+		c->rate_t = now;
+	}
 	wire_msg pm;
 	header_init(c, &pm, WIRE_PING, c->cur_epoch);
-	pm.ping = (wire_ping){ .time_ns = now_ns() };
+	pm.ping = (wire_ping){ .time_ns = now_ns(), .tok_rate = (uint32_t)SH_MIN(c->tok_rate * 10 + 0.5, 4e9) };
 	for (int i = 0; i < c->mb.n; i++)
 		if (c->mb.m[i].alive) {
 			pm.h.seq++;
@@ -1682,6 +1694,7 @@ void cluster_topology(cluster *c, cluster_topo *t)
 		n->bytes = p->nodes[k].bytes;
 	}
 	n->state = "self";
+	n->tok_rate = c->tok_rate;
 	t->sharing = c->sh != NULL;
 	if (c->sh)
 		share_stats(c->sh, c->id, &n->share);
@@ -1699,6 +1712,7 @@ void cluster_topology(cluster *c, cluster_topo *t)
 		n->last = k >= 0 ? p->nodes[k].last : 0;
 		n->bytes = k >= 0 ? p->nodes[k].bytes : 0;
 		n->state = m->alive ? "alive" : "dead";
+		n->tok_rate = m->alive ? m->tok_rate : 0;
 		if (c->sh)
 			share_stats(c->sh, m->id, &n->share);
 		t->links[t->n_links++] = (cluster_topo_link){ .from = 0, .to = t->n_nodes, .up = m->alive, .rtt_ms = m->rtt_ms,

@@ -100,6 +100,7 @@ typedef struct {
 	uint64_t mem_usable;
 	int first, last;                  /* layers [first, last); first == last: none */
 	uint64_t bytes;                   /* what the plan expects the range to need */
+	double tok_rate;                  /* tokens per second its layers computed lately */
 	const char *state;                /* "self", "alive", "dead" */
 	share_stat share;                 /* the model file: what it holds and where it came from */
 } cluster_topo_node;

@@ -469,7 +469,7 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 	case WIRE_PONG:
 		bytes_put64(p, m->ping.time_ns);
 		bytes_put32(p + 8, m->ping.pad);
-		bytes_put32(p + 12, 0);
+		bytes_put32(p + 12, m->ping.tok_rate);
 		if (m->h.type == WIRE_PING)
 			memset(p + PING_FIXED, 0, m->ping.pad);
 		break;
@@ -946,8 +946,7 @@ int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg
 		NEED_MIN(PING_FIXED);
 		m->ping.time_ns = bytes_get64(p);
 		m->ping.pad = bytes_get32(p + 8);
-		if (bytes_get32(p + 12))
-			return BAD("%s: reserved bytes are not 0", tn);
+		m->ping.tok_rate = bytes_get32(p + 12);
 		if (m->ping.pad > WIRE_MAX_PING_PAD)
 			return BAD("%s: padding of %" PRIu32 " bytes (at most %u)", tn, m->ping.pad, WIRE_MAX_PING_PAD);
 		NEED_LEN(PING_FIXED + (type == WIRE_PING ? (uint64_t)m->ping.pad : 0));

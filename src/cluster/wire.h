@@ -188,6 +188,8 @@ typedef struct {
 	uint64_t time_ns;                /* the pinger's monotonic clock */
 	uint32_t pad;                    /* PING: zero bytes of padding after the fixed part (a
 	                                  * bandwidth probe); PONG: the PING's */
+	uint32_t tok_rate;               /* PING: tokens per second the sender's layers computed
+	                                  * lately, times 10; PONG: 0 */
 } wire_ping;
 
 /* PEERS: addresses where the sender's live members listen (the receiver itself left out) */
