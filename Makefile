@@ -38,21 +38,26 @@ SRC := $(shell find src -name '*.c' ! -path 'src/main/*')
 MAIN_SRC := $(shell find src/main -name '*.c')
 UNIT_SRC := $(wildcard tests/unit/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/%,$(wildcard bench/*.c))
-OBJ := $(SRC:%.c=$(BUILD)/%.o)
+# the web UI (web/, docs/web.md): bundled by esbuild into web_assets.c, compiled into the binary
+WEB_SRC := $(wildcard web/src/*) web/build.mjs web/package-lock.json
+WEB_OBJ := $(BUILD)/web/web_assets.o
+OBJ := $(SRC:%.c=$(BUILD)/%.o) $(WEB_OBJ)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 DEPS_STAMP := $(BUILD)/.deps-run
 TEST_DEPS_STAMP := $(BUILD)/.deps-test
-NODE_MODULES := tests/system/node/node_modules/.shoal-package-lock.json
+NODE_MODULES := tests/system/node/node_modules/.shoal-package-lock.json tests/system/web/node_modules/.shoal-package-lock.json
+WEB_MODULES := web/node_modules/.shoal-package-lock.json
 
 .PHONY: all test san bench fuzz clean run FORCE
 all: $(BUILD)/shoal
 
-$(DEPS_STAMP): scripts/install-deps.sh
+$(DEPS_STAMP): scripts/install-deps.sh web/package-lock.json $(WEB_MODULES)
 	@scripts/install-deps.sh --run
 	@mkdir -p $(BUILD) && touch $@
+$(WEB_MODULES):
 # a missing node_modules (a clone, or removed) counts as changed, so install-deps runs again
-$(TEST_DEPS_STAMP): scripts/install-deps.sh tests/system/node/package-lock.json $(NODE_MODULES)
+$(TEST_DEPS_STAMP): scripts/install-deps.sh tests/system/node/package-lock.json tests/system/web/package-lock.json $(NODE_MODULES)
 	@scripts/install-deps.sh
 	@mkdir -p $(BUILD) && touch $@
 $(NODE_MODULES):
@@ -65,6 +70,13 @@ $(BUILD)/%_avx512.o: %_avx512.c | $(DEPS_STAMP)
 	$(CC) $(CFLAGS) $(FLAGS_AVX512) -c $< -o $@
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/web/web_assets.c: $(WEB_SRC) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	node web/build.mjs $(BUILD)/web
+	@touch $@
+$(WEB_OBJ): $(BUILD)/web/web_assets.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # rewritten only when the version or commit changes, so main.o is rebuilt only then

@@ -1,5 +1,6 @@
 /*
- * server.c - routes, request bodies, completions (JSON and SSE), models, health, metrics.
+ * server.c - routes, request bodies, completions (JSON and SSE), models, health, metrics, and the
+ * web UI's own: its assets (web.h), the models in the cache, pulls in the background (hub_jobs.h).
  *
  * One connection's life in MHD's thread-per-connection mode:
  *   handle() first call       allocate the conn state
@@ -14,6 +15,8 @@
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "api/server.h"
 #include "api/openai.h"
+#include "api/web.h"
+#include "hub/hub_jobs.h"
 
 #include <microhttpd.h>
 #include <arpa/inet.h>
@@ -31,12 +34,13 @@
 #define MAX_CONNECTIONS 512
 #define CONNECTION_TIMEOUT 300      /* seconds of socket inactivity */
 
-enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_MODEL, R_HEALTH, R_METRICS, R_TOPOLOGY, R_INDEX };
+enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_MODEL, R_HEALTH, R_METRICS, R_TOPOLOGY, R_INDEX, R_ASSET,
+	     R_UI_MODELS, R_PULL };
 
 /* every route, in the order / lists them */
 static const struct {
 	const char *path;
-	bool prefix;              /* path is a prefix: "/v1/models/" + an id */
+	bool prefix;              /* path is a prefix: "/v1/models/" + an id (or "/ui/" + a file) */
 	enum route rt;
 	const char *method;
 	const char *what;
@@ -49,7 +53,10 @@ static const struct {
 	{ "/v1/topology", false, R_TOPOLOGY, "GET", "the cluster: its nodes, their layers and memory, the links" },
 	{ "/health", false, R_HEALTH, "GET", "200 while the node serves (no API key needed)" },
 	{ "/metrics", false, R_METRICS, "GET", "Prometheus metrics: requests, tokens, speed, queue, slots" },
-	{ "/", false, R_INDEX, "GET", "this list (HTML for a browser, else JSON; no API key needed)" },
+	{ "/api/pull", false, R_PULL, "POST", "pull a model from the hub (Ollama's): a stream of NDJSON progress lines" },
+	{ "/api/shoal/models", false, R_UI_MODELS, "GET", "the model served and the models in the cache" },
+	{ "/ui/", true, R_ASSET, "GET", "the web UI's script and style sheet (no API key needed)" },
+	{ "/", false, R_INDEX, "GET", "the web UI for a browser, else this list as JSON (no API key needed)" },
 };
 
 struct api_server {
@@ -303,6 +310,56 @@ static const char *finish_log_name(enum sched_finish f)
 	return f == SCHED_FINISH_CANCELLED ? "cancelled" : f == SCHED_FINISH_ABORTED ? "aborted" : api_finish_name(f);
 }
 
+/* the nodes whose layers compute a reply now (the topology's live nodes holding layers), as
+ * [{id, host, layers: [first, last]}] in layer order; NULL without a topology */
+static json_t *nodes_json(api_server *srv)
+{
+	json_t *t = srv->o.topology ? srv->o.topology(srv->o.cluster_ctx) : NULL, *out = t ? json_array() : NULL;
+	size_t i;
+	json_t *n;
+	json_array_foreach(json_object_get(t, "nodes"), i, n) {
+		json_t *layers = json_object_get(n, "layers"), *host = json_object_get(n, "host");
+		if (json_array_size(layers) == 2 && strcmp(json_string_value(json_object_get(n, "state")) ?: "", "dead"))
+			json_array_append_new(out, json_pack("{s:O, s:O, s:O}", "id", json_object_get(n, "id"), "host",
+							     host ? host : json_null(), "layers", layers));
+	}
+	json_decref(t);
+	for (size_t a = 1; a < json_array_size(out); a++) /* in layer order (a handful of nodes) */
+		for (size_t b = a; b > 0; b--) {
+			json_t *x = json_array_get(out, b - 1), *y = json_array_get(out, b);
+			if (json_integer_value(json_array_get(json_object_get(x, "layers"), 0)) <=
+			    json_integer_value(json_array_get(json_object_get(y, "layers"), 0)))
+				break;
+			json_incref(x);
+			json_array_set(out, b - 1, y);
+			json_array_set_new(out, b, x);
+		}
+	return out;
+}
+
+/* the topology, a node that does not say its tokens_per_s given this server's generation rate */
+static json_t *topology_rated(api_server *srv)
+{
+	json_t *t = srv->o.topology(srv->o.cluster_ctx);
+	sched_stats st;
+	sched_stats_get(srv->s, &st);
+	size_t i;
+	json_t *n;
+	json_array_foreach(json_object_get(t, "nodes"), i, n)
+		if (!json_object_get(n, "tokens_per_s"))
+			json_object_set_new(n, "tokens_per_s", json_real(st.gen_rate));
+	return t;
+}
+
+/* a completion's last chunk or whole answer j, with the nodes that computed it */
+static json_t *with_nodes(api_server *srv, json_t *j)
+{
+	json_t *nodes = j ? nodes_json(srv) : NULL;
+	if (nodes)
+		json_object_set_new(j, "shoal", json_pack("{s:o}", "nodes", nodes));
+	return j;
+}
+
 /* ---------------------------------------------------------------- streaming */
 static int sse_event(text_buf *out, json_t *j)
 {
@@ -346,7 +403,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			rc |= sse_event(&st->out, api_chunk(&st->meta, st->text.p, st->text.len, false, SCHED_RUNNING,
 							    st->include_usage));
 		if (ss.finish == SCHED_FINISH_STOP || ss.finish == SCHED_FINISH_LENGTH) {
-			rc |= sse_event(&st->out, api_chunk(&st->meta, NULL, 0, false, ss.finish, st->include_usage));
+			rc |= sse_event(&st->out, with_nodes(st->srv, api_chunk(&st->meta, NULL, 0, false, ss.finish,
+										  st->include_usage)));
 			if (st->include_usage)
 				rc |= sse_event(&st->out, api_usage_chunk(&st->meta, ss.n_prompt, ss.n_gen));
 		} else if (ss.finish != SCHED_RUNNING) {
@@ -476,7 +534,8 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 		SEND_ERR(503, "server_error", "request_aborted", NULL,
 			 "the request was aborted: the server is stopping or a cluster node failed");
 	}
-	ret = send_json(srv, c, 200, api_response(&m, text.p, text.len, ss.finish, ss.n_prompt, ss.n_gen), NULL, NULL);
+	ret = send_json(srv, c, 200, with_nodes(srv, api_response(&m, text.p, text.len, ss.finish, ss.n_prompt, ss.n_gen)),
+			NULL, NULL);
 	text_buf_free(&text);
 	return ret;
 }
@@ -488,78 +547,224 @@ static json_t *model_json(const api_server *srv)
 			 (json_int_t)srv->o.model_created, "owned_by", "shoal");
 }
 
-/* text with &, <, >, " and ' as entities */
-static int html_add(text_buf *b, const char *s)
+/* ---------------------------------------------------------------- the web UI */
+/* an asset of web_assets[] (web.h): gzipped when the client takes gzip, 304 when it has this one */
+static enum MHD_Result send_asset(api_server *srv, struct MHD_Connection *c, const web_asset *a)
 {
-	int rc = 0;
-	for (; *s && !rc; s++) {
-		const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '"' ? "&quot;"
-			      : *s == '\'' ? "&#39;" : NULL;
-		rc = e ? text_buf_add(b, e, strlen(e)) : text_buf_add(b, s, 1);
-	}
-	return rc;
+	const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
+	bool fresh = inm && strstr(inm, a->etag);
+	const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
+	bool gz = ae && strstr(ae, "gzip");
+	struct MHD_Response *resp =
+		fresh ? MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT)
+		      : MHD_create_response_from_buffer(gz ? a->gz_len : a->len, (void *)(gz ? a->gz : a->data),
+							MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", a->type);
+	MHD_add_response_header(resp, "ETag", a->etag);
+	MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+	MHD_add_response_header(resp, "Cache-Control", a->immutable ? "public, max-age=31536000, immutable" : "no-cache");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	/* the page runs only its own script and talks only to this node, whatever a reply contains */
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+				"img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+				"frame-ancestors 'none'");
+	if (gz && !fresh)
+		MHD_add_response_header(resp, "Content-Encoding", "gzip");
+	unsigned status = fresh ? 304 : 200;
+	enum MHD_Result r = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	count_status(srv, status);
+	return r;
 }
 
-/* GET /: what this node is and its API (the routes table), for a person (HTML) or a program
- * (JSON); the model is named only to a client the API key admits */
+static const web_asset *asset_find(const char *path)
+{
+	for (int i = 0; i < web_n_assets; i++)
+		if (!strcmp(web_assets[i].path, path))
+			return &web_assets[i];
+	return NULL;
+}
+
+/* GET /: the web UI for a browser; for a program, what this node is and its API (the routes
+ * table) as JSON, the model named only to a client the API key admits */
 static enum MHD_Result handle_index(api_server *srv, struct MHD_Connection *c)
 {
 	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
-	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-	char base[300];
-	bool host_ok = host && host[0] && strlen(host) < 256 && !strpbrk(host, " /\\\"'<>");
-	if (host_ok)
-		snprintf(base, sizeof base, "http://%s", host);
-	else
-		snprintf(base, sizeof base, "http://localhost:%d", srv->port);
+	const web_asset *page = asset_find("/");
+	if (accept && strstr(accept, "text/html") && page)
+		return send_asset(srv, c, page);
 	const char *model = authorized(srv, c) ? srv->model_id : NULL;
-	if (!accept || !strstr(accept, "text/html")) {
-		json_t *eps = json_array();
-		for (size_t i = 0; i < SH_ARRAY_LEN(routes); i++) {
-			char path[64];
-			snprintf(path, sizeof path, "%s%s", routes[i].path, routes[i].prefix ? "{id}" : "");
-			if (routes[i].rt != R_TOPOLOGY || srv->o.topology)
-				json_array_append_new(eps, json_pack("{s:s, s:s, s:s}", "method", routes[i].method, "path", path,
-								     "description", routes[i].what));
+	json_t *eps = json_array();
+	for (size_t i = 0; i < SH_ARRAY_LEN(routes); i++) {
+		char path[64];
+		snprintf(path, sizeof path, "%s%s", routes[i].path,
+			 !routes[i].prefix ? "" : routes[i].rt == R_ASSET ? "{file}" : "{id}");
+		if (routes[i].rt != R_TOPOLOGY || srv->o.topology)
+			json_array_append_new(eps, json_pack("{s:s, s:s, s:s}", "method", routes[i].method, "path", path,
+							     "description", routes[i].what));
+	}
+	return send_json(srv, c, 200,
+			 json_pack("{s:s, s:o, s:s, s:o}", "name", "shoal", "model", model ? json_string(model) : json_null(),
+				   "api_base", "/v1", "endpoints", eps),
+			 NULL, NULL);
+}
+
+/* GET /api/shoal/models: the model served, and every model in the cache as `shoal ls --json` */
+static enum MHD_Result handle_ui_models(api_server *srv, struct MHD_Connection *c, conn *k)
+{
+	hub_cache hc;
+	hub_cached *m = NULL;
+	int n = 0;
+	if (hub_cache_init(&hc, NULL) || hub_cached_models(&hc, &m, &n))
+		SEND_ERR(500, "server_error", "cache_unreadable", NULL, "cannot read the model cache");
+	json_t *cache = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(cache, hub_cached_json(&m[i]));
+	free(m);
+	return send_json(srv, c, 200,
+			 json_pack("{s:{s:s, s:i, s:i}, s:o}", "served", "id", srv->model_id, "n_ctx", srv->o.n_ctx, "n_layers",
+				   srv->o.n_layers, "cache", cache),
+			 NULL, NULL);
+}
+
+/* ---------------------------------------------------------------- pulls (Ollama's /api/pull) */
+#define PULL_EVERY 0.25   /* seconds between progress lines */
+
+typedef struct {
+	hub_job *job;
+	hub_job_state st;
+	unsigned seen;        /* the last version written */
+	double t_last;        /* when the last progress line went out */
+	int fd;
+	text_buf out;
+	size_t off;
+	bool started, ended;
+} pull_stream;
+
+/* the line a state is shown as: progress, success or the error (Ollama's shapes) */
+static json_t *pull_line(const hub_job_state *st)
+{
+	if (st->state == HUB_JOB_DONE)
+		return json_pack("{s:s}", "status", "success");
+	if (st->state == HUB_JOB_FAILED)
+		return json_pack("{s:s}", "error", st->error);
+	if (!st->file[0])
+		return json_pack("{s:s}", "status", "pulling manifest");
+	char status[HUB_PATH_MAX + 16];
+	snprintf(status, sizeof status, "pulling %s", st->file);
+	return json_pack("{s:s, s:s, s:I, s:I, s:f, s:s, s:i, s:i}", "status", status, "file", st->file, "total",
+			 (json_int_t)st->total, "completed", (json_int_t)st->done, "rate", st->rate, "source", st->source,
+			 "index", st->index, "count", st->count);
+}
+
+static int ndjson_line(text_buf *out, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	int rc = s ? text_buf_addf(out, "%s\n", s) : SH_ENOMEM;
+	free(s);
+	return rc;
+}
+
+static ssize_t pull_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	pull_stream *ps = cls;
+	for (;;) {
+		if (ps->off < ps->out.len) {
+			size_t n = SH_MIN(max, ps->out.len - ps->off);
+			memcpy(buf, ps->out.p + ps->off, n);
+			ps->off += n;
+			return (ssize_t)n;
 		}
-		return send_json(srv, c, 200,
-				 json_pack("{s:s, s:o, s:s, s:o}", "name", "shoal", "model", model ? json_string(model) : json_null(),
-					   "api_base", "/v1", "endpoints", eps),
+		ps->out.len = ps->off = 0;
+		if (ps->ended)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (peer_gone(ps->fd)) /* the pull goes on without this client */
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		double wait = ps->t_last + PULL_EVERY - sh_time_sec();
+		hub_job_wait(ps->job, ps->seen, wait > WAIT_SLICE ? WAIT_SLICE : wait > 0 ? wait : WAIT_SLICE, &ps->st);
+		bool over = ps->st.state != HUB_JOB_RUNNING;
+		if (ps->st.version == ps->seen || (!over && ps->started && sh_time_sec() - ps->t_last < PULL_EVERY))
+			continue;
+		ps->started = true;
+		ps->seen = ps->st.version;
+		ps->t_last = sh_time_sec();
+		ps->ended = over;
+		if (ndjson_line(&ps->out, pull_line(&ps->st)))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+}
+
+static void pull_free(void *cls)
+{
+	pull_stream *ps = cls;
+	hub_job_release(ps->job);
+	text_buf_free(&ps->out);
+	free(ps);
+}
+
+/* POST /api/pull {"model": REF, "stream": true}: the pull runs in the background (hub_jobs.h),
+ * this request watches it; errors before it starts are 400, a failed pull without a stream 500 */
+static enum MHD_Result handle_pull(api_server *srv, struct MHD_Connection *c, conn *k)
+{
+	if (!srv->o.pulls)
+		SEND_ERR(501, "server_error", "unsupported", NULL, "this node does not pull models");
+	json_error_t je;
+	json_t *body = k->body.len ? json_loadb(k->body.p, k->body.len, JSON_REJECT_DUPLICATES, &je) : NULL;
+	json_t *model = json_object_get(body, "model");
+	if (!model)
+		model = json_object_get(body, "name");
+	json_t *stream = json_object_get(body, "stream");
+	if (!json_is_object(body) || !json_is_string(model) || (stream && !json_is_boolean(stream))) {
+		json_decref(body);
+		return send_json(srv, c, 400,
+				 json_pack("{s:s}", "error", "the body must be a JSON object with \"model\": a model reference "
+							     "(e.g. ORG/REPO:QUANT), and optionally \"stream\": true or false"),
 				 NULL, NULL);
 	}
-	text_buf b = { 0 };
-	int rc = text_buf_addf(&b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-				   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>shoal</title>"
-				   "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}"
-				   "code,pre{font-family:ui-monospace,monospace}pre{background:#f4f4f4;padding:.75rem;"
-				   "overflow-x:auto}td{padding:.2rem .6rem .2rem 0;vertical-align:top}</style></head><body>\n"
-				   "<h1>shoal</h1>\n<p>");
-	if (model) {
-		rc |= text_buf_addf(&b, "This node serves <strong>");
-		rc |= html_add(&b, model);
-		rc |= text_buf_addf(&b, "</strong> (%d tokens of context per request).", srv->o.n_ctx);
-	} else {
-		rc |= text_buf_addf(&b, "This node needs an API key: send <code>Authorization: Bearer KEY</code>.");
+	bool streaming = !stream || json_is_true(stream);
+	char err[512];
+	hub_job *job;
+	int rc = hub_jobs_pull(srv->o.pulls, json_string_value(model), &job, err, sizeof err);
+	json_decref(body);
+	if (rc)
+		return send_json(srv, c, rc == SH_EINVAL ? 400 : 503, json_pack("{s:s}", "error", err), NULL, NULL);
+	if (!streaming) {
+		int fd = conn_fd(c);
+		hub_job_state st = { 0 };
+		for (;;) {
+			hub_job_wait(job, st.version, WAIT_SLICE, &st);
+			if (st.state != HUB_JOB_RUNNING)
+				break;
+			if (peer_gone(fd)) { /* the pull goes on without this client */
+				hub_job_release(job);
+				return MHD_NO;
+			}
+		}
+		hub_job_release(job);
+		return send_json(srv, c, st.state == HUB_JOB_DONE ? 200 : 500, pull_line(&st), NULL, NULL);
 	}
-	rc |= text_buf_addf(&b, " The web UI comes with a later version. Point any OpenAI client at <code>");
-	rc |= html_add(&b, base);
-	rc |= text_buf_addf(&b, "/v1</code>.</p>\n<table>\n");
-	for (size_t i = 0; i < SH_ARRAY_LEN(routes); i++) {
-		if (routes[i].rt == R_TOPOLOGY && !srv->o.topology)
-			continue;
-		rc |= text_buf_addf(&b, "<tr><td>%s</td><td><code>%s%s</code></td><td>", routes[i].method, routes[i].path,
-				    routes[i].prefix ? "{id}" : "");
-		rc |= html_add(&b, routes[i].what);
-		rc |= text_buf_addf(&b, "</td></tr>\n");
+	pull_stream *ps = calloc(1, sizeof *ps);
+	struct MHD_Response *resp =
+		ps ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, pull_read, ps, pull_free) : NULL;
+	if (!resp) {
+		free(ps);
+		hub_job_release(job);
+		return send_json(srv, c, 503, json_pack("{s:s}", "error", "out of memory"), NULL, NULL);
 	}
-	rc |= text_buf_addf(&b, "</table>\n<p>Try:</p>\n<pre>curl ");
-	rc |= html_add(&b, base);
-	rc |= text_buf_addf(&b, "/v1/chat/completions -H 'Content-Type: application/json' \\\n"
-				"  -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a story\"}]}'</pre>\n"
-				"</body></html>\n");
-	enum MHD_Result r = rc ? MHD_NO : send_buf(srv, c, 200, "text/html; charset=utf-8", b.p, b.len, NULL, NULL);
-	text_buf_free(&b);
-	return r;
+	ps->job = job;
+	ps->fd = conn_fd(c);
+	MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
+	MHD_add_response_header(resp, "Cache-Control", "no-cache");
+	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	add_common_headers(resp);
+	enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+	MHD_destroy_response(resp);
+	count_status(srv, 200);
+	return ret;
 }
 
 static enum MHD_Result handle_metrics(api_server *srv, struct MHD_Connection *c)
@@ -604,7 +809,7 @@ static enum MHD_Result handle_metrics(api_server *srv, struct MHD_Connection *c)
 
 static const char *allowed_methods(enum route rt)
 {
-	return rt == R_CHAT || rt == R_COMPLETIONS ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+	return rt == R_CHAT || rt == R_COMPLETIONS || rt == R_PULL ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
 }
 
 static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn *k, const char *url, const char *method)
@@ -630,14 +835,21 @@ static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn 
 		count_status(srv, 204);
 		return r;
 	}
-	if ((rt == R_CHAT || rt == R_COMPLETIONS) ? !post : !get) {
+	bool by_post = rt == R_CHAT || rt == R_COMPLETIONS || rt == R_PULL;
+	if (by_post ? !post : !get) {
 		api_error e;
 		api_error_set(&e, 405, "invalid_request_error", "method_not_allowed", NULL, "%s is not allowed on %.200s (use %s)",
-			      method, url, rt == R_CHAT || rt == R_COMPLETIONS ? "POST" : "GET");
+			      method, url, by_post ? "POST" : "GET");
 		return send_json(srv, c, 405, api_error_json(&e), "Allow", allowed_methods(rt));
 	}
 	if (rt == R_INDEX)
 		return handle_index(srv, c);
+	if (rt == R_ASSET) {
+		const web_asset *a = asset_find(url);
+		if (!a)
+			SEND_ERR(404, "invalid_request_error", "unknown_url", NULL, "unknown URL: %s %.200s", method, url);
+		return send_asset(srv, c, a);
+	}
 	if (rt == R_HEALTH) {
 		if (__atomic_load_n(&srv->quiesced, __ATOMIC_RELAXED))
 			return send_json(srv, c, 503, json_pack("{s:s}", "status", "stopping"), NULL, NULL);
@@ -665,7 +877,11 @@ static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn 
 	case R_METRICS:
 		return handle_metrics(srv, c);
 	case R_TOPOLOGY:
-		return send_json(srv, c, 200, srv->o.topology(srv->o.cluster_ctx), NULL, NULL);
+		return send_json(srv, c, 200, topology_rated(srv), NULL, NULL);
+	case R_UI_MODELS:
+		return handle_ui_models(srv, c, k);
+	case R_PULL:
+		return handle_pull(srv, c, k);
 	default:
 		return MHD_NO;
 	}

@@ -7,6 +7,9 @@
  *   GET  /health                200 {"status":"ok"} while serving (never needs the API key)
  *   GET  /metrics               Prometheus text: requests by status, tokens, tokens/s, queue, slots
  *   GET  /v1/topology           the cluster: nodes, their layers and memory, links (when given)
+ *   GET  /, /ui/FILE            the web UI (web.h; docs/web.md), or for a program the routes as JSON
+ *   GET  /api/shoal/models      the model served and the models in the cache (the web UI's)
+ *   POST /api/pull              Ollama's pull: the model pulled in the background, NDJSON progress
  *
  * libmicrohttpd runs one thread per connection, so a handler may block: it tokenizes, submits to
  * the scheduler and waits on its request (a stream's content callback waits for the next text).
@@ -21,6 +24,7 @@
 #include <jansson.h>
 #include <time.h>
 
+#include "hub/hub_jobs.h"
 #include "serve/sched.h"
 #include "vocab/vocab.h"
 
@@ -48,6 +52,8 @@ typedef struct {
 	/* optional: GET /v1/topology, a new JSON object */
 	json_t *(*topology)(void *ctx);
 	void *cluster_ctx;       /* ctx of ready and topology */
+	int n_layers;            /* the model's, for the web UI */
+	hub_jobs *pulls;         /* POST /api/pull runs its pulls here; NULL: 501 */
 } api_server_opts;
 
 typedef struct api_server api_server;

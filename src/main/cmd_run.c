@@ -16,6 +16,8 @@
 #include "cluster/beacon.h"
 #include "cluster/node.h"
 #include "engine/engine.h"
+#include "hub/hub_jobs.h"
+#include "model/model.h"
 #include "serve/sched.h"
 #include "template/tmpl.h"
 
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
 	model_opts mo;
@@ -155,11 +158,11 @@ static json_t *topology_json(void *ctx)
 		cluster_topo_node *n = &t->nodes[i];
 		const node_caps *nc = &n->info;
 		json_t *layers = n->first < n->last ? json_pack("[i,i]", n->first, n->last) : json_null();
-		json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:{s:I, s:I, s:I, s:I}, s:o, s:s}", "id", n->id, "address",
+		json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:{s:I, s:I, s:I, s:I}, s:o, s:s, s:f}", "id", n->id, "address",
 				      n->address, "api", n->api_port, "host", n->host, "memory", "total",
 				      (json_int_t)nc->mem_total, "available", (json_int_t)nc->mem_available, "usable",
 				      (json_int_t)n->mem_usable, "planned", (json_int_t)n->bytes, "layers", layers, "state",
-				      n->state);
+				      n->state, "tokens_per_s", n->tok_rate);
 		if (j && nc->cpu[0])
 			json_object_update_new(j, json_pack("{s:s, s:i, s:s, s:s, s:f, s:f}", "cpu", nc->cpu, "cores",
 							    nc->cores, "simd", nc->simd, "os", nc->os, "mem_bandwidth_gbs",
@@ -191,13 +194,15 @@ static json_t *topology_json(void *ctx)
 	return j;
 }
 
-/* one node alone: the whole model here */
+/* one node alone: the whole model here (the server adds its tokens_per_s) */
 static json_t *topology_single(void *ctx)
 {
 	engine *e = ctx;
-	return json_pack("{s:[{s:s, s:s, s:n, s:[i,i], s:s}], s:[], s:{s:i, s:i}}", "nodes", "id", "self", "address", "",
-			 "memory", "layers", 0, e->m->hp.n_layers, "state", "self", "links", "plan", "epoch", 0, "n_layers",
-			 e->m->hp.n_layers);
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	return json_pack("{s:[{s:s, s:s, s:s, s:n, s:[i,i], s:s}], s:[], s:{s:i, s:i}}", "nodes", "id", "self", "address",
+			 "", "host", host, "memory", "layers", 0, e->m->hp.n_layers, "state", "self", "links", "plan", "epoch",
+			 0, "n_layers", e->m->hp.n_layers);
 }
 
 /* ---------------------------------------------------------------- where to go */
@@ -252,6 +257,7 @@ int cmd_run(int argc, char **argv)
 	int err = 0, rc = 1;
 	sched *s = NULL;
 	api_server *srv = NULL;
+	hub_jobs *pulls = NULL;
 	tmpl_chat chat = { 0 };
 	char msg[512];
 	sched_backend be;
@@ -310,12 +316,18 @@ int cmd_run(int argc, char **argv)
 	else
 		model_id_of(o.mo.model, model_id, sizeof model_id);
 	struct stat stt;
+	model_hparams hp;
+	if (model_hparams_read(g, &hp))
+		goto done;
+	hub_opts pull_opts = { .token = o.mo.hub.token, .offline = o.mo.hub.offline }; /* the UI's pulls */
+	if (!(pulls = hub_jobs_init(&pull_opts)))
+		goto done;
 	api_server_opts ao = {
 		.host = o.host, .port = (int)o.port, .api_key = o.api_key, .model_id = model_id,
 		.model_created = stat(o.mo.model, &stt) == 0 ? stt.st_mtime : time(NULL), .n_ctx = n_ctx,
 		.chat_render = render_chat, .chat_ctx = &chat,
 		.ready = cl ? cluster_ready_cb : NULL, .topology = cl ? topology_json : topology_single,
-		.cluster_ctx = cl ? (void *)cl : (void *)&e,
+		.cluster_ctx = cl ? (void *)cl : (void *)&e, .n_layers = hp.n_layers, .pulls = pulls,
 	};
 	if (!(srv = api_server_start(&ao, s, be.v, &err)))
 		goto done;
@@ -334,6 +346,7 @@ int cmd_run(int argc, char **argv)
 	rc = 0;
 done:
 	api_server_free(srv);
+	hub_jobs_free(pulls);
 	sched_free(s);
 	tmpl_chat_free(&chat);
 	cluster_free(cl);

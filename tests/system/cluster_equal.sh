@@ -3,7 +3,8 @@
 # what one node answers, for a greedy and a seeded-sampling completion and a streamed chat sent
 # to every node of the cluster, and for follow-up prompts that reuse a slot's cached prefix (the
 # shards keep an ended request's state); /v1/topology of every node shows contiguous ranges
-# covering all layers, every node's capabilities and every link's bandwidth. With --wire f16 the
+# covering all layers, every node's capabilities and every link's bandwidth, a reply names the
+# nodes that computed it, and every node's tokens per second reaches the others. With --wire f16 the
 # cluster still answers (values differ slightly, so no equality).
 set -euo pipefail
 . "$(dirname "$0")/lib/cluster.sh"
@@ -69,6 +70,14 @@ for n in 1 2 3 4; do
 	[ "$got" = "$want_f" ] || fail "$n nodes: follow-up '$got' != '$want_f'"
 	c1=$(cached "${API_PORTS[0]}")
 	[ $((c1 - c0)) -ge 20 ] || fail "$n nodes: the repeated and follow-up prompts reused only $((c1 - c0)) cached tokens"
+	# a reply names the nodes that computed it (their ranges); each node reports its tokens per second
+	r=$(curl -sf "http://127.0.0.1:${API_PORTS[0]}/v1/completions" -H 'Content-Type: application/json' -d "$GREEDY")
+	[ "$(jq -c '[.shoal.nodes[] | .layers] | sort' <<<"$r")" = "$ranges" ] || fail "$n nodes: shoal.nodes $(jq -c .shoal <<<"$r")"
+	for k in $(seq 1 20); do
+		topology "${API_PORTS[$((n - 1))]}" | jq -e '[.nodes[] | select(.tokens_per_s > 0)] | length == '"$n" >/dev/null && break
+		[ "$k" = 20 ] && fail "$n nodes: tokens_per_s $(topology "${API_PORTS[$((n - 1))]}" | jq -c '[.nodes[].tokens_per_s]')"
+		sleep 0.05
+	done
 	echo "$n nodes: $ranges identical to one node"
 	cluster_stop
 done

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { repo, shoal, model, startServer, sleep } from './lib.mjs';
+import { shoal, model, startServer, startHub, sleep } from './lib.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-hub-'));
 const root = path.join(tmp, 'hub');
@@ -39,25 +39,12 @@ before(async () => {
 	synth('q8_0', path.join(root, 'split-org', 'split-GGUF', 'split-Q8_0.gguf'), ['--split', '3']);
 	synth('q8_0', path.join(tmp, 'unsplit-Q8_0.gguf'));
 
-	hub = spawn(process.execPath, [path.join(repo, 'tests/system/hub/hub.mjs'), '--root', root, '--port', '0', '--page-size', '2'], {
-		stdio: ['ignore', 'pipe', 'inherit'],
-	});
-	hubUrl = await new Promise((resolve, reject) => {
-		let out = '';
-		const timer = setTimeout(() => reject(new Error(`hub stand-in did not start: ${out}`)), 10000);
-		hub.stdout.on('data', (d) => {
-			out += d;
-			const m = out.match(/hub listening on (http:\/\/\S+)/);
-			if (m) {
-				clearTimeout(timer);
-				resolve(m[1]);
-			}
-		});
-	});
+	hub = await startHub(root, ['--page-size', '2']);
+	hubUrl = hub.url;
 });
 
 after(() => {
-	hub?.kill();
+	hub?.stop();
 	fs.rmSync(tmp, { recursive: true, force: true });
 });
 

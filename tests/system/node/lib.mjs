@@ -111,3 +111,31 @@ export async function post(base, route, body, headers = {}) {
 	} catch {}
 	return { status: res.status, headers: res.headers, json, text };
 }
+
+// the hub stand-in on root (DIR/ORG/REPO/files): {url, proc, faults(f), reset(), stats(), stop()}
+export async function startHub(root, args = []) {
+	const proc = spawn(process.execPath, [path.join(repo, 'tests/system/hub/hub.mjs'), '--root', root, '--port', '0', ...args], {
+		stdio: ['ignore', 'pipe', 'inherit'],
+	});
+	const url = await new Promise((resolve, reject) => {
+		let out = '';
+		const timer = setTimeout(() => reject(new Error(`hub stand-in did not start: ${out}`)), 10000);
+		proc.stdout.on('data', (d) => {
+			out += d;
+			const m = out.match(/hub listening on (http:\/\/\S+)/);
+			if (m) {
+				clearTimeout(timer);
+				resolve(m[1]);
+			}
+		});
+		proc.on('exit', (code) => reject(new Error(`hub stand-in exited (${code}): ${out}`)));
+	});
+	return {
+		url,
+		proc,
+		faults: (f) => fetch(`${url}/__faults`, { method: 'POST', body: JSON.stringify(f) }).then((r) => assert.equal(r.status, 200)),
+		reset: () => fetch(`${url}/__reset`, { method: 'POST' }),
+		stats: () => fetch(`${url}/__stats`).then((r) => r.json()),
+		stop: () => proc.kill(),
+	};
+}
