@@ -55,13 +55,14 @@ static float getf(const uint8_t *p)
 #define CHUNK_FIXED (FILE_BYTES + 16)
 #define HASH_FIXED (FILE_BYTES + 48)
 #define TABLE_FIXED (FILE_BYTES + 8)
+#define SWITCH_FIXED 8
 
 static const char *type_names[] = {
 	[WIRE_HELLO] = "HELLO", [WIRE_WELCOME] = "WELCOME", [WIRE_PLAN] = "PLAN", [WIRE_OPEN] = "OPEN",
 	[WIRE_FORWARD] = "FORWARD", [WIRE_TOKEN] = "TOKEN", [WIRE_CANCEL] = "CANCEL", [WIRE_ERROR] = "ERROR",
 	[WIRE_PING] = "PING", [WIRE_PONG] = "PONG", [WIRE_LOGITS] = "LOGITS",
 	[WIRE_PEERS] = "PEERS", [WIRE_REFUSE] = "REFUSE", [WIRE_HAVE] = "HAVE", [WIRE_WANT] = "WANT",
-	[WIRE_CHUNK] = "CHUNK", [WIRE_HASH] = "HASH", [WIRE_TABLE] = "TABLE",
+	[WIRE_CHUNK] = "CHUNK", [WIRE_HASH] = "HASH", [WIRE_TABLE] = "TABLE", [WIRE_SWITCH] = "SWITCH",
 };
 
 const char *wire_type_name(int type)
@@ -237,6 +238,12 @@ static uint64_t payload_size(const wire_msg *m)
 		    (!m->logits.rows && !m->logits.raw))
 			return 0;
 		return LOGITS_FIXED + n * m->logits.n_vocab * 4;
+	case WIRE_SWITCH:
+		n = strnlen(m->sw.model, sizeof m->sw.model);
+		if (!m->sw.node_port || m->sw.nodes < 1 || m->sw.nodes > WIRE_MAX_PEERS + 1 || n < 1 ||
+		    n > WIRE_MAX_REF || !bytes_str_ok(m->sw.model, n, bytes_print_char))
+			return 0;
+		return SWITCH_FIXED + n;
 	case WIRE_HAVE:
 	case WIRE_WANT:
 	case WIRE_CHUNK:
@@ -498,6 +505,15 @@ int64_t wire_encode(const wire_msg *m, void *buf, size_t cap)
 		else
 			for (size_t i = 0; i < nv; i++)
 				putf(r + 4 * i, m->logits.rows[i]);
+		break;
+	}
+	case WIRE_SWITCH: {
+		size_t n = strnlen(m->sw.model, WIRE_MAX_REF);
+		bytes_put16(p, m->sw.node_port);
+		bytes_put16(p + 2, m->sw.nodes);
+		bytes_put16(p + 4, (uint16_t)n);
+		bytes_put16(p + 6, 0);
+		memcpy(p + SWITCH_FIXED, m->sw.model, n);
 		break;
 	}
 	case WIRE_HAVE:
@@ -789,6 +805,29 @@ static int decode_peers(const uint8_t *p, uint64_t len, wire_msg *m, const char 
 	return SH_OK;
 }
 
+/* SWITCH: the sender's port of the new model's cluster, the nodes it waits for, the model */
+static int decode_switch(const uint8_t *p, uint64_t len, wire_msg *m, const char *tn, char *err, size_t cap)
+{
+	NEED_MIN(SWITCH_FIXED);
+	unsigned port = bytes_get16(p), nodes = bytes_get16(p + 2), n = bytes_get16(p + 4);
+	if (bytes_get16(p + 6))
+		return BAD("%s: reserved field is not 0", tn);
+	if (!port)
+		return BAD("%s: node port 0", tn);
+	if (nodes < 1 || nodes > WIRE_MAX_PEERS + 1)
+		return BAD("%s: %u nodes (1..%d)", tn, nodes, WIRE_MAX_PEERS + 1);
+	if (n < 1 || n > WIRE_MAX_REF)
+		return BAD("%s: model of %u bytes (1..%d)", tn, n, WIRE_MAX_REF);
+	NEED_LEN(SWITCH_FIXED + n);
+	if (!bytes_str_ok((const char *)p + SWITCH_FIXED, n, bytes_print_char))
+		return BAD("%s: the model has a non-printable byte", tn);
+	m->sw.node_port = (uint16_t)port;
+	m->sw.nodes = (uint16_t)nodes;
+	memcpy(m->sw.model, p + SWITCH_FIXED, n);
+	m->sw.model[n] = '\0';
+	return SH_OK;
+}
+
 static int decode_transfer(const uint8_t *p, uint64_t len, uint8_t type, wire_msg *m, const char *tn, char *err,
 			   size_t cap)
 {
@@ -959,6 +998,9 @@ int wire_decode(const void *frame, size_t flen, const wire_limits *lim, wire_msg
 		break;
 	case WIRE_PEERS:
 		e = decode_peers(p, len, m, tn, err, cap);
+		break;
+	case WIRE_SWITCH:
+		e = decode_switch(p, len, m, tn, err, cap);
 		break;
 	case WIRE_HAVE:
 	case WIRE_WANT:

@@ -52,6 +52,7 @@
 #define WIRE_CHUNK_MIN (64u << 10)     /* chunk sizes: a power of two in [MIN, MAX] */
 #define WIRE_CHUNK_MAX (64u << 20)
 #define WIRE_MAX_CHUNKS (1u << 20)     /* chunks of one file */
+#define WIRE_MAX_REF 1024              /* SWITCH model reference or path */
 
 enum wire_type {
 	WIRE_HELLO = 1,    /* a node introduces itself to a peer */
@@ -72,7 +73,8 @@ enum wire_type {
 	WIRE_CHUNK = 16,   /* one chunk's bytes, or that the sender does not hold it */
 	WIRE_HASH = 17,    /* a file's sha256 in progress, carried from holder to holder in chunk order */
 	WIRE_TABLE = 18,   /* the verified sha256 of every chunk of a file */
-	WIRE_TYPE_MAX = 18
+	WIRE_SWITCH = 19,  /* the cluster switches to another model: greet the sender at its new port */
+	WIRE_TYPE_MAX = 19
 };
 
 enum {                            /* REFUSE reasons (wire_error.code); the text is the refuser's own value */
@@ -270,6 +272,13 @@ typedef struct {
 	uint8_t tag[WIRE_SHA_BYTES];     /* keys_auth over the payload before the tag */
 } wire_table;
 
+/* SWITCH: serve another model (docs/protocol.md "SWITCH") */
+typedef struct {
+	uint16_t node_port;              /* the sender's node port of the new model's cluster, >= 1 */
+	uint16_t nodes;                  /* nodes that cluster waits for, 1..WIRE_MAX_PEERS + 1 */
+	char model[WIRE_MAX_REF + 1];    /* 1..WIRE_MAX_REF printable ASCII */
+} wire_switch;
+
 typedef struct {
 	wire_header h;
 	union {
@@ -288,6 +297,7 @@ typedef struct {
 		wire_chunk chunk;        /* CHUNK */
 		wire_hash hash;          /* HASH */
 		wire_table table;        /* TABLE */
+		wire_switch sw;          /* SWITCH */
 	};
 } wire_msg;
 

@@ -117,6 +117,10 @@ static void walk(const wire_msg *m, const uint8_t *data, size_t size, const wire
 	case WIRE_TABLE:
 		CHECK(m->table.hashes + 32 * (size_t)m->table.f.n_chunks + 32 <= data + size);
 		break;
+	case WIRE_SWITCH:
+		CHECK(m->sw.node_port >= 1 && m->sw.nodes >= 1 && m->sw.nodes <= WIRE_MAX_PEERS + 1 &&
+		      strlen(m->sw.model) >= 1 && strlen(m->sw.model) <= WIRE_MAX_REF);
+		break;
 	}
 }
 
@@ -249,6 +253,10 @@ static void seeds_write(const char *dir)
 	m.h.type = WIRE_TABLE;
 	m.table = (wire_table){ .f = f, .hashes = hashes };
 	seed_write(dir, "table", &m);
+	m.h.type = WIRE_SWITCH;
+	m.sw = (wire_switch){ .node_port = 8644, .nodes = 2 };
+	strcpy(m.sw.model, "unsloth/Qwen3-0.6B-GGUF:Q4_K_M");
+	seed_write(dir, "switch", &m);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

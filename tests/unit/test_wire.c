@@ -64,13 +64,14 @@ static void header_init(wire_msg *m, int type)
 }
 
 /* one valid message of each kind; index -> message */
-#define N_SAMPLES 22
+#define N_SAMPLES 23
 static void sample_msg(int k, wire_msg *m)
 {
 	static const int types[N_SAMPLES] = { WIRE_HELLO, WIRE_WELCOME, WIRE_PLAN, WIRE_OPEN, WIRE_FORWARD,
 					      WIRE_FORWARD, WIRE_FORWARD, WIRE_TOKEN, WIRE_CANCEL, WIRE_ERROR,
 					      WIRE_PING, WIRE_PONG, WIRE_HELLO, WIRE_LOGITS, WIRE_PEERS, WIRE_REFUSE,
-					      WIRE_HAVE, WIRE_WANT, WIRE_CHUNK, WIRE_CHUNK, WIRE_HASH, WIRE_TABLE };
+					      WIRE_HAVE, WIRE_WANT, WIRE_CHUNK, WIRE_CHUNK, WIRE_HASH, WIRE_TABLE,
+					      WIRE_SWITCH };
 	static const wire_peer peers[3] = { { 8643, "10.0.0.2" }, { 7070, "fe80::1%eth0" },
 					    { 65535, "192.168.100.200" } };
 	header_init(m, types[k]);
@@ -175,6 +176,10 @@ static void sample_msg(int k, wire_msg *m)
 	case 21:
 		m->table = (wire_table){ .f = FILE4, .flags = WIRE_TABLE_TAG, .hashes = g_hashes };
 		memset(m->table.tag, 0x77, sizeof m->table.tag);
+		break;
+	case 22:
+		m->sw = (wire_switch){ .node_port = 8644, .nodes = 3 };
+		strcpy(m->sw.model, "unsloth/Qwen3-0.6B-GGUF:Q4_K_M");
 		break;
 	}
 }
@@ -341,6 +346,11 @@ static void check_equal(const wire_msg *a, const wire_msg *b)
 		cr_assert_eq(a->table.flags, b->table.flags);
 		cr_assert(!memcmp(a->table.hashes, b->table.hashes, 32 * (size_t)a->table.f.n_chunks));
 		cr_assert(!memcmp(a->table.tag, b->table.tag, 32));
+		break;
+	case WIRE_SWITCH:
+		cr_assert_eq(a->sw.node_port, b->sw.node_port);
+		cr_assert_eq(a->sw.nodes, b->sw.nodes);
+		cr_assert_str_eq(a->sw.model, b->sw.model);
 		break;
 	}
 }
@@ -571,7 +581,7 @@ Test(wire, defects_are_named, .init = fixtures_init)
 	expect_reject(10, NULL, mut_magic, &LIM, SH_EFORMAT, "magic");
 	expect_reject(10, NULL, mut_version, &LIM, SH_EUNSUP, "protocol version 1");
 	expect_reject(10, NULL, mut_type0, &LIM, SH_EFORMAT, "unknown message type 0");
-	expect_reject(10, NULL, mut_type_past, &LIM, SH_EFORMAT, "unknown message type 19");
+	expect_reject(10, NULL, mut_type_past, &LIM, SH_EFORMAT, "unknown message type 20");
 	expect_reject(10, NULL, mut_flags, &LIM, SH_EFORMAT, "PING: unknown flags 0x8000");
 	expect_reject(10, NULL, mut_ping_pad, &LIM, SH_EFORMAT, "PING: payload of 1016 bytes, expected 1017");
 	expect_reject(11, NULL, mut_ping_pad_huge, &LIM, SH_EFORMAT, "PONG: padding of 268436456 bytes");
@@ -691,6 +701,130 @@ Test(wire, transfer_defects_are_named, .init = fixtures_init)
 	cr_assert_eq(wire_file_chunk_len(&FILE4, 0), 65536);
 	cr_assert_eq(wire_file_chunk_len(&FILE4, 3), 100);
 	cr_assert_eq(wire_file_chunk_len(&FILE4, 4), 0);
+}
+
+/* SWITCH: the layout at its offsets, the largest values, every rule of the decoder and the encoder */
+Test(wire, switch_round_trips, .init = fixtures_init)
+{
+	wire_msg m, d;
+	char err[WIRE_ERR_CAP];
+	sample_msg(22, &m);
+	size_t len, n = strlen(m.sw.model);
+	uint8_t *f = encode(&m, &len), *copy;
+	cr_assert_eq(len, WIRE_HEADER_BYTES + 8 + n);
+	cr_assert_eq(f[5], WIRE_SWITCH);
+	static const uint8_t fixed[8] = { 0xc4, 0x21, 3, 0, 30, 0, 0, 0 }; /* port 8644, 3 nodes, 30 bytes */
+	cr_assert_eq(n, 30);
+	cr_assert_arr_eq(f + WIRE_HEADER_BYTES, fixed, sizeof fixed);
+	cr_assert(!memcmp(f + WIRE_HEADER_BYTES + 8, m.sw.model, n));
+	cr_assert_eq(decode(f, len, &LIM, &d, &copy, err), SH_OK, "%s", err);
+	check_equal(&m, &d);
+	check_canonical(&d, f, len);
+	cr_assert_str_eq(wire_type_name(WIRE_SWITCH), "SWITCH");
+	free(copy);
+	free(f);
+	/* the largest: port 65535, 65 nodes, a path of 1024 printable bytes (every one of them) */
+	m.sw.node_port = 65535;
+	m.sw.nodes = WIRE_MAX_PEERS + 1;
+	for (int i = 0; i < WIRE_MAX_REF; i++)
+		m.sw.model[i] = (char)(0x20 + i % (0x7f - 0x20));
+	m.sw.model[WIRE_MAX_REF] = '\0';
+	f = encode(&m, &len);
+	cr_assert_eq(len, WIRE_HEADER_BYTES + 8 + WIRE_MAX_REF);
+	cr_assert_eq(decode(f, len, NULL, &d, &copy, err), SH_OK, "%s", err);
+	check_equal(&m, &d);
+	check_canonical(&d, f, len);
+	free(copy);
+	free(f);
+	/* the smallest: one node, one byte */
+	m.sw.node_port = 1;
+	m.sw.nodes = 1;
+	strcpy(m.sw.model, "/");
+	f = encode(&m, &len);
+	cr_assert_eq(len, WIRE_HEADER_BYTES + 9);
+	cr_assert_eq(decode(f, len, &LIM, &d, &copy, err), SH_OK, "%s", err);
+	check_equal(&m, &d);
+	free(copy);
+	free(f);
+}
+
+static void mut_switch_port0(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES, 0, 2); }
+static void mut_switch_nodes0(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES + 2, 0, 2); }
+static void mut_switch_nodes66(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 2] = 66; }
+static void mut_switch_nodes_huge(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES + 2, 0xff, 2); }
+static void mut_switch_len0(uint8_t *f, size_t len) { memset(f + WIRE_HEADER_BYTES + 4, 0, 2); }
+static void mut_switch_len_over(uint8_t *f, size_t len)
+{
+	f[WIRE_HEADER_BYTES + 4] = 0x01; /* 1025 */
+	f[WIRE_HEADER_BYTES + 5] = 0x04;
+}
+static void mut_switch_len_short(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 4] -= 1; }
+static void mut_switch_len_long(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 4] += 1; }
+static void mut_switch_reserved(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 7] = 1; }
+static void mut_switch_ctrl(uint8_t *f, size_t len) { f[len - 1] = 0x07; }
+static void mut_switch_del(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 8] = 0x7f; }
+static void mut_switch_high(uint8_t *f, size_t len) { f[WIRE_HEADER_BYTES + 8 + 7] = 0xc3; }
+static void mut_switch_f16(uint8_t *f, size_t len) { f[6] = WIRE_FLAG_F16; }
+
+Test(wire, switch_defects_are_named, .init = fixtures_init)
+{
+	expect_reject(22, NULL, mut_switch_port0, &LIM, SH_EFORMAT, "SWITCH: node port 0");
+	expect_reject(22, NULL, mut_switch_nodes0, &LIM, SH_EFORMAT, "SWITCH: 0 nodes (1..65)");
+	expect_reject(22, NULL, mut_switch_nodes66, &LIM, SH_EFORMAT, "SWITCH: 66 nodes (1..65)");
+	expect_reject(22, NULL, mut_switch_nodes_huge, NULL, SH_EFORMAT, "SWITCH: 65535 nodes (1..65)");
+	expect_reject(22, NULL, mut_switch_len0, &LIM, SH_EFORMAT, "SWITCH: model of 0 bytes (1..1024)");
+	expect_reject(22, NULL, mut_switch_len_over, &LIM, SH_EFORMAT, "SWITCH: model of 1025 bytes (1..1024)");
+	expect_reject(22, NULL, mut_switch_len_short, &LIM, SH_EFORMAT, "SWITCH: payload of 38 bytes, expected 37");
+	expect_reject(22, NULL, mut_switch_len_long, &LIM, SH_EFORMAT, "SWITCH: payload of 38 bytes, expected 39");
+	expect_reject(22, NULL, mut_switch_reserved, &LIM, SH_EFORMAT, "SWITCH: reserved field is not 0");
+	expect_reject(22, NULL, mut_switch_ctrl, &LIM, SH_EFORMAT, "SWITCH: the model has a non-printable byte");
+	expect_reject(22, NULL, mut_switch_del, &LIM, SH_EFORMAT, "SWITCH: the model has a non-printable byte");
+	expect_reject(22, NULL, mut_switch_high, &LIM, SH_EFORMAT, "SWITCH: the model has a non-printable byte");
+	expect_reject(22, NULL, mut_switch_f16, &LIM, SH_EFORMAT, "SWITCH: unknown flags 0x1");
+	/* shorter than the fixed part */
+	wire_msg m, d;
+	sample_msg(22, &m);
+	size_t len;
+	uint8_t *f = encode(&m, &len), *copy;
+	f[8] = 7;
+	char err[WIRE_ERR_CAP];
+	cr_assert_eq(decode(f, WIRE_HEADER_BYTES + 7, &LIM, &d, &copy, err), SH_EFORMAT);
+	cr_assert(strstr(err, "SWITCH: payload of 7 bytes, shorter than its 8-byte fixed part"), "%s", err);
+	free(copy);
+	free(f);
+}
+
+Test(wire, encoder_refuses_unencodable_switch, .init = fixtures_init)
+{
+	wire_msg m;
+	uint8_t buf[WIRE_HEADER_BYTES + 8 + WIRE_MAX_REF + 1];
+	sample_msg(22, &m);
+	cr_assert_gt(wire_size(&m), 0);
+	m.sw.model[0] = '\0';
+	cr_assert_eq(wire_size(&m), 0, "an empty model");
+	cr_assert_eq(wire_encode(&m, buf, sizeof buf), SH_EINVAL);
+	sample_msg(22, &m);
+	memset(m.sw.model, 'a', sizeof m.sw.model); /* 1025 bytes, no terminator */
+	cr_assert_eq(wire_size(&m), 0, "a model over WIRE_MAX_REF");
+	cr_assert_eq(wire_encode(&m, buf, sizeof buf), SH_EINVAL);
+	m.sw.model[WIRE_MAX_REF] = '\0';
+	cr_assert_eq(wire_size(&m), WIRE_HEADER_BYTES + 8 + WIRE_MAX_REF, "exactly WIRE_MAX_REF bytes");
+	sample_msg(22, &m);
+	m.sw.model[3] = '\t';
+	cr_assert_eq(wire_size(&m), 0, "a control character in the model");
+	sample_msg(22, &m);
+	m.sw.node_port = 0;
+	cr_assert_eq(wire_size(&m), 0, "node port 0");
+	sample_msg(22, &m);
+	m.sw.nodes = 0;
+	cr_assert_eq(wire_size(&m), 0, "0 nodes");
+	m.sw.nodes = WIRE_MAX_PEERS + 2;
+	cr_assert_eq(wire_size(&m), 0, "66 nodes");
+	m.sw.nodes = WIRE_MAX_PEERS + 1;
+	cr_assert_gt(wire_size(&m), 0, "65 nodes");
+	sample_msg(22, &m);
+	m.h.flags = WIRE_FLAG_F16;
+	cr_assert_eq(wire_size(&m), 0, "the F16 flag");
 }
 
 Test(wire, encoder_refuses_what_the_decoder_would, .init = fixtures_init)
