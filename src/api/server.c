@@ -35,7 +35,7 @@
 #define CONNECTION_TIMEOUT 300      /* seconds of socket inactivity */
 
 enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_MODEL, R_HEALTH, R_METRICS, R_TOPOLOGY, R_INDEX, R_ASSET,
-	     R_UI_MODELS, R_PULL };
+	     R_UI_MODELS, R_PULL, R_SWITCH };
 
 /* every route, in the order / lists them */
 static const struct {
@@ -55,20 +55,30 @@ static const struct {
 	{ "/metrics", false, R_METRICS, "GET", "Prometheus metrics: requests, tokens, speed, queue, slots" },
 	{ "/api/pull", false, R_PULL, "POST", "pull a model from the hub (Ollama's): a stream of NDJSON progress lines" },
 	{ "/api/shoal/models", false, R_UI_MODELS, "GET", "the model served and the models in the cache" },
+	{ "/api/shoal/switch", false, R_SWITCH, "POST",
+	  "serve another model, on every node of the cluster: a stream of NDJSON progress lines" },
 	{ "/ui/", true, R_ASSET, "GET", "the web UI's script and style sheet (no API key needed)" },
 	{ "/", false, R_INDEX, "GET", "the web UI for a browser, else this list as JSON (no API key needed)" },
 };
 
+/* a model served (api_model) and the requests that use it: each handler holds it while it runs, a
+ * stream until it is freed; the server holds the current one */
+typedef struct {
+	api_model m;
+	char *id;
+	int n_vocab;
+	int refs;                    /* under the server's mu */
+} served;
+
 struct api_server {
 	api_server_opts o;
-	char *model_id, *api_key;
-	sched *s;
-	const vocab *v;
-	int n_vocab;
+	char *api_key;
 	struct MHD_Daemon *d;
 	int port;
 	bool quiesced;
-	pthread_mutex_t mu;          /* status counts, rng */
+	pthread_mutex_t mu;          /* status counts, rng, the models served */
+	pthread_cond_t cv;           /* a retired model's last request ended */
+	served *cur, *retired;
 	uint64_t by_status[600];
 	sh_rng rng;
 };
@@ -83,6 +93,7 @@ typedef struct {
 
 typedef struct {
 	api_server *srv;
+	served *sv;                  /* held until the stream is freed */
 	sched_req *r;
 	api_resp_meta meta;
 	bool include_usage;
@@ -92,6 +103,92 @@ typedef struct {
 	size_t off;
 	bool started, ended;
 } stream;
+
+/* ---------------------------------------------------------------- the model served */
+static served *served_new(const api_model *m)
+{
+	served *sv = calloc(1, sizeof *sv);
+	if (!sv || !(sv->id = strdup(m->id ? m->id : "model"))) {
+		free(sv);
+		return NULL;
+	}
+	sv->m = *m;
+	sv->m.id = sv->id;
+	sv->n_vocab = vocab_n_tokens(m->v);
+	sv->refs = 1; /* the server's */
+	return sv;
+}
+
+static void served_free(served *sv)
+{
+	if (sv)
+		free(sv->id);
+	free(sv);
+}
+
+static served *served_hold(api_server *srv, served *sv)
+{
+	pthread_mutex_lock(&srv->mu);
+	sv->refs++;
+	pthread_mutex_unlock(&srv->mu);
+	return sv;
+}
+
+/* the model new requests go to, held */
+static served *served_get(api_server *srv)
+{
+	pthread_mutex_lock(&srv->mu);
+	served *sv = srv->cur;
+	sv->refs++;
+	pthread_mutex_unlock(&srv->mu);
+	return sv;
+}
+
+static void served_put(api_server *srv, served *sv)
+{
+	pthread_mutex_lock(&srv->mu);
+	if (--sv->refs == 0)
+		pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+}
+
+int api_server_swap(api_server *srv, const api_model *m)
+{
+	served *sv = served_new(m);
+	if (!sv)
+		return SH_ENOMEM;
+	pthread_mutex_lock(&srv->mu);
+	if (srv->retired) {
+		pthread_mutex_unlock(&srv->mu);
+		served_free(sv);
+		return SH_EAGAIN;
+	}
+	srv->retired = srv->cur;
+	srv->retired->refs--;
+	srv->cur = sv;
+	pthread_mutex_unlock(&srv->mu);
+	return SH_OK;
+}
+
+bool api_server_retired_wait(api_server *srv, double timeout)
+{
+	double end = sh_time_sec() + timeout;
+	pthread_mutex_lock(&srv->mu);
+	while (srv->retired && srv->retired->refs > 0) {
+		double left = end - sh_time_sec();
+		if (timeout >= 0 && left <= 0)
+			break;
+		sh_cond_wait_sec(&srv->cv, &srv->mu, timeout < 0 ? 1.0 : SH_MIN(left, 1.0));
+	}
+	bool free_now = srv->retired && srv->retired->refs == 0;
+	served *old = free_now ? srv->retired : NULL;
+	if (free_now)
+		srv->retired = NULL;
+	bool done = !srv->retired;
+	pthread_mutex_unlock(&srv->mu);
+	served_free(old);
+	return done;
+}
 
 /* ---------------------------------------------------------------- small helpers */
 static uint64_t srv_rand(api_server *srv)
@@ -215,10 +312,10 @@ static enum MHD_Result send_error(api_server *srv, struct MHD_Connection *c, con
 	} while (0)
 
 /* ---------------------------------------------------------------- routes */
-static enum route route_of(const api_server *srv, const char *url)
+static enum route route_of(const served *sv, const char *url)
 {
 	for (size_t i = 0; i < SH_ARRAY_LEN(routes); i++) {
-		if (routes[i].rt == R_TOPOLOGY && !srv->o.topology)
+		if (routes[i].rt == R_TOPOLOGY && !sv->m.topology)
 			continue;
 		size_t n = strlen(routes[i].path);
 		if (routes[i].prefix ? !strncmp(url, routes[i].path, n) && url[n] : !strcmp(url, routes[i].path))
@@ -246,9 +343,9 @@ static bool authorized(const api_server *srv, struct MHD_Connection *c)
 
 /* ---------------------------------------------------------------- prompts */
 /* a prompt's text: special tokens parsed, BOS as the model says unless the text starts with it */
-static int tokenize(api_server *srv, const char *text, size_t len, int **out, api_error *err)
+static int tokenize(const served *sv, const char *text, size_t len, int **out, api_error *err)
 {
-	int n = vocab_tokenize_chat(srv->v, text, len, out);
+	int n = vocab_tokenize_chat(sv->m.v, text, len, out);
 	if (n < 0) {
 		*out = NULL;
 		api_error_set(err, n == SH_ENOMEM ? 503 : 400, n == SH_ENOMEM ? "server_error" : "invalid_request_error",
@@ -258,7 +355,7 @@ static int tokenize(api_server *srv, const char *text, size_t len, int **out, ap
 	return n;
 }
 
-static int build_prompt(api_server *srv, api_request *req, int **ids, api_error *err)
+static int build_prompt(const served *sv, api_request *req, int **ids, api_error *err)
 {
 	int n;
 	if (req->prompt_ids) {
@@ -266,16 +363,16 @@ static int build_prompt(api_server *srv, api_request *req, int **ids, api_error 
 		req->prompt_ids = NULL;
 		n = req->n_prompt_ids;
 	} else if (req->kind == API_COMPLETION) {
-		n = tokenize(srv, req->prompt, req->prompt_len, ids, err);
+		n = tokenize(sv, req->prompt, req->prompt_len, ids, err);
 	} else {
 		char *text = NULL, msg[256] = "";
 		size_t len = 0;
-		if (!srv->o.chat_render || srv->o.chat_render(srv->o.chat_ctx, req->messages, &text, &len, msg, sizeof msg)) {
+		if (!sv->m.chat_render || sv->m.chat_render(sv->m.chat_ctx, req->messages, &text, &len, msg, sizeof msg)) {
 			api_error_set(err, 400, "invalid_request_error", "invalid_value", "messages",
 				      "the messages cannot be rendered with the chat template: %s", msg);
 			return -1;
 		}
-		n = tokenize(srv, text, len, ids, err);
+		n = tokenize(sv, text, len, ids, err);
 		free(text);
 	}
 	if (n < 0)
@@ -286,21 +383,21 @@ static int build_prompt(api_server *srv, api_request *req, int **ids, api_error 
 		free(*ids);
 		return -1;
 	}
-	if (n > srv->o.n_ctx) {
+	if (n > sv->m.n_ctx) {
 		api_error_set(err, 400, "invalid_request_error", "context_length_exceeded",
 			      req->kind == API_CHAT ? "messages" : "prompt",
-			      "the prompt has %d tokens, the context holds %d", n, srv->o.n_ctx);
+			      "the prompt has %d tokens, the context holds %d", n, sv->m.n_ctx);
 		free(*ids);
 		return -1;
 	}
 	return n;
 }
 
-static void meta_init(api_server *srv, api_resp_meta *m, enum api_kind kind)
+static void meta_init(api_server *srv, const served *sv, api_resp_meta *m, enum api_kind kind)
 {
 	m->kind = kind;
 	m->created = time(NULL);
-	m->model = srv->model_id;
+	m->model = sv->id;
 	snprintf(m->id, sizeof m->id, "%s%016llx%08llx", kind == API_CHAT ? "chatcmpl-" : "cmpl-",
 		 (unsigned long long)srv_rand(srv), (unsigned long long)(srv_rand(srv) & 0xffffffffu));
 }
@@ -312,9 +409,9 @@ static const char *finish_log_name(enum sched_finish f)
 
 /* the nodes whose layers compute a reply now (the topology's live nodes holding layers), as
  * [{id, host, layers: [first, last]}] in layer order; NULL without a topology */
-static json_t *nodes_json(api_server *srv)
+static json_t *nodes_json(const served *sv)
 {
-	json_t *t = srv->o.topology ? srv->o.topology(srv->o.cluster_ctx) : NULL, *out = t ? json_array() : NULL;
+	json_t *t = sv->m.topology ? sv->m.topology(sv->m.cluster_ctx) : NULL, *out = t ? json_array() : NULL;
 	size_t i;
 	json_t *n;
 	json_array_foreach(json_object_get(t, "nodes"), i, n) {
@@ -338,11 +435,11 @@ static json_t *nodes_json(api_server *srv)
 }
 
 /* the topology, a node that does not say its tokens_per_s given this server's generation rate */
-static json_t *topology_rated(api_server *srv)
+static json_t *topology_rated(const served *sv)
 {
-	json_t *t = srv->o.topology(srv->o.cluster_ctx);
+	json_t *t = sv->m.topology(sv->m.cluster_ctx);
 	sched_stats st;
-	sched_stats_get(srv->s, &st);
+	sched_stats_get(sv->m.s, &st);
 	size_t i;
 	json_t *n;
 	json_array_foreach(json_object_get(t, "nodes"), i, n)
@@ -352,9 +449,9 @@ static json_t *topology_rated(api_server *srv)
 }
 
 /* a completion's last chunk or whole answer j, with the nodes that computed it */
-static json_t *with_nodes(api_server *srv, json_t *j)
+static json_t *with_nodes(const served *sv, json_t *j)
 {
-	json_t *nodes = j ? nodes_json(srv) : NULL;
+	json_t *nodes = j ? nodes_json(sv) : NULL;
 	if (nodes)
 		json_object_set_new(j, "shoal", json_pack("{s:o}", "nodes", nodes));
 	return j;
@@ -403,7 +500,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			rc |= sse_event(&st->out, api_chunk(&st->meta, st->text.p, st->text.len, false, SCHED_RUNNING,
 							    st->include_usage));
 		if (ss.finish == SCHED_FINISH_STOP || ss.finish == SCHED_FINISH_LENGTH) {
-			rc |= sse_event(&st->out, with_nodes(st->srv, api_chunk(&st->meta, NULL, 0, false, ss.finish,
+			rc |= sse_event(&st->out, with_nodes(st->sv, api_chunk(&st->meta, NULL, 0, false, ss.finish,
 										  st->include_usage)));
 			if (st->include_usage)
 				rc |= sse_event(&st->out, api_usage_chunk(&st->meta, ss.n_prompt, ss.n_gen));
@@ -434,17 +531,19 @@ static void stream_free(void *cls)
 		log_request(st->meta.id, st->client, &ss, "cancelled (the client left)");
 	}
 	sched_req_release(st->r); /* cancels it if the client left early */
+	served_put(st->srv, st->sv);
 	text_buf_free(&st->out);
 	text_buf_free(&st->text);
 	free(st);
 }
 
 /* ---------------------------------------------------------------- completions */
-static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection *c, conn *k, enum api_kind kind)
+static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD_Connection *c, conn *k,
+					enum api_kind kind)
 {
 	api_request req;
 	api_error err;
-	api_limits lim = { .n_vocab = srv->n_vocab };
+	api_limits lim = { .n_vocab = sv->n_vocab };
 	int *ids = NULL;
 	enum MHD_Result ret;
 	if (api_request_parse(kind, k->body.p ? k->body.p : "", k->body.len, &lim, &req, &err)) {
@@ -452,12 +551,12 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 		return send_error(srv, c, k, &err);
 	}
 	char why[512];
-	int ready = srv->o.ready ? srv->o.ready(srv->o.cluster_ctx, why, sizeof why) : SH_OK;
+	int ready = sv->m.ready ? sv->m.ready(sv->m.cluster_ctx, why, sizeof why) : SH_OK;
 	if (ready) {
 		api_request_free(&req);
 		SEND_ERR(503, "server_error", ready == SH_EAGAIN ? "model_loading" : "model_does_not_fit", NULL, "%s", why);
 	}
-	int n = build_prompt(srv, &req, &ids, &err);
+	int n = build_prompt(sv, &req, &ids, &err);
 	if (n < 0) {
 		api_request_free(&req);
 		return send_error(srv, c, k, &err);
@@ -465,7 +564,7 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 	if (!req.has_seed)
 		req.sp.sp.seed = srv_rand(srv);
 	int e = 0;
-	sched_req *r = sched_submit(srv->s, ids, n, &req.sp, &e);
+	sched_req *r = sched_submit(sv->m.s, ids, n, &req.sp, &e);
 	free(ids);
 	bool stream_mode = req.stream, include_usage = req.include_usage;
 	api_request_free(&req);
@@ -490,11 +589,12 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 			SEND_ERR(503, "server_error", "out_of_memory", NULL, "out of memory");
 		}
 		st->srv = srv;
+		st->sv = served_hold(srv, sv);
 		st->r = r;
 		st->fd = conn_fd(c);
 		st->include_usage = include_usage;
 		snprintf(st->client, sizeof st->client, "%s", k->client);
-		meta_init(srv, &st->meta, kind);
+		meta_init(srv, sv, &st->meta, kind);
 		MHD_add_response_header(resp, "Content-Type", "text/event-stream");
 		MHD_add_response_header(resp, "Cache-Control", "no-cache");
 		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
@@ -521,7 +621,7 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 	}
 	sched_req_release(r);
 	api_resp_meta m;
-	meta_init(srv, &m, kind);
+	meta_init(srv, sv, &m, kind);
 	bool left = ss.finish == SCHED_RUNNING;
 	log_request(m.id, k->client, &ss, left ? "cancelled (the client left)" : finish_log_name(ss.finish));
 	if (left) {
@@ -534,17 +634,17 @@ static enum MHD_Result handle_completion(api_server *srv, struct MHD_Connection 
 		SEND_ERR(503, "server_error", "request_aborted", NULL,
 			 "the request was aborted: the server is stopping or a cluster node failed");
 	}
-	ret = send_json(srv, c, 200, with_nodes(srv, api_response(&m, text.p, text.len, ss.finish, ss.n_prompt, ss.n_gen)),
+	ret = send_json(srv, c, 200, with_nodes(sv, api_response(&m, text.p, text.len, ss.finish, ss.n_prompt, ss.n_gen)),
 			NULL, NULL);
 	text_buf_free(&text);
 	return ret;
 }
 
 /* ---------------------------------------------------------------- models, health, metrics */
-static json_t *model_json(const api_server *srv)
+static json_t *model_json(const served *sv)
 {
-	return json_pack("{s:s, s:s, s:I, s:s}", "id", srv->model_id, "object", "model", "created",
-			 (json_int_t)srv->o.model_created, "owned_by", "shoal");
+	return json_pack("{s:s, s:s, s:I, s:s}", "id", sv->id, "object", "model", "created",
+			 (json_int_t)sv->m.created, "owned_by", "shoal");
 }
 
 /* ---------------------------------------------------------------- the web UI */
@@ -590,19 +690,19 @@ static const web_asset *asset_find(const char *path)
 
 /* GET /: the web UI for a browser; for a program, what this node is and its API (the routes
  * table) as JSON, the model named only to a client the API key admits */
-static enum MHD_Result handle_index(api_server *srv, struct MHD_Connection *c)
+static enum MHD_Result handle_index(api_server *srv, const served *sv, struct MHD_Connection *c)
 {
 	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
 	const web_asset *page = asset_find("/");
 	if (accept && strstr(accept, "text/html") && page)
 		return send_asset(srv, c, page);
-	const char *model = authorized(srv, c) ? srv->model_id : NULL;
+	const char *model = authorized(srv, c) ? sv->id : NULL;
 	json_t *eps = json_array();
 	for (size_t i = 0; i < SH_ARRAY_LEN(routes); i++) {
 		char path[64];
 		snprintf(path, sizeof path, "%s%s", routes[i].path,
 			 !routes[i].prefix ? "" : routes[i].rt == R_ASSET ? "{file}" : "{id}");
-		if (routes[i].rt != R_TOPOLOGY || srv->o.topology)
+		if (routes[i].rt != R_TOPOLOGY || sv->m.topology)
 			json_array_append_new(eps, json_pack("{s:s, s:s, s:s}", "method", routes[i].method, "path", path,
 							     "description", routes[i].what));
 	}
@@ -613,7 +713,7 @@ static enum MHD_Result handle_index(api_server *srv, struct MHD_Connection *c)
 }
 
 /* GET /api/shoal/models: the model served, and every model in the cache as `shoal ls --json` */
-static enum MHD_Result handle_ui_models(api_server *srv, struct MHD_Connection *c, conn *k)
+static enum MHD_Result handle_ui_models(api_server *srv, const served *sv, struct MHD_Connection *c, conn *k)
 {
 	hub_cache hc;
 	hub_cached *m = NULL;
@@ -625,26 +725,149 @@ static enum MHD_Result handle_ui_models(api_server *srv, struct MHD_Connection *
 		json_array_append_new(cache, hub_cached_json(&m[i]));
 	free(m);
 	return send_json(srv, c, 200,
-			 json_pack("{s:{s:s, s:i, s:i}, s:o}", "served", "id", srv->model_id, "n_ctx", srv->o.n_ctx, "n_layers",
-				   srv->o.n_layers, "cache", cache),
+			 json_pack("{s:{s:s, s:i, s:i}, s:o}", "served", "id", sv->id, "n_ctx", sv->m.n_ctx, "n_layers",
+				   sv->m.n_layers, "cache", cache),
 			 NULL, NULL);
 }
 
-/* ---------------------------------------------------------------- pulls (Ollama's /api/pull) */
-#define PULL_EVERY 0.25   /* seconds between progress lines */
+/* ---------------------------------------------------------------- background jobs: pulls, switches */
+#define PROGRESS_EVERY 0.25   /* seconds between progress lines */
+
+/* a job in the background (a pull, a model switch) as NDJSON lines: next waits up to timeout for a
+ * state newer than seen and gives it as a line (a new object), its version and whether it is the
+ * last; release lets go of ctx when the response is freed */
+typedef struct {
+	json_t *(*next)(void *ctx, unsigned seen, double timeout, unsigned *version, bool *over);
+	void (*release)(void *ctx);
+	void *ctx;
+} job_watch;
 
 typedef struct {
-	hub_job *job;
-	hub_job_state st;
-	unsigned seen;        /* the last version written */
-	double t_last;        /* when the last progress line went out */
+	job_watch w;
+	unsigned seen;        /* the version of the last line written */
+	double t_last;        /* when it went out */
 	int fd;
 	text_buf out;
 	size_t off;
 	bool started, ended;
-} pull_stream;
+} job_stream;
 
-/* the line a state is shown as: progress, success or the error (Ollama's shapes) */
+static int ndjson_line(text_buf *out, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	int rc = s ? text_buf_addf(out, "%s\n", s) : SH_ENOMEM;
+	free(s);
+	return rc;
+}
+
+/* a line whenever the state changed, at most every PROGRESS_EVERY (the last one at once) */
+static ssize_t job_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	job_stream *js = cls;
+	for (;;) {
+		if (js->off < js->out.len) {
+			size_t n = SH_MIN(max, js->out.len - js->off);
+			memcpy(buf, js->out.p + js->off, n);
+			js->off += n;
+			return (ssize_t)n;
+		}
+		js->out.len = js->off = 0;
+		if (js->ended)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (peer_gone(js->fd)) /* the job goes on without this client */
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		unsigned v = js->seen;
+		bool over = false;
+		json_t *line = js->w.next(js->w.ctx, js->seen, WAIT_SLICE, &v, &over);
+		double hold = js->t_last + PROGRESS_EVERY - sh_time_sec();
+		if (v == js->seen || (!over && js->started && hold > 0)) {
+			json_decref(line);
+			if (v != js->seen) /* newer, but too soon: it goes out when the interval is up */
+				usleep((useconds_t)(SH_MIN(hold, WAIT_SLICE) * 1e6));
+			continue;
+		}
+		js->started = true;
+		js->seen = v;
+		js->t_last = sh_time_sec();
+		js->ended = over;
+		if (ndjson_line(&js->out, line))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+}
+
+static void job_free(void *cls)
+{
+	job_stream *js = cls;
+	if (js->w.release)
+		js->w.release(js->w.ctx);
+	text_buf_free(&js->out);
+	free(js);
+}
+
+/* the job's lines as a stream, or (streaming false) its last line alone, once it is over: status
+ * 200, or 500 when the last line is an error */
+static enum MHD_Result send_job(api_server *srv, struct MHD_Connection *c, const job_watch *w, bool streaming)
+{
+	if (!streaming) {
+		int fd = conn_fd(c);
+		unsigned v = 0;
+		bool over = false;
+		json_t *line = NULL;
+		for (;;) {
+			json_decref(line);
+			line = w->next(w->ctx, v, WAIT_SLICE, &v, &over);
+			if (over)
+				break;
+			if (peer_gone(fd)) { /* the job goes on without this client */
+				json_decref(line);
+				if (w->release)
+					w->release(w->ctx);
+				return MHD_NO;
+			}
+		}
+		if (w->release)
+			w->release(w->ctx);
+		return send_json(srv, c, json_object_get(line, "error") ? 500 : 200, line, NULL, NULL);
+	}
+	job_stream *js = calloc(1, sizeof *js);
+	struct MHD_Response *resp =
+		js ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, job_read, js, job_free) : NULL;
+	if (!resp) {
+		free(js);
+		if (w->release)
+			w->release(w->ctx);
+		return send_json(srv, c, 503, json_pack("{s:s}", "error", "out of memory"), NULL, NULL);
+	}
+	js->w = *w;
+	js->fd = conn_fd(c);
+	MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
+	MHD_add_response_header(resp, "Cache-Control", "no-cache");
+	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	add_common_headers(resp);
+	enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+	MHD_destroy_response(resp);
+	count_status(srv, 200);
+	return ret;
+}
+
+/* {"model": STRING, "stream": BOOL?} (Ollama's "name" for "model"): the model and streaming, or
+ * NULL (the body is freed by the caller through *body) */
+static const char *job_body(const conn *k, json_t **body, bool *streaming)
+{
+	json_error_t je;
+	*body = k->body.len ? json_loadb(k->body.p, k->body.len, JSON_REJECT_DUPLICATES, &je) : NULL;
+	json_t *model = json_object_get(*body, "model");
+	if (!model)
+		model = json_object_get(*body, "name");
+	json_t *stream = json_object_get(*body, "stream");
+	if (!json_is_object(*body) || !json_is_string(model) || (stream && !json_is_boolean(stream)))
+		return NULL;
+	*streaming = !stream || json_is_true(stream);
+	return json_string_value(model);
+}
+
+/* the line a pull's state is shown as: progress, success or the error (Ollama's shapes) */
 static json_t *pull_line(const hub_job_state *st)
 {
 	if (st->state == HUB_JOB_DONE)
@@ -660,51 +883,16 @@ static json_t *pull_line(const hub_job_state *st)
 			 "index", st->index, "count", st->count);
 }
 
-static int ndjson_line(text_buf *out, json_t *j)
+static json_t *pull_next(void *ctx, unsigned seen, double timeout, unsigned *version, bool *over)
 {
-	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	int rc = s ? text_buf_addf(out, "%s\n", s) : SH_ENOMEM;
-	free(s);
-	return rc;
+	hub_job_state st;
+	hub_job_wait(ctx, seen, timeout, &st);
+	*version = st.version;
+	*over = st.state != HUB_JOB_RUNNING;
+	return pull_line(&st);
 }
 
-static ssize_t pull_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	pull_stream *ps = cls;
-	for (;;) {
-		if (ps->off < ps->out.len) {
-			size_t n = SH_MIN(max, ps->out.len - ps->off);
-			memcpy(buf, ps->out.p + ps->off, n);
-			ps->off += n;
-			return (ssize_t)n;
-		}
-		ps->out.len = ps->off = 0;
-		if (ps->ended)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (peer_gone(ps->fd)) /* the pull goes on without this client */
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		double wait = ps->t_last + PULL_EVERY - sh_time_sec();
-		hub_job_wait(ps->job, ps->seen, wait > WAIT_SLICE ? WAIT_SLICE : wait > 0 ? wait : WAIT_SLICE, &ps->st);
-		bool over = ps->st.state != HUB_JOB_RUNNING;
-		if (ps->st.version == ps->seen || (!over && ps->started && sh_time_sec() - ps->t_last < PULL_EVERY))
-			continue;
-		ps->started = true;
-		ps->seen = ps->st.version;
-		ps->t_last = sh_time_sec();
-		ps->ended = over;
-		if (ndjson_line(&ps->out, pull_line(&ps->st)))
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-	}
-}
-
-static void pull_free(void *cls)
-{
-	pull_stream *ps = cls;
-	hub_job_release(ps->job);
-	text_buf_free(&ps->out);
-	free(ps);
-}
+static void pull_release(void *ctx) { hub_job_release(ctx); }
 
 /* POST /api/pull {"model": REF, "stream": true}: the pull runs in the background (hub_jobs.h),
  * this request watches it; errors before it starts are 400, a failed pull without a stream 500 */
@@ -712,65 +900,59 @@ static enum MHD_Result handle_pull(api_server *srv, struct MHD_Connection *c, co
 {
 	if (!srv->o.pulls)
 		SEND_ERR(501, "server_error", "unsupported", NULL, "this node does not pull models");
-	json_error_t je;
-	json_t *body = k->body.len ? json_loadb(k->body.p, k->body.len, JSON_REJECT_DUPLICATES, &je) : NULL;
-	json_t *model = json_object_get(body, "model");
-	if (!model)
-		model = json_object_get(body, "name");
-	json_t *stream = json_object_get(body, "stream");
-	if (!json_is_object(body) || !json_is_string(model) || (stream && !json_is_boolean(stream))) {
+	json_t *body;
+	bool streaming;
+	const char *model = job_body(k, &body, &streaming);
+	if (!model) {
 		json_decref(body);
 		return send_json(srv, c, 400,
 				 json_pack("{s:s}", "error", "the body must be a JSON object with \"model\": a model reference "
 							     "(e.g. ORG/REPO:QUANT), and optionally \"stream\": true or false"),
 				 NULL, NULL);
 	}
-	bool streaming = !stream || json_is_true(stream);
 	char err[512];
 	hub_job *job;
-	int rc = hub_jobs_pull(srv->o.pulls, json_string_value(model), &job, err, sizeof err);
+	int rc = hub_jobs_pull(srv->o.pulls, model, &job, err, sizeof err);
 	json_decref(body);
 	if (rc)
 		return send_json(srv, c, rc == SH_EINVAL ? 400 : 503, json_pack("{s:s}", "error", err), NULL, NULL);
-	if (!streaming) {
-		int fd = conn_fd(c);
-		hub_job_state st = { 0 };
-		for (;;) {
-			hub_job_wait(job, st.version, WAIT_SLICE, &st);
-			if (st.state != HUB_JOB_RUNNING)
-				break;
-			if (peer_gone(fd)) { /* the pull goes on without this client */
-				hub_job_release(job);
-				return MHD_NO;
-			}
-		}
-		hub_job_release(job);
-		return send_json(srv, c, st.state == HUB_JOB_DONE ? 200 : 500, pull_line(&st), NULL, NULL);
-	}
-	pull_stream *ps = calloc(1, sizeof *ps);
-	struct MHD_Response *resp =
-		ps ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, pull_read, ps, pull_free) : NULL;
-	if (!resp) {
-		free(ps);
-		hub_job_release(job);
-		return send_json(srv, c, 503, json_pack("{s:s}", "error", "out of memory"), NULL, NULL);
-	}
-	ps->job = job;
-	ps->fd = conn_fd(c);
-	MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
-	MHD_add_response_header(resp, "Cache-Control", "no-cache");
-	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-	add_common_headers(resp);
-	enum MHD_Result ret = MHD_queue_response(c, 200, resp);
-	MHD_destroy_response(resp);
-	count_status(srv, 200);
-	return ret;
+	job_watch w = { pull_next, pull_release, job };
+	return send_job(srv, c, &w, streaming);
 }
 
-static enum MHD_Result handle_metrics(api_server *srv, struct MHD_Connection *c)
+/* POST /api/shoal/switch {"model": REF or FILE, "stream": true}: the node and its cluster switch to
+ * another model in the background (api_switcher); this request watches; 400 for a body or model
+ * that cannot be one, 409 while a switch to another model runs */
+static enum MHD_Result handle_switch(api_server *srv, struct MHD_Connection *c, conn *k)
+{
+	const api_switcher *sw = srv->o.switcher;
+	if (!sw)
+		SEND_ERR(501, "server_error", "unsupported", NULL, "this node does not switch models");
+	json_t *body;
+	bool streaming;
+	const char *model = job_body(k, &body, &streaming);
+	if (!model || !model[0] || strlen(model) > API_MAX_MODEL_REF) {
+		json_decref(body);
+		return send_json(srv, c, 400,
+				 json_pack("{s:s}", "error", "the body must be a JSON object with \"model\": a model reference "
+							     "(e.g. ORG/REPO:QUANT) or a GGUF file of this node, and "
+							     "optionally \"stream\": true or false"),
+				 NULL, NULL);
+	}
+	char err[512] = "";
+	int rc = sw->start(sw->ctx, model, err, sizeof err);
+	json_decref(body);
+	if (rc)
+		return send_json(srv, c, rc == SH_EINVAL ? 400 : rc == SH_EAGAIN ? 409 : 503, json_pack("{s:s}", "error", err),
+				 NULL, NULL);
+	job_watch w = { sw->state, NULL, sw->ctx };
+	return send_job(srv, c, &w, streaming);
+}
+
+static enum MHD_Result handle_metrics(api_server *srv, const served *sv, struct MHD_Connection *c)
 {
 	sched_stats st;
-	sched_stats_get(srv->s, &st);
+	sched_stats_get(sv->m.s, &st);
 	text_buf b = { 0 };
 	int rc = text_buf_addf(&b, "# HELP shoal_http_requests_total HTTP requests answered, by status code.\n"
 				   "# TYPE shoal_http_requests_total counter\n");
@@ -809,12 +991,13 @@ static enum MHD_Result handle_metrics(api_server *srv, struct MHD_Connection *c)
 
 static const char *allowed_methods(enum route rt)
 {
-	return rt == R_CHAT || rt == R_COMPLETIONS || rt == R_PULL ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+	return rt == R_CHAT || rt == R_COMPLETIONS || rt == R_PULL || rt == R_SWITCH ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
 }
 
-static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn *k, const char *url, const char *method)
+static enum MHD_Result dispatch_route(api_server *srv, served *sv, struct MHD_Connection *c, conn *k, const char *url,
+				      const char *method)
 {
-	enum route rt = route_of(srv, url);
+	enum route rt = route_of(sv, url);
 	bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	if ((rt == R_CHAT || rt == R_COMPLETIONS) && post) {
 		k->log_path = rt == R_CHAT ? "/v1/chat/completions" : "/v1/completions";
@@ -835,7 +1018,7 @@ static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn 
 		count_status(srv, 204);
 		return r;
 	}
-	bool by_post = rt == R_CHAT || rt == R_COMPLETIONS || rt == R_PULL;
+	bool by_post = rt == R_CHAT || rt == R_COMPLETIONS || rt == R_PULL || rt == R_SWITCH;
 	if (by_post ? !post : !get) {
 		api_error e;
 		api_error_set(&e, 405, "invalid_request_error", "method_not_allowed", NULL, "%s is not allowed on %.200s (use %s)",
@@ -843,7 +1026,7 @@ static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn 
 		return send_json(srv, c, 405, api_error_json(&e), "Allow", allowed_methods(rt));
 	}
 	if (rt == R_INDEX)
-		return handle_index(srv, c);
+		return handle_index(srv, sv, c);
 	if (rt == R_ASSET) {
 		const web_asset *a = asset_find(url);
 		if (!a)
@@ -863,28 +1046,39 @@ static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn 
 			 "the request body is larger than the limit of %zu bytes", srv->o.max_body);
 	switch (rt) {
 	case R_CHAT:
-		return handle_completion(srv, c, k, API_CHAT);
+		return handle_completion(srv, sv, c, k, API_CHAT);
 	case R_COMPLETIONS:
-		return handle_completion(srv, c, k, API_COMPLETION);
+		return handle_completion(srv, sv, c, k, API_COMPLETION);
 	case R_MODELS:
-		return send_json(srv, c, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", model_json(srv)), NULL,
+		return send_json(srv, c, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", model_json(sv)), NULL,
 				 NULL);
 	case R_MODEL:
-		if (strcmp(url + 11, srv->model_id))
+		if (strcmp(url + 11, sv->id))
 			SEND_ERR(404, "invalid_request_error", "model_not_found", "model", "the model '%.200s' does not exist",
 				 url + 11);
-		return send_json(srv, c, 200, model_json(srv), NULL, NULL);
+		return send_json(srv, c, 200, model_json(sv), NULL, NULL);
 	case R_METRICS:
-		return handle_metrics(srv, c);
+		return handle_metrics(srv, sv, c);
 	case R_TOPOLOGY:
-		return send_json(srv, c, 200, topology_rated(srv), NULL, NULL);
+		return send_json(srv, c, 200, topology_rated(sv), NULL, NULL);
 	case R_UI_MODELS:
-		return handle_ui_models(srv, c, k);
+		return handle_ui_models(srv, sv, c, k);
 	case R_PULL:
 		return handle_pull(srv, c, k);
+	case R_SWITCH:
+		return handle_switch(srv, c, k);
 	default:
 		return MHD_NO;
 	}
+}
+
+/* the route, with the model served held while it runs */
+static enum MHD_Result dispatch(api_server *srv, struct MHD_Connection *c, conn *k, const char *url, const char *method)
+{
+	served *sv = served_get(srv);
+	enum MHD_Result r = dispatch_route(srv, sv, c, k, url, method);
+	served_put(srv, sv);
+	return r;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -951,7 +1145,7 @@ static struct MHD_Daemon *daemon_start(api_server *srv, unsigned flags, int port
 				MHD_OPTION_END);
 }
 
-api_server *api_server_start(const api_server_opts *o, sched *s, const vocab *v, int *err)
+api_server *api_server_start(const api_server_opts *o, const api_model *m, int *err)
 {
 	int e = SH_ENOMEM;
 	struct addrinfo *ai = NULL;
@@ -961,16 +1155,14 @@ api_server *api_server_start(const api_server_opts *o, sched *s, const vocab *v,
 	srv->o = *o;
 	if (!srv->o.max_body)
 		srv->o.max_body = API_MAX_BODY;
-	srv->s = s;
-	srv->v = v;
-	srv->n_vocab = vocab_n_tokens(v);
 	if (pthread_mutex_init(&srv->mu, NULL)) {
 		free(srv);
 		srv = NULL;
 		goto fail;
 	}
+	sh_cond_init(&srv->cv);
 	sh_rng_seed(&srv->rng, (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)srv << 16) ^ (uint64_t)(sh_time_sec() * 1e9));
-	if (!(srv->model_id = strdup(o->model_id ? o->model_id : "model")))
+	if (!(srv->cur = served_new(m)))
 		goto fail;
 	if (o->api_key && o->api_key[0] && !(srv->api_key = strdup(o->api_key)))
 		goto fail;
@@ -1037,7 +1229,9 @@ void api_server_free(api_server *srv)
 	if (srv->d)
 		MHD_stop_daemon(srv->d);
 	pthread_mutex_destroy(&srv->mu);
-	free(srv->model_id);
+	pthread_cond_destroy(&srv->cv);
+	served_free(srv->cur);
+	served_free(srv->retired);
 	free(srv->api_key);
 	free(srv);
 }

@@ -671,6 +671,22 @@ static void io_peers(cluster *c, const wire_msg *m)
 	}
 }
 
+/* a member asks this node to serve another model: the owner of the node takes note (on_switch),
+ * with where the asker's node of it listens; under c->mu */
+static void io_switch(cluster *c, const member *mb, const wire_msg *m)
+{
+	char hx[2 * PLAN_ID_BYTES + 1], peer[MEMBERS_ADDR + 16];
+	hex_id(mb->id, hx);
+	if (!c->o.on_switch) {
+		log_drop(c, mb->addr, "SWITCH, and this node does not switch models");
+		return;
+	}
+	snprintf(peer, sizeof peer, strchr(mb->addr, ':') ? "[%s]:%u" : "%s:%u", mb->addr, m->sw.node_port);
+	sh_log_info("cluster: node %.8s at %s asks for the model %s (its node of it at %s, %u nodes)", hx, mb->addr,
+		    m->sw.model, peer, m->sw.nodes);
+	c->o.on_switch(c->o.switch_ctx, m->sw.model, peer, m->sw.nodes);
+}
+
 /* what differs, in words, from this node's side: "it serves X, this node serves Y" */
 static void refusal_words(const cluster *c, int reason, const char *theirs, char *out, size_t cap)
 {
@@ -838,6 +854,9 @@ static void io_frame(cluster *c, zmq_msg_t *zm)
 	case WIRE_PEERS:
 		io_peers(c, &m);
 		break;
+	case WIRE_SWITCH:
+		io_switch(c, mb, &m);
+		break;
 	case WIRE_ERROR:
 		if (!memcmp(m.error.origin, c->id, PLAN_ID_BYTES))
 			waiter_deliver(c, m.h.request_id, NULL, m.error.code, m.error.text);
@@ -920,7 +939,8 @@ static void io_beacon(cluster *c, const uint8_t *buf, int len, const char *from,
 		log_drop(c, from, err);
 		return;
 	} else if (!memcmp(b.id, c->id, PLAN_ID_BYTES)) {
-		if (b.instance != c->instance)
+		/* this node's own; of another model, its node of the model it switches to or from */
+		if (b.instance != c->instance && model_ours(c, b.model))
 			log_drop(c, from, "a beacon of another node with this node's id");
 		return;
 	} else if (strcmp(b.cluster, c->name)) {
@@ -1462,8 +1482,15 @@ cluster *cluster_init(const cluster_opts *o, int *err)
 	c->hs_rl.window = c->refuse_rl.window = c->refused_rl.window = REFUSE_LOG_SEC;
 	c->refuse_send_rl.window = REFUSE_SEND_SEC;
 	char dir[4096];
-	if ((e = state_dir_resolve(o->state_dir, dir, sizeof dir)) || (e = node_state_init(&c->st, dir)))
+	if ((e = state_dir_resolve(o->state_dir, dir, sizeof dir)))
 		goto fail;
+	if (o->node_id) { /* the id of this node's other cluster (a model switch): its slot stays that one's */
+		snprintf(c->st.dir, sizeof c->st.dir, "%s", dir);
+		c->st.lock_fd = -1;
+		memcpy(c->st.id, o->node_id, PLAN_ID_BYTES);
+	} else if ((e = node_state_init(&c->st, dir))) {
+		goto fail;
+	}
 	memcpy(c->id, c->st.id, PLAN_ID_BYTES);
 	hex_id(c->id, c->id_hex);
 	if (getrandom(&c->instance, sizeof c->instance, 0) != (ssize_t)sizeof c->instance)
@@ -1662,6 +1689,67 @@ int cluster_ready(cluster *c, char *msg, size_t cap)
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
+
+/* live nodes offering memory, this one included; under c->mu */
+static int nodes_offering(const cluster *c)
+{
+	int n = c->mem_usable > 0;
+	for (int i = 0; i < c->mb.n; i++)
+		n += c->mb.m[i].alive && c->mb.m[i].mem_usable > 0;
+	return n;
+}
+
+int cluster_serving(cluster *c, char *msg, size_t cap)
+{
+	pthread_mutex_lock(&c->mu);
+	int have = nodes_offering(c), rc = SH_EAGAIN;
+	if (!c->g)
+		snprintf(msg, cap, "the model's header is not here yet");
+	else if (have < c->o.expect_nodes)
+		snprintf(msg, cap, "%d of %d nodes are here", have, c->o.expect_nodes);
+	else
+		rc = SH_OK;
+	pthread_mutex_unlock(&c->mu);
+	if (rc || (rc = cluster_ready(c, msg, cap)))
+		return rc;
+	pthread_mutex_lock(&c->mu);
+	if (!c->has_cur || c->view_epoch != c->cur_epoch || c->applying) {
+		snprintf(msg, cap, "the nodes are taking their layers");
+		rc = SH_EAGAIN;
+	} else if (c->cur_rc) {
+		snprintf(msg, cap, "%s", c->cur.error);
+		rc = SH_ERANGE;
+	} else if (!plan_agreed(c, msg, cap)) {
+		rc = SH_EAGAIN;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+int cluster_nodes_offering(cluster *c)
+{
+	pthread_mutex_lock(&c->mu);
+	int n = nodes_offering(c);
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
+void cluster_switch_send(cluster *c, int node_port, int nodes, const char *model)
+{
+	pthread_mutex_lock(&c->mu);
+	wire_msg m;
+	header_init(c, &m, WIRE_SWITCH, c->cur_epoch);
+	m.sw.node_port = (uint16_t)node_port;
+	m.sw.nodes = (uint16_t)nodes;
+	snprintf(m.sw.model, sizeof m.sw.model, "%s", model);
+	for (int i = 0; i < c->mb.n; i++)
+		if (c->mb.m[i].alive)
+			send_msg(c, member_link(c, c->mb.m[i].id), &m);
+	pthread_mutex_unlock(&c->mu);
+}
+
+const uint8_t *cluster_id(const cluster *c) { return c->id; }
+int cluster_node_port(const cluster *c) { return c->node_port; }
 
 void cluster_topology(cluster *c, cluster_topo *t)
 {

@@ -50,6 +50,16 @@ typedef struct {
 	bool full_copy;              /* copy the whole file from the peers once the own share is here */
 	bool copy_only;              /* offer the plan no memory: hold no layers, copy the whole file from
 	                              * the peers at once (shoal pull); implies full_copy */
+	/* a model switch (main/model_switch.h) */
+	const uint8_t *node_id;      /* the id to take (that of this node's cluster of the model served so
+	                              * far: one node, one id); NULL: the state directory's */
+	int expect_nodes;            /* cluster_serving waits until this many nodes offering memory (this
+	                              * one too) are here; 0: none */
+	/* a member asks this node to serve another model (SWITCH): the model as given, "HOST:PORT" where
+	 * the asker's node of it listens, the nodes its cluster waits for. On the I/O thread, under the
+	 * cluster's lock: take note, call nothing of the cluster. NULL: SWITCH is dropped */
+	void (*on_switch)(void *ctx, const char *model, const char *peer, int nodes);
+	void *switch_ctx;
 } cluster_opts;
 
 #define CLUSTER_MAX_LANES 8    /* cluster_step calls that may run at once (scheduler lanes) */
@@ -89,6 +99,18 @@ int cluster_lanes_wanted(void *ctx);
 /* SH_OK when requests can run (or the cluster is still forming), else SH_ERANGE and why (the
  * model does not fit the live nodes: needed vs available bytes). */
 int cluster_ready(cluster *c, char *msg, size_t cap);
+/* Stricter, for a model switch: SH_OK when a request would run now without waiting (the expected
+ * nodes are here, the plan is applied and agreed, every share has arrived), SH_EAGAIN and what it
+ * waits for, or SH_ERANGE and why it cannot (the model does not fit the nodes that came). */
+int cluster_serving(cluster *c, char *msg, size_t cap);
+
+/* the live nodes offering memory, this one included: those a switched-to model waits for */
+int cluster_nodes_offering(cluster *c);
+/* Tells every live member to serve model (SWITCH): this node's cluster of it listens at node_port
+ * and waits for nodes nodes. */
+void cluster_switch_send(cluster *c, int node_port, int nodes, const char *model);
+const uint8_t *cluster_id(const cluster *c);
+int cluster_node_port(const cluster *c);
 
 /* ---------------------------------------------------------------- topology */
 typedef struct {

@@ -48,7 +48,8 @@ fail() {
 		local n
 		for n in "${!LOGS[@]}"; do
 			echo "--- node $n (namespace $NS_PREFIX-h${HOSTS[$n]:-?}, ${LOGS[$n]})"
-			tail -25 "${LOGS[$n]}" 2>/dev/null
+			# a sanitizer's report from its start (its tail is only the shadow map), else the last lines
+			grep -m1 -A30 'ERROR: .*Sanitizer' "${LOGS[$n]}" 2>/dev/null || tail -25 "${LOGS[$n]}" 2>/dev/null
 		done
 	} >&2
 	exit 1

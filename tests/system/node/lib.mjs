@@ -2,6 +2,7 @@
 // free port (--port 0: the kernel picks it, the server logs it, so parallel runs never collide),
 // wait until /health answers, read /metrics, stop it with SIGTERM and check it exits cleanly.
 import { spawn, execFileSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -138,4 +139,64 @@ export async function startHub(root, args = []) {
 		stats: () => fetch(`${url}/__stats`).then((r) => r.json()),
 		stop: () => proc.kill(),
 	};
+}
+
+// a TCP port free on 127.0.0.1 now (the kernel's pick; another process may take it before it is
+// used, so the callers retry a start that fails)
+export function freePort() {
+	return new Promise((resolve, reject) => {
+		const s = net.createServer();
+		s.on('error', reject);
+		s.listen(0, '127.0.0.1', () => {
+			const p = s.address().port;
+			s.close(() => resolve(p));
+		});
+	});
+}
+
+// n nodes on loopback that all list each other in --peers: [{...startServer's, nodePort}]. A node
+// port taken meanwhile makes that node exit: the whole cluster is started again on other ports
+// (envOf(i): more environment for node i, e.g. a cache of its own)
+export async function startCluster(n, args = [], { env = {}, envOf = () => ({}), attempts = 3 } = {}) {
+	let last;
+	for (let a = 0; a < attempts; a++) {
+		const ports = [];
+		while (ports.length < n) {
+			const p = await freePort();
+			if (!ports.includes(p)) ports.push(p);
+		}
+		const started = await Promise.allSettled(
+			ports.map((p, i) => {
+				const peers = ports.filter((_, j) => j !== i).map((q) => `127.0.0.1:${q}`).join(',');
+				return startServer(['--node-port', String(p), '--peers', peers, ...args], { env: { ...env, ...envOf(i) } }).then((s) => ({ ...s, nodePort: p }));
+			}),
+		);
+		if (started.every((r) => r.status === 'fulfilled')) return started.map((r) => r.value);
+		last = started.find((r) => r.status === 'rejected').reason;
+		for (const r of started) if (r.status === 'fulfilled') r.value.proc.kill('SIGKILL');
+	}
+	throw last;
+}
+
+export async function topology(node, key) {
+	const res = await fetch(`${node.url}/topology`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+	assert.equal(res.status, 200, `GET /v1/topology: ${res.status}`);
+	return res.json();
+}
+
+// every node of nodes sees want nodes alive with layers, one epoch, no plan pending; returns the
+// topology of the first
+export async function waitPlan(nodes, want, timeoutMs = 20000) {
+	const t0 = Date.now();
+	let seen;
+	while (Date.now() - t0 < timeoutMs) {
+		try {
+			const ts = await Promise.all(nodes.map((n) => topology(n)));
+			seen = ts.map((t) => ({ epoch: t.plan.epoch, pending: t.plan.pending, nodes: t.nodes.map((x) => [x.state, x.layers]) }));
+			const ok = ts.every((t) => t.plan.epoch && !t.plan.pending && t.nodes.filter((x) => x.state !== 'dead' && x.layers).length === want);
+			if (ok && new Set(ts.map((t) => t.plan.epoch)).size === 1) return ts[0];
+		} catch {}
+		await sleep(100);
+	}
+	assert.fail(`the nodes did not agree on a plan of ${want} nodes in ${timeoutMs} ms: ${JSON.stringify(seen)}`);
 }

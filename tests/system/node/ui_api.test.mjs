@@ -2,7 +2,8 @@
 // its assets at / and /ui/ (gzip, ETag, 304, CSP, no API key), GET /api/shoal/models, Ollama's
 // POST /api/pull against the hub stand-in (tests/system/hub/hub.mjs: progress lines, success, the
 // errors of a bad body, an unknown quant and a gated repo, two clients sharing one pull, a client
-// that leaves), the nodes that computed a reply (`shoal.nodes`), and tokens_per_s in the topology.
+// that leaves), the nodes that computed a reply (`shoal.nodes`), tokens_per_s in the topology, and
+// the API key on all of them (POST /api/shoal/switch too; its own tests: switch.test.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -86,7 +87,7 @@ test('GET / gives a browser the page; its assets come gzipped, cached by ETag, u
 test('the JSON index lists the UI endpoints', async () => {
 	const j = await (await fetch(`${srv.base}/`)).json();
 	const paths = j.endpoints.map((e) => `${e.method} ${e.path}`);
-	for (const p of ['POST /api/pull', 'GET /api/shoal/models', 'GET /ui/{file}']) assert.ok(paths.includes(p), `${p} missing from ${paths}`);
+	for (const p of ['POST /api/pull', 'GET /api/shoal/models', 'POST /api/shoal/switch', 'GET /ui/{file}']) assert.ok(paths.includes(p), `${p} missing from ${paths}`);
 });
 
 test('GET /api/shoal/models: the model served and an empty cache', async () => {
@@ -199,6 +200,11 @@ test('with an API key the page and its assets load, the UI endpoints want the ke
 		assert.equal((await fetch(`${keyed.base}/ui/app.js`)).status, 200);
 		assert.equal((await fetch(`${keyed.base}/api/shoal/models`)).status, 401);
 		assert.equal((await pull(keyed.base, { model: 'test-org/tiny-GGUF:Q8_0' })).status, 401);
+		const sw = (headers) => fetch(`${keyed.base}/api/shoal/switch`, { method: 'POST', headers, body: JSON.stringify({ model, stream: false }) });
+		assert.equal((await sw({})).status, 401);
+		const same = await sw({ authorization: 'Bearer sekrit' }); // the model served: success at once
+		assert.equal(same.status, 200);
+		assert.deepEqual(await same.json(), { status: 'success', model: 'stories260K' });
 		const ok = await fetch(`${keyed.base}/api/shoal/models`, { headers: { authorization: 'Bearer sekrit' } });
 		assert.equal(ok.status, 200);
 		assert.ok((await ok.json()).cache.length >= 1);

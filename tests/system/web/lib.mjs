@@ -7,15 +7,14 @@
 // URL parsed from the log); a cluster is N of them on loopback, each with a free --node-port and
 // --peers naming the others (as tests/system/lib/cluster.sh does); the hub is the stand-in
 // tests/system/hub/hub.mjs (as tests/system/node/hub_pull.test.mjs starts it).
-import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { repo, shoal, model, startServer, startHub, sleep, metrics, waitMetrics } from '../node/lib.mjs';
+import { repo, shoal, model, startServer, startHub, sleep, metrics, waitMetrics, freePort, startCluster as startPeers, topology, waitPlan } from '../node/lib.mjs';
 
-export { repo, shoal, model, startServer, startHub, sleep, metrics, waitMetrics };
+export { repo, shoal, model, startServer, startHub, sleep, metrics, waitMetrics, freePort, topology, waitPlan };
 
 export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -54,67 +53,11 @@ export async function openPage(browser, options = {}) {
 	};
 }
 
-// a TCP port free on 127.0.0.1 now (the kernel's pick; another process may take it before it is
-// used, so the callers retry a start that fails)
-export function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.on('error', reject);
-		s.listen(0, '127.0.0.1', () => {
-			const p = s.address().port;
-			s.close(() => resolve(p));
-		});
-	});
-}
-
-// n nodes on loopback that all list each other in --peers: [{...startServer's, nodePort}]. A node
-// port taken meanwhile makes that node exit: the whole cluster is started again on other ports
-export async function startCluster(n, args = [], { env = {}, attempts = 3 } = {}) {
-	let last;
-	for (let a = 0; a < attempts; a++) {
-		const ports = [];
-		while (ports.length < n) {
-			const p = await freePort();
-			if (!ports.includes(p)) ports.push(p);
-		}
-		const started = await Promise.allSettled(
-			ports.map((p, i) => {
-				const peers = ports.filter((_, j) => j !== i).map((q) => `127.0.0.1:${q}`).join(',');
-				return startServer(['--node-port', String(p), '--peers', peers, ...args], { env: nodeEnv(env) }).then((s) => ({ ...s, nodePort: p }));
-			}),
-		);
-		if (started.every((r) => r.status === 'fulfilled')) return started.map((r) => r.value);
-		last = started.find((r) => r.status === 'rejected').reason;
-		for (const r of started) if (r.status === 'fulfilled') r.value.proc.kill('SIGKILL');
-	}
-	throw last;
-}
-
 // one node alone (the plain engine, --no-discovery): startServer with the fresh state directory
 export const startNode = (args = [], { env = {} } = {}) => startServer(args, { env: nodeEnv(env) });
 
-export async function topology(node, key) {
-	const res = await fetch(`${node.url}/topology`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
-	assert.equal(res.status, 200, `GET /v1/topology: ${res.status}`);
-	return res.json();
-}
-
-// every node of nodes sees want nodes alive with layers, one epoch, no plan pending; returns the
-// topology of the first
-export async function waitPlan(nodes, want, timeoutMs = 20000) {
-	const t0 = Date.now();
-	let seen;
-	while (Date.now() - t0 < timeoutMs) {
-		try {
-			const ts = await Promise.all(nodes.map((n) => topology(n)));
-			seen = ts.map((t) => ({ epoch: t.plan.epoch, pending: t.plan.pending, nodes: t.nodes.map((x) => [x.state, x.layers]) }));
-			const ok = ts.every((t) => t.plan.epoch && !t.plan.pending && t.nodes.filter((x) => x.state !== 'dead' && x.layers).length === want);
-			if (ok && new Set(ts.map((t) => t.plan.epoch)).size === 1) return ts[0];
-		} catch {}
-		await sleep(100);
-	}
-	assert.fail(`the nodes did not agree on a plan of ${want} nodes in ${timeoutMs} ms: ${JSON.stringify(seen)}`);
-}
+// n nodes on loopback (../node/lib.mjs) with the fresh state directory
+export const startCluster = (n, args = [], { env = {}, ...rest } = {}) => startPeers(n, args, { env: nodeEnv(env), ...rest });
 
 // a repo root for the stand-in with the bundled model as test-org/tiny-GGUF/tiny-Q8_0.gguf (the
 // quant is read from the file name; its bytes are a real model, so a pulled one can be served)
