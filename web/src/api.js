@@ -104,3 +104,20 @@ export async function* ndjson(res) {
 		if (line.trim())
 			yield JSON.parse(line);
 }
+
+/* A background job of the node (a pull, a model switch): POST body to path and read its NDJSON
+ * lines, each given to onLine; resolves with the line {"status": "success"}, throws the server's
+ * error (a status other than 200, or an {"error"} line) */
+export async function job(path, body, onLine) {
+	const res = await postJSON(path, { ...body, stream: true });
+	if (!res.ok)
+		throw await errorOf(res);
+	for await (const line of ndjson(res)) {
+		if (line.error)
+			throw new ApiError(line.error);
+		onLine(line);
+		if (line.status === 'success')
+			return line;
+	}
+	throw new ApiError('the progress stream ended before the job did');
+}

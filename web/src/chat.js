@@ -13,6 +13,7 @@ import { loadJSON, loadString, saveJSON, saveString } from './store.js';
 import { newReply, statsOf, streamReply } from './completion.js';
 import { requestOf, SettingsDialog, useSettings } from './settings.js';
 import { lastReplyIn, Messages } from './messages.js';
+import { MODEL_SWITCHED } from './switch.js';
 
 const CONVERSATIONS = 'shoal.conversations';
 const CURRENT = 'shoal.current';
@@ -50,10 +51,15 @@ function useConversations() {
 	return { convs, current: convs.find(c => c.id === currentId) || null, select, create, commit, remove };
 }
 
+/* the model served: asked at start and again whenever the node switches models (switch.js) */
 function useModel() {
 	const [model, setModel] = useState({ id: '', error: '' });
 	useEffect(() => {
-		getJSON('/v1/models').then(r => setModel({ id: r.data?.[0]?.id || '', error: '' }), e => setModel({ id: '', error: e.message }));
+		const ask = () => getJSON('/v1/models').then(r => setModel({ id: r.data?.[0]?.id || '', error: '' }),
+			e => setModel({ id: '', error: e.message }));
+		ask();
+		window.addEventListener(MODEL_SWITCHED, ask);
+		return () => window.removeEventListener(MODEL_SWITCHED, ask);
 	}, []);
 	return model;
 }

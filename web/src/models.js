@@ -4,10 +4,12 @@
  * progress). Progress is shown per file as a progress element labelled with bytes done of total,
  * rate and source; the pull's error, the server's message, as an alert. When a pull ends, however
  * it ends, the cache is listed again. A node without these endpoints shows them as unavailable.
+ * Each cached model but the one served has "Serve", which hands it to the switch form (switch.js).
  */
 import { useEffect, useState } from 'preact/hooks';
 import { bytes, html, mb } from './ui.js';
-import { ApiError, errorOf, getJSON, ndjson, postJSON } from './api.js';
+import { getJSON, job } from './api.js';
+import { SwitchForm } from './switch.js';
 
 function useModels() {
 	const [info, setInfo] = useState(null);
@@ -27,22 +29,27 @@ function Served({ info }) {
 	return html`<p><strong>${s.id}</strong> · ${s.n_ctx} tokens of context · ${s.n_layers} layers</p>`;
 }
 
-function CacheEntry({ m }) {
+function CacheEntry({ m, served, onServe }) {
 	const when = m.modified ? new Date(m.modified * 1000).toLocaleString() : '';
+	const serving = served === m.reference;
 	return html`<li class="model-entry" data-model-ref=${m.reference}>
 		<div class="ref">${m.reference}${m.quant && html` <span class="badge">${m.quant}</span>`}
-			${!m.complete && html` <span class="badge warn">incomplete</span>`}</div>
+			${!m.complete && html` <span class="badge warn">incomplete</span>`}
+			${serving ? html` <span class="badge">served</span>`
+				: html` <button type="button" class="serve" onClick=${() => onServe(m.reference)}>Serve</button>`}</div>
 		<div class="muted">${bytes(m.size)}${m.parts > 1 ? ` in ${m.parts} parts` : ''}
 			${when && ` · ${when}`}${m.commit && ` · commit ${m.commit.slice(0, 12)}${m.main ? ' (main)' : ''}`}</div>
 	</li>`;
 }
 
-function Cache({ info }) {
+function Cache({ info, onServe }) {
 	if (!info || info.error)
 		return null;
 	const cache = info.cache || [];
+	const served = info.served?.id;
 	return cache.length
-		? html`<ul class="cache">${cache.map(m => html`<${CacheEntry} key=${`${m.reference}@${m.commit}`} m=${m} />`)}</ul>`
+		? html`<ul class="cache">${cache.map(m => html`<${CacheEntry} key=${`${m.reference}@${m.commit}`} m=${m}
+				served=${served} onServe=${onServe} />`)}</ul>`
 		: html`<p class="muted">No models in the cache.</p>`;
 }
 
@@ -58,20 +65,6 @@ function FileProgress({ line, i }) {
 	</div>`;
 }
 
-async function pull(model, onLine) {
-	const res = await postJSON('/api/pull', { model, stream: true });
-	if (!res.ok)
-		throw await errorOf(res);
-	for await (const line of ndjson(res)) {
-		if (line.error)
-			throw new ApiError(line.error);
-		onLine(line);
-		if (line.status === 'success')
-			return;
-	}
-	throw new ApiError('the pull stream ended before the pull did');
-}
-
 function PullForm({ onEnd }) {
 	const [ref, setRef] = useState('');
 	const [state, setState] = useState({ busy: false, status: '', files: {}, error: '' });
@@ -85,7 +78,7 @@ function PullForm({ onEnd }) {
 		const model = ref.trim();
 		setState({ busy: true, status: 'starting', files: {}, error: '' });
 		try {
-			await pull(model, onLine);
+			await job('/api/pull', { model }, onLine);
 			setState(s => ({ ...s, busy: false, status: `Pulled ${model}.` }));
 		} catch (err) {
 			setState(s => ({ ...s, busy: false, status: '', error: err.message }));
@@ -106,11 +99,14 @@ function PullForm({ onEnd }) {
 
 export function Models() {
 	const [info, refresh] = useModels();
+	const [ask, setAsk] = useState(null); /* {model, n}: a Serve button asks the switch form */
+	const onServe = model => setAsk(a => ({ model, n: (a?.n || 0) + 1 }));
 	return html`<section class="view models">
 		<h2>Served</h2>
 		<${Served} info=${info} />
+		<${SwitchForm} ask=${ask} onEnd=${refresh} />
 		<h2>Cache</h2>
-		<${Cache} info=${info} />
+		<${Cache} info=${info} onServe=${onServe} />
 		<h2>Pull a model</h2>
 		<${PullForm} onEnd=${refresh} />
 	</section>`;

@@ -1,6 +1,7 @@
 // ui.test.mjs - the web UI in a real browser (Debian's chromium, headless, driven by playwright-core)
 // against real `shoal run` nodes on stories260K, checked against docs/web.md's contract: the labels
-// ("Message", "Send", "Stop", "Settings", "Temperature", "Max tokens", "Model reference", "Pull",
+// ("Message", "Send", "Stop", "Settings", "Temperature", "Max tokens", "Model reference", "Pull", "Serve",
+// "Model to serve", "Switch",
 // "API key", "Save", "Copy code"), the data attributes (data-role, data-content, data-node-id,
 // data-state, data-model-ref) and the endpoints. One browser for the file, a fresh context (own
 // localStorage) per test; every test also fails on any console error or uncaught page error.
@@ -14,16 +15,19 @@
 //   cluster  a 3-node loopback cluster: a card per node with its layer range; a node killed with
 //            kill -9 shows as dead within 2 s of the kill (--peer-timeout 1: see the test)
 //   models   a pull from the hub stand-in (throttled, so its progress is seen) shows a live
-//            progress element, then the model in the cache list
+//            progress element, then the model in the cache list, whose "Serve" switches the node
+//            to it; a 3-node cluster asked to switch to a model too big for it says needed
+//            against available, and serves on
 //   api key  with --api-key, the page asks for the key, keeps it and then chats
 // One node serves the chat tests; the cluster, the pull and the key each start their own.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-	launchBrowser, openPage, startNode, startCluster, waitPlan, topology, startHub, hubRoot, chat, metrics,
+	shoal, model, launchBrowser, openPage, startNode, startCluster, waitPlan, topology, startHub, hubRoot, chat, metrics,
 	waitMetrics, sleep, setSettings, send, replyDone, watchReplyLength, lastReply, assistants,
 } from './lib.mjs';
 
@@ -334,12 +338,48 @@ test('a pull from the hub shows live progress, then the model in the cache list'
 				const sizes = fs.readdirSync(blobs).map((b) => fs.statSync(path.join(blobs, b)).size);
 				assert.deepEqual(sizes, [size]);
 				assert.ok((await hub.stats()).bytes[file] >= size);
+				// serve it: the node switches, the page says so and shows it served
+				const entry = page.locator(`[data-model-ref="${ref}"]`);
+				await entry.getByRole('button', { name: 'Serve', exact: true }).click();
+				await page.getByRole('status').filter({ hasText: `Now serving ${ref}.` }).waitFor({ timeout: 20000 });
+				await page.locator('section.models').getByText(ref, { exact: true }).first().waitFor();
+				// the chat names the model served now
+				await page.getByRole('button', { name: 'Chat', exact: true }).click();
+				await page.locator('.model', { hasText: ref }).waitFor();
+				await page.getByRole('button', { name: 'Models', exact: true }).click();
+				const models = await (await fetch(`${puller.url}/models`)).json();
+				assert.deepEqual(models.data.map((m) => m.id), [ref]);
+				await entry.getByText('served', { exact: true }).waitFor();
 			},
 			{ base: puller.base, hash: '#models' },
 		);
 	} finally {
 		hub.stop();
 		await puller.stop();
+	}
+});
+
+test('switching a cluster to a model too big for it: the error says needed against available', { timeout: 40000 }, async () => {
+	// stories260K needs ~12 MB here, test-mid ~230 MB: 3 x 12 MiB holds the one, not the other
+	const mid = path.join(tmp, 'mid-Q8_0.gguf');
+	execFileSync(shoal, ['synth', '--preset', 'test-mid', '--type', 'q8_0', '--vocab', model, '-o', mid], { stdio: 'ignore' });
+	const nodes = await startCluster(3, ['--memory-limit', '12M']);
+	try {
+		await waitPlan(nodes, 3);
+		await withPage(
+			async (page) => {
+				await page.getByLabel('Model to serve', { exact: true }).fill(mid);
+				await page.getByRole('button', { name: 'Switch', exact: true }).click();
+				const alert = page.getByRole('alert');
+				await alert.waitFor({ timeout: 20000 });
+				assert.match(await alert.textContent(), /does not fit the cluster: it needs \d+ bytes .*the cluster has \d+ bytes .*on 3 nodes/);
+				await page.locator('section.models').getByText('stories260K', { exact: true }).first().waitFor();
+				for (const n of nodes) assert.deepEqual((await (await fetch(`${n.url}/models`)).json()).data.map((m) => m.id), ['stories260K']);
+			},
+			{ base: nodes[1].base, hash: '#models' },
+		);
+	} finally {
+		for (const n of nodes) await n.stop();
 	}
 });
 
