@@ -5,8 +5,9 @@
  * body bytes (fuzzed by tests/fuzz/fuzz_request.c).
  *
  * Validation follows OpenAI: every known field is type- and range-checked, the error names the
- * field (param) and says why; null means "default"; unknown fields are ignored. Chat messages are
- * normalized to [{role, content: string}] (text parts joined with "\n") for the template.
+ * field (param) and says why; null means "default"; a field the endpoint does not support is a
+ * 400 naming it (docs/api.md; a few that mean nothing to a server of its own are accepted). Chat
+ * messages are normalized to [{role, content: string}] (text parts joined with "\n") for the template.
  */
 #ifndef SHOAL_OPENAI_H
 #define SHOAL_OPENAI_H
@@ -65,13 +66,17 @@ typedef struct {
 } api_resp_meta;
 
 const char *api_finish_name(enum sched_finish f);   /* "stop", "length" (others: "stop") */
-/* a whole non-streaming response */
+/* a whole non-streaming response; lp: its logprobs (api_logprobs, taken over) or NULL */
 json_t *api_response(const api_resp_meta *m, const char *text, size_t len, enum sched_finish f, int n_prompt,
-		     int n_gen);
+		     int n_gen, json_t *lp);
 /* a stream chunk: text (may be NULL: none), role (chat's first chunk), finish (SCHED_RUNNING:
- * none); with_usage adds "usage": null as OpenAI does when include_usage is set */
+ * none); with_usage adds "usage": null as OpenAI does when include_usage is set; lp: the logprobs
+ * of the chunk's tokens (taken over) or NULL */
 json_t *api_chunk(const api_resp_meta *m, const char *text, size_t len, bool role, enum sched_finish f,
-		  bool with_usage);
+		  bool with_usage, json_t *lp);
+/* the logprobs of tokens t[0..n) in kind's shape; a completion's text_offset counts from *offset,
+ * which is advanced past them */
+json_t *api_logprobs(enum api_kind kind, const vocab *v, const sched_token *t, int n, size_t *offset);
 /* the last chunk when include_usage is set: no choices, the usage */
 json_t *api_usage_chunk(const api_resp_meta *m, int n_prompt, int n_gen);
 

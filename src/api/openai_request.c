@@ -324,13 +324,112 @@ static int parse_prompt(json_t *o, const api_limits *lim, api_request *req, api_
 	return 0;
 }
 
+/* logit_bias: {"TOKEN_ID": BIAS in [-100, 100]} */
+static int parse_bias(json_t *o, const api_limits *lim, sched_params *sp, api_error *err)
+{
+	json_t *b = field(o, "logit_bias");
+	if (!b)
+		return 0;
+	if (!json_is_object(b))
+		return BAD("invalid_type", "logit_bias", "'logit_bias' must be an object of token ids to biases, not %s",
+			   type_name(b));
+	if (json_object_size(b) > SCHED_MAX_BIAS)
+		return BAD("invalid_value", "logit_bias", "'logit_bias' has %zu entries, at most %d are allowed",
+			   json_object_size(b), SCHED_MAX_BIAS);
+	const char *key;
+	json_t *v;
+	json_object_foreach(b, key, v) {
+		char *end;
+		long id = strtol(key, &end, 10);
+		if (!key[0] || *end || id < 0 || id >= lim->n_vocab || (key[0] == '0' && key[1]))
+			return BAD("invalid_value", "logit_bias", "'logit_bias' key '%.40s' is not a token id in [0, %d)", key,
+				   lim->n_vocab);
+		if (!json_is_number(v) || !(json_number_value(v) >= -100 && json_number_value(v) <= 100))
+			return BAD("invalid_value", "logit_bias", "'logit_bias[%s]' must be a number between -100 and 100", key);
+		sp->bias[sp->n_bias++] = (sched_bias){ (int)id, (float)json_number_value(v) };
+	}
+	return 0;
+}
+
+/* chat: logprobs (a boolean) and top_logprobs (0..20, with logprobs); completions: logprobs (the
+ * alternatives, 0..20) */
+static int parse_logprobs(enum api_kind kind, json_t *o, sched_params *sp, api_error *err)
+{
+	int64_t x = 0;
+	bool has = false;
+	if (kind == API_COMPLETION) {
+		if (get_int(o, "logprobs", 0, SCHED_MAX_TOP, &x, &has, err))
+			return SH_EINVAL;
+		sp->logprobs = has;
+		sp->top_logprobs = (int)x;
+		return 0;
+	}
+	if (get_bool(o, "logprobs", &sp->logprobs, err) || get_int(o, "top_logprobs", 0, SCHED_MAX_TOP, &x, &has, err))
+		return SH_EINVAL;
+	if (has && !sp->logprobs)
+		return BAD("invalid_value", "top_logprobs", "'top_logprobs' needs 'logprobs': true");
+	sp->top_logprobs = (int)x;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- the body */
+/* the fields of each endpoint: honoured, or (API_FIELD_INERT) accepted with no effect because they
+ * mean nothing to a server of its own (docs/api.md); any other field is a 400 naming it */
+enum { API_FIELD_CHAT = 1, API_FIELD_COMPLETION = 2, API_FIELD_BOTH = 3, API_FIELD_INERT = 4 };
+static const struct {
+	const char *name;
+	int flags;
+} fields[] = {
+	{ "model", API_FIELD_BOTH },
+	{ "messages", API_FIELD_CHAT },
+	{ "prompt", API_FIELD_COMPLETION },
+	{ "max_tokens", API_FIELD_BOTH },
+	{ "max_completion_tokens", API_FIELD_CHAT },
+	{ "temperature", API_FIELD_BOTH },
+	{ "top_p", API_FIELD_BOTH },
+	{ "min_p", API_FIELD_BOTH },
+	{ "top_k", API_FIELD_BOTH },
+	{ "frequency_penalty", API_FIELD_BOTH },
+	{ "presence_penalty", API_FIELD_BOTH },
+	{ "repetition_penalty", API_FIELD_BOTH },
+	{ "seed", API_FIELD_BOTH },
+	{ "n", API_FIELD_BOTH },
+	{ "stream", API_FIELD_BOTH },
+	{ "stream_options", API_FIELD_BOTH },
+	{ "ignore_eos", API_FIELD_BOTH },
+	{ "stop", API_FIELD_BOTH },
+	{ "logit_bias", API_FIELD_BOTH },
+	{ "logprobs", API_FIELD_BOTH },
+	{ "top_logprobs", API_FIELD_CHAT },
+	{ "user", API_FIELD_BOTH | API_FIELD_INERT },
+	{ "metadata", API_FIELD_CHAT | API_FIELD_INERT },
+	{ "store", API_FIELD_CHAT | API_FIELD_INERT },
+	{ "service_tier", API_FIELD_CHAT | API_FIELD_INERT },
+};
+
+static int check_fields(enum api_kind kind, json_t *o, api_error *err)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(o, key, v) {
+		size_t i = 0;
+		while (i < SH_ARRAY_LEN(fields) && (strcmp(fields[i].name, key) || !(fields[i].flags & kind)))
+			i++;
+		if (i == SH_ARRAY_LEN(fields) && !json_is_null(v))
+			return BAD("unsupported_parameter", key, "'%.60s' is not supported by %s (docs/api.md lists what is)",
+				   key, kind == API_CHAT ? "/v1/chat/completions" : "/v1/completions");
+	}
+	return 0;
+}
+
 static int parse_object(enum api_kind kind, json_t *o, const api_limits *lim, api_request *req, api_error *err)
 {
 	sched_params *sp = &req->sp;
 	int64_t x = 0, mt = 0, mct = 0;
 	bool has_mt = false, has_mct = false;
 
+	if (check_fields(kind, o, err))
+		return SH_EINVAL;
 	json_t *model = field(o, "model");
 	if (model && !json_is_string(model))
 		return BAD("invalid_type", "model", "'model' must be a string, not %s", type_name(model));
@@ -375,6 +474,8 @@ static int parse_object(enum api_kind kind, json_t *o, const api_limits *lim, ap
 				   "'stream_options.include_usage' must be a boolean, not %s", type_name(iu));
 		req->include_usage = json_is_true(iu);
 	}
+	if (parse_bias(o, lim, sp, err) || parse_logprobs(kind, o, sp, err))
+		return SH_EINVAL;
 	return parse_stop(o, sp, err);
 }
 

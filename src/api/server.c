@@ -96,7 +96,8 @@ typedef struct {
 	served *sv;                  /* held until the stream is freed */
 	sched_req *r;
 	api_resp_meta meta;
-	bool include_usage;
+	bool include_usage, logprobs;
+	size_t lp_offset;            /* completions: the text_offset of the next token */
 	int fd;
 	char client[INET6_ADDRSTRLEN];
 	text_buf out, text;
@@ -457,6 +458,26 @@ static json_t *with_nodes(const served *sv, json_t *j)
 	return j;
 }
 
+/* the logprobs of the tokens whose text has been read and not yet shown with it (NULL: none, or
+ * not asked for) */
+static json_t *take_logprobs(const served *sv, sched_req *r, enum api_kind kind, size_t *offset)
+{
+	sched_token buf[32];
+	sched_token *all = NULL;
+	int n = 0, k;
+	while ((k = sched_req_tokens(r, buf, 32)) > 0) {
+		sched_token *a = realloc(all, sizeof *a * (size_t)(n + k));
+		if (!a)
+			break;
+		all = a;
+		memcpy(all + n, buf, sizeof *buf * (size_t)k);
+		n += k;
+	}
+	json_t *j = n ? api_logprobs(kind, sv->m.v, all, n, offset) : NULL;
+	free(all);
+	return j;
+}
+
 /* ---------------------------------------------------------------- streaming */
 static int sse_event(text_buf *out, json_t *j)
 {
@@ -483,7 +504,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		if (!st->started) {
 			st->started = true;
 			if (st->meta.kind == API_CHAT &&
-			    sse_event(&st->out, api_chunk(&st->meta, "", 0, true, SCHED_RUNNING, st->include_usage)))
+			    sse_event(&st->out, api_chunk(&st->meta, "", 0, true, SCHED_RUNNING, st->include_usage, NULL)))
 				return MHD_CONTENT_READER_END_WITH_ERROR;
 			continue;
 		}
@@ -496,12 +517,13 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		if (sched_req_read(st->r, WAIT_SLICE, &st->text, &ss))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		int rc = 0;
-		if (st->text.len)
+		json_t *lp = st->logprobs ? take_logprobs(st->sv, st->r, st->meta.kind, &st->lp_offset) : NULL;
+		if (st->text.len || lp)
 			rc |= sse_event(&st->out, api_chunk(&st->meta, st->text.p, st->text.len, false, SCHED_RUNNING,
-							    st->include_usage));
+							    st->include_usage, lp));
 		if (ss.finish == SCHED_FINISH_STOP || ss.finish == SCHED_FINISH_LENGTH) {
 			rc |= sse_event(&st->out, with_nodes(st->sv, api_chunk(&st->meta, NULL, 0, false, ss.finish,
-										  st->include_usage)));
+										  st->include_usage, NULL)));
 			if (st->include_usage)
 				rc |= sse_event(&st->out, api_usage_chunk(&st->meta, ss.n_prompt, ss.n_gen));
 		} else if (ss.finish != SCHED_RUNNING) {
@@ -566,7 +588,7 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 	int e = 0;
 	sched_req *r = sched_submit(sv->m.s, ids, n, &req.sp, &e);
 	free(ids);
-	bool stream_mode = req.stream, include_usage = req.include_usage;
+	bool stream_mode = req.stream, include_usage = req.include_usage, logprobs = req.sp.logprobs;
 	api_request_free(&req);
 	if (!r) {
 		if (e == SCHED_EFULL)
@@ -593,6 +615,7 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 		st->r = r;
 		st->fd = conn_fd(c);
 		st->include_usage = include_usage;
+		st->logprobs = logprobs;
 		snprintf(st->client, sizeof st->client, "%s", k->client);
 		meta_init(srv, sv, &st->meta, kind);
 		MHD_add_response_header(resp, "Content-Type", "text/event-stream");
@@ -619,11 +642,12 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 		if (peer_gone(fd))
 			break;
 	}
-	sched_req_release(r);
 	api_resp_meta m;
 	meta_init(srv, sv, &m, kind);
 	bool left = ss.finish == SCHED_RUNNING;
 	log_request(m.id, k->client, &ss, left ? "cancelled (the client left)" : finish_log_name(ss.finish));
+	if (left || (ss.finish != SCHED_FINISH_STOP && ss.finish != SCHED_FINISH_LENGTH))
+		sched_req_release(r);
 	if (left) {
 		text_buf_free(&text);
 		return MHD_NO; /* closes the connection */
@@ -634,8 +658,13 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 		SEND_ERR(503, "server_error", "request_aborted", NULL,
 			 "the request was aborted: the server is stopping or a cluster node failed");
 	}
-	ret = send_json(srv, c, 200, with_nodes(sv, api_response(&m, text.p, text.len, ss.finish, ss.n_prompt, ss.n_gen)),
-			NULL, NULL);
+	size_t offset = 0;
+	json_t *lp = logprobs ? take_logprobs(sv, r, kind, &offset) : NULL;
+	if (logprobs && !lp) /* asked for, and no token: an empty list */
+		lp = api_logprobs(kind, sv->m.v, NULL, 0, &offset);
+	sched_req_release(r);
+	ret = send_json(srv, c, 200,
+			with_nodes(sv, api_response(&m, text.p, text.len, ss.finish, ss.n_prompt, ss.n_gen, lp)), NULL, NULL);
 	text_buf_free(&text);
 	return ret;
 }

@@ -16,6 +16,7 @@
 #include "serve/sched.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -44,6 +45,12 @@ struct sched_req {
 	size_t shown, read;
 	bool cancelled;
 	sched_status st;
+	/* logprobs: one record per generated token, with where its text lies in gen */
+	sched_token *toks;
+	size_t *tok_start, *tok_end;
+	int n_toks, cap_toks;
+	int toks_shown;           /* records whose text is shown */
+	int toks_read;            /* records given to sched_req_tokens */
 };
 
 typedef struct {
@@ -54,6 +61,8 @@ typedef struct {
 	int next;                 /* generated token to feed at the next step, -1: none */
 	text_buf piece;           /* text of the token sampled in this step */
 	int tok;                  /* that token */
+	sched_token rec;          /* its log-probabilities (logprobs) */
+	float *raw;               /* [n_vocab] the logits before sampling changes them (logprobs) */
 	bool eog;                 /* it ends generation */
 	bool busy;                /* in a lane's step */
 } slot;
@@ -106,6 +115,9 @@ struct sched {
 /* ---------------------------------------------------------------- helpers */
 static void req_free(sched_req *r)
 {
+	free(r->toks);
+	free(r->tok_start);
+	free(r->tok_end);
 	sample_free(r->smp);
 	free(r->prompt);
 	text_buf_free(&r->gen);
@@ -150,6 +162,39 @@ static void piece_add(text_buf *b, const char *s, int n)
 		sh_log_error("sched: out of memory for generated text");
 }
 
+/* the records whose text is now shown (all of it; at the end, any of it); under s->mu */
+static void toks_show(sched_req *r, bool end)
+{
+	while (r->toks_shown < r->n_toks &&
+	       (r->tok_end[r->toks_shown] <= r->shown || (end && r->tok_start[r->toks_shown] < r->shown)))
+		r->toks_shown++;
+}
+
+/* one more record, its text at [start, end) of gen; under s->mu */
+static int toks_add(sched_req *r, const sched_token *t, size_t start, size_t end)
+{
+	if (r->n_toks == r->cap_toks) {
+		int cap = r->cap_toks ? 2 * r->cap_toks : 64;
+		sched_token *a = realloc(r->toks, sizeof *a * (size_t)cap);
+		if (a)
+			r->toks = a;
+		size_t *b = realloc(r->tok_start, sizeof *b * (size_t)cap);
+		if (b)
+			r->tok_start = b;
+		size_t *c = realloc(r->tok_end, sizeof *c * (size_t)cap);
+		if (c)
+			r->tok_end = c;
+		if (!a || !b || !c)
+			return SH_ENOMEM;
+		r->cap_toks = cap;
+	}
+	r->toks[r->n_toks] = *t;
+	r->tok_start[r->n_toks] = start;
+	r->tok_end[r->n_toks] = end;
+	r->n_toks++;
+	return SH_OK;
+}
+
 /* Ends a request: the held-back text is released (after a last stop-string scan), the reader
  * woken, the slot (if any) freed, the scheduler's reference dropped. Under s->mu. */
 static void req_finish(sched *s, sched_req *r, slot *sl, enum sched_finish why)
@@ -167,6 +212,7 @@ static void req_finish(sched *s, sched_req *r, slot *sl, enum sched_finish why)
 		}
 	}
 	r->shown = r->gen.len;
+	toks_show(r, true);
 	r->st.finish = why;
 	pthread_cond_broadcast(&r->cv);
 	if (sl) {
@@ -326,12 +372,50 @@ static int batch_build(sched *s, lane *ln, int *n_rows, int *n_seqs)
 	return n;
 }
 
-/* sampling and detokenizing of one logits row, outside the lock */
+/* the log-probability of token tok and the n most likely tokens under the raw logits [n_vocab] */
+static void logprobs_of(const float *raw, int n_vocab, int tok, int n, sched_token *out)
+{
+	float mx = raw[0];
+	for (int i = 1; i < n_vocab; i++)
+		mx = raw[i] > mx ? raw[i] : mx;
+	double sum = 0;
+	for (int i = 0; i < n_vocab; i++)
+		sum += exp((double)(raw[i] - mx));
+	float lse = mx + (float)log(sum);
+	out->tok = tok;
+	out->logprob = raw[tok] - lse;
+	out->n_top = 0;
+	for (int i = 0; i < n_vocab && n > 0; i++) { /* insertion into the n best, most likely first */
+		int k = out->n_top;
+		if (k == n && raw[i] <= out->top[k - 1].logprob)
+			continue;
+		if (k < n)
+			out->n_top++;
+		else
+			k--;
+		while (k > 0 && out->top[k - 1].logprob < raw[i]) {
+			out->top[k] = out->top[k - 1];
+			k--;
+		}
+		out->top[k] = (sched_alt){ i, raw[i] };
+	}
+	for (int k = 0; k < out->n_top; k++)
+		out->top[k].logprob -= lse;
+}
+
+/* sampling and detokenizing of one logits row, outside the lock: the bias added, the
+ * log-probabilities taken from the logits as the model gave them */
 static void row_sample(sched *s, slot *sl, float *logits)
 {
 	sched_req *r = sl->r;
 	sl->piece.len = 0;
+	if (r->p.logprobs)
+		memcpy(sl->raw, logits, sizeof(float) * (size_t)s->be.n_vocab);
+	for (int i = 0; i < r->p.n_bias; i++)
+		logits[r->p.bias[i].tok] += r->p.bias[i].bias;
 	sl->tok = sample_next(r->smp, logits);
+	if (r->p.logprobs)
+		logprobs_of(sl->raw, s->be.n_vocab, sl->tok, r->p.top_logprobs, &sl->rec);
 	sl->eog = vocab_is_eog(s->be.v, sl->tok) && !r->p.ignore_eos;
 	if (sl->eog)
 		return;
@@ -364,7 +448,9 @@ static void row_commit(sched *s, slot *sl, double now)
 	if (r->st.n_gen == 1)
 		r->st.t_first = now;
 	r->st.t_last = now;
-	if (text_buf_add(&r->gen, sl->piece.p ? sl->piece.p : "", sl->piece.len)) {
+	size_t start = r->gen.len;
+	if (text_buf_add(&r->gen, sl->piece.p ? sl->piece.p : "", sl->piece.len) ||
+	    (r->p.logprobs && toks_add(r, &sl->rec, start, r->gen.len))) {
 		req_finish(s, r, sl, SCHED_FINISH_ABORTED);
 		return;
 	}
@@ -382,6 +468,7 @@ static void row_commit(sched *s, slot *sl, double now)
 	} else {
 		r->shown = r->gen.len;
 	}
+	toks_show(r, false);
 	int max = r->p.max_tokens > 0 ? r->p.max_tokens : s->be.n_ctx;
 	if (r->st.n_gen >= max || r->n_prompt + r->st.n_gen - 1 >= s->be.n_ctx) {
 		req_finish(s, r, sl, SCHED_FINISH_LENGTH);
@@ -468,6 +555,7 @@ static void sched_buffers_free(sched *s)
 {
 	for (int i = 0; s->slots && i < s->o.n_slots; i++) {
 		sh_free(s->slots[i].hist);
+		sh_free(s->slots[i].raw);
 		text_buf_free(&s->slots[i].piece);
 	}
 	sh_free(s->slots);
@@ -526,7 +614,8 @@ sched *sched_init(const sched_backend *b, const sched_opts *o, int *err)
 	}
 	for (size_t i = 0; i < ns; i++) {
 		s->slots[i].next = -1;
-		if (!(s->slots[i].hist = sh_alloc(sizeof(int) * (size_t)b->n_ctx)))
+		if (!(s->slots[i].hist = sh_alloc(sizeof(int) * (size_t)b->n_ctx)) ||
+		    !(s->slots[i].raw = sh_alloc(sizeof(float) * (size_t)b->n_vocab)))
 			goto fail;
 	}
 	if (pthread_mutex_init(&s->mu, NULL))
@@ -596,8 +685,12 @@ sched_req *sched_submit(sched *s, const int *prompt, int n, const sched_params *
 	for (int i = 0; i < n; i++)
 		if (prompt[i] < 0 || prompt[i] >= s->be.n_vocab)
 			goto fail;
-	if (p->n_stop < 0 || p->n_stop > SCHED_MAX_STOP)
+	if (p->n_stop < 0 || p->n_stop > SCHED_MAX_STOP || p->n_bias < 0 || p->n_bias > SCHED_MAX_BIAS ||
+	    p->top_logprobs < 0 || p->top_logprobs > SCHED_MAX_TOP)
 		goto fail;
+	for (int i = 0; i < p->n_bias; i++)
+		if (p->bias[i].tok < 0 || p->bias[i].tok >= s->be.n_vocab || !isfinite(p->bias[i].bias))
+			goto fail;
 	for (int i = 0; i < p->n_stop; i++)
 		if (!p->stop[i][0] || strnlen(p->stop[i], SCHED_STOP_MAX_LEN + 1) > SCHED_STOP_MAX_LEN)
 			goto fail;
@@ -683,6 +776,19 @@ int sched_req_read(sched_req *r, double timeout_s, text_buf *out, sched_status *
 		*st = r->st;
 	pthread_mutex_unlock(&s->mu);
 	return rc;
+}
+
+int sched_req_tokens(sched_req *r, sched_token *out, int cap)
+{
+	sched *s = r->s;
+	int n = 0;
+	pthread_mutex_lock(&s->mu);
+	bool end = r->st.finish != SCHED_RUNNING;
+	while (n < cap && r->toks_read < r->toks_shown &&
+	       (r->tok_end[r->toks_read] <= r->read || (end && r->tok_start[r->toks_read] < r->read)))
+		out[n++] = r->toks[r->toks_read++];
+	pthread_mutex_unlock(&s->mu);
+	return n;
 }
 
 void sched_req_cancel(sched_req *r)

@@ -29,6 +29,8 @@
 #define SCHED_STOP_MAX_LEN 256   /* bytes per stop string */
 #define SCHED_EFULL (-64)        /* sched_submit: all slots busy and the queue full (or stopping) */
 #define SCHED_MAX_LANES 8        /* scheduler threads at most */
+#define SCHED_MAX_TOP 20         /* alternatives per token of logprobs at most */
+#define SCHED_MAX_BIAS 1024      /* logit_bias entries at most */
 
 /* The model side: one batched forward step. engine_step on one node; the cluster routes the
  * same step through its pipeline. */
@@ -62,7 +64,16 @@ typedef struct {
 } sched_opts;
 
 typedef struct {
+	int tok;
+	float bias;              /* added to the token's logit before sampling ([-100, 100]; -100 bans it) */
+} sched_bias;
+
+typedef struct {
 	sample_params sp;
+	int n_bias;              /* [0, SCHED_MAX_BIAS], each token once */
+	sched_bias bias[SCHED_MAX_BIAS];
+	bool logprobs;           /* record each generated token's log-probability (sched_req_tokens) */
+	int top_logprobs;        /* with the most likely alternatives, [0, SCHED_MAX_TOP] */
 	int max_tokens;          /* generated tokens at most; <= 0: until the context is full */
 	bool ignore_eos;         /* keep going past end-of-generation tokens */
 	int n_stop;
@@ -118,6 +129,25 @@ sched_req *sched_submit(sched *s, const int *prompt, int n, const sched_params *
 /* Waits up to timeout_s (< 0: forever) until there is text not yet read or the request finished;
  * appends the unread text to out and fills st (may be NULL). Returns 0 or SH_ENOMEM. */
 int sched_req_read(sched_req *r, double timeout_s, text_buf *out, sched_status *st);
+/* A generated token with its log-probability under the model (the log-softmax of the model's
+ * logits, before the bias, penalties and temperature change them) and the top_logprobs most likely
+ * tokens at that step, most likely first. */
+typedef struct {
+	int tok;
+	float logprob;
+} sched_alt;
+
+typedef struct {
+	int tok;
+	float logprob;
+	int n_top;
+	sched_alt top[SCHED_MAX_TOP];
+} sched_token;
+
+/* With logprobs: the tokens whose text sched_req_read has given out and this has not, in order,
+ * up to cap into out; returns how many. A token whose text a stop string cut is not given; one that
+ * produced no text of its own (part of a UTF-8 character) comes with the token completing it. */
+int sched_req_tokens(sched_req *r, sched_token *out, int cap);
 /* Stops the request; its slot is freed at the scheduler's next iteration. */
 void sched_req_cancel(sched_req *r);
 /* Drops the caller's reference (the request is cancelled if still running). NULL: no-op. */

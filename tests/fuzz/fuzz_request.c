@@ -57,8 +57,8 @@ static void check_accepted(const api_request *r)
 	}
 	api_resp_meta m = { .kind = r->kind, .id = "x", .created = 1, .model = r->model };
 	const char *text = r->prompt ? r->prompt : "";
-	check_serializes(api_response(&m, text, strlen(text), SCHED_FINISH_STOP, 1, 2));
-	check_serializes(api_chunk(&m, text, strlen(text), true, SCHED_RUNNING, true));
+	check_serializes(api_response(&m, text, strlen(text), SCHED_FINISH_STOP, 1, 2, NULL));
+	check_serializes(api_chunk(&m, text, strlen(text), true, SCHED_RUNNING, true, NULL));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -22,7 +22,7 @@ Test(api, chat_defaults_and_normalization)
 	cr_assert_eq(parse(API_CHAT,
 			   "{\"model\":\"m\",\"messages\":[{\"role\":\"developer\",\"content\":\"S\"},"
 			   "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}],\"name\":\"x\"},"
-			   "{\"role\":\"assistant\",\"content\":null}],\"unknown\":{\"deep\":[1,2]}}",
+			   "{\"role\":\"assistant\",\"content\":null}],\"user\":\"u\",\"tools\":null}",
 			   &r, &e),
 		     0, "%s", e.message);
 	cr_expect_str_eq(r.model, "m");
@@ -38,6 +38,30 @@ Test(api, chat_defaults_and_normalization)
 	cr_expect_eq(r.sp.max_tokens, 0);
 	cr_expect(!r.stream && !r.include_usage && !r.has_seed && !r.sp.ignore_eos);
 	cr_expect_eq(r.sp.n_stop, 0);
+	api_request_free(&r);
+}
+
+Test(api, unsupported_fields_are_named)
+{
+	api_request r;
+	api_error e;
+	static const char *bodies[][2] = {
+		{ "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"unknown\":{\"deep\":[1,2]}}", "unknown" },
+		{ "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"functions\":[]}", "functions" },
+		{ "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"prompt\":\"p\"}", "prompt" },
+	};
+	for (size_t i = 0; i < SH_ARRAY_LEN(bodies); i++) {
+		cr_expect_neq(parse(API_CHAT, bodies[i][0], &r, &e), 0, "%s", bodies[i][0]);
+		cr_expect_eq(e.status, 400);
+		cr_expect_str_eq(e.param, bodies[i][1]);
+		cr_expect_str_eq(e.code, "unsupported_parameter");
+		api_request_free(&r);
+	}
+	cr_expect_neq(parse(API_COMPLETION, "{\"prompt\":\"x\",\"messages\":[]}", &r, &e), 0);
+	cr_expect_str_eq(e.param, "messages");
+	api_request_free(&r);
+	cr_expect_neq(parse(API_COMPLETION, "{\"prompt\":\"x\",\"echo\":true}", &r, &e), 0);
+	cr_expect_str_eq(e.param, "echo");
 	api_request_free(&r);
 }
 
@@ -155,14 +179,14 @@ Test(api, errors_name_the_field)
 Test(api, response_shapes)
 {
 	api_resp_meta m = { .kind = API_CHAT, .id = "chatcmpl-1", .created = 5, .model = "mod" };
-	json_t *r = api_response(&m, "hi", 2, SCHED_FINISH_LENGTH, 3, 2);
+	json_t *r = api_response(&m, "hi", 2, SCHED_FINISH_LENGTH, 3, 2, NULL);
 	char *s = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
 	cr_expect_str_eq(s, "{\"choices\":[{\"finish_reason\":\"length\",\"index\":0,\"logprobs\":null,\"message\":"
 			    "{\"content\":\"hi\",\"role\":\"assistant\"}}],\"created\":5,\"id\":\"chatcmpl-1\",\"model\":\"mod\","
 			    "\"object\":\"chat.completion\",\"usage\":{\"completion_tokens\":2,\"prompt_tokens\":3,\"total_tokens\":5}}");
 	free(s);
 	json_decref(r);
-	r = api_chunk(&m, "x", 1, true, SCHED_RUNNING, true);
+	r = api_chunk(&m, "x", 1, true, SCHED_RUNNING, true, NULL);
 	s = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
 	cr_expect_str_eq(s, "{\"choices\":[{\"delta\":{\"content\":\"x\",\"role\":\"assistant\"},\"finish_reason\":null,"
 			    "\"index\":0,\"logprobs\":null}],\"created\":5,\"id\":\"chatcmpl-1\",\"model\":\"mod\","
@@ -170,7 +194,7 @@ Test(api, response_shapes)
 	free(s);
 	json_decref(r);
 	m.kind = API_COMPLETION;
-	r = api_chunk(&m, NULL, 0, false, SCHED_FINISH_STOP, false);
+	r = api_chunk(&m, NULL, 0, false, SCHED_FINISH_STOP, false, NULL);
 	s = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
 	cr_expect_str_eq(s, "{\"choices\":[{\"finish_reason\":\"stop\",\"index\":0,\"logprobs\":null,\"text\":\"\"}],"
 			    "\"created\":5,\"id\":\"chatcmpl-1\",\"model\":\"mod\",\"object\":\"text_completion\"}");
