@@ -63,6 +63,7 @@ typedef struct {
 	char id[48];         /* chatcmpl-... / cmpl-... */
 	time_t created;
 	const char *model;
+	bool include_usage;  /* OpenAI streams: the usage chunk last */
 } api_resp_meta;
 
 const char *api_finish_name(enum sched_finish f);   /* "stop", "length" (others: "stop") */

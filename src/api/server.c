@@ -14,7 +14,7 @@
  */
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "api/server.h"
-#include "api/openai.h"
+#include "api/dialect.h"
 #include "api/web.h"
 #include "hub/hub_jobs.h"
 
@@ -88,15 +88,17 @@ typedef struct {
 	bool too_big;
 	uint64_t discarded;
 	const char *log_path;        /* a completion route: its requests are logged (a static string) */
+	const api_dialect *d;        /* a completion route's API (its error shape); NULL: OpenAI's */
 	char client[INET6_ADDRSTRLEN];
 } conn;
 
 typedef struct {
 	api_server *srv;
 	served *sv;                  /* held until the stream is freed */
+	const api_dialect *d;
 	sched_req *r;
 	api_resp_meta meta;
-	bool include_usage, logprobs;
+	bool logprobs;
 	size_t lp_offset;            /* completions: the text_offset of the next token */
 	int fd;
 	char client[INET6_ADDRSTRLEN];
@@ -294,6 +296,7 @@ static void log_request(const char *id, const char *client, const sched_status *
 
 static enum MHD_Result send_error(api_server *srv, struct MHD_Connection *c, const conn *k, const api_error *e)
 {
+	const api_dialect *d = k && k->d ? k->d : &api_openai;
 	if (k && k->log_path) /* a completion request refused before it ran */
 		sh_log_info("POST %s %s: %d %s%s%s", k->log_path, k->client, e->status, e->param[0] ? e->param : "",
 			    e->param[0] ? ": " : "", e->message);
@@ -302,7 +305,7 @@ static enum MHD_Result send_error(api_server *srv, struct MHD_Connection *c, con
 		hname = "WWW-Authenticate", hval = "Bearer";
 	else if (e->status == 503)
 		hname = "Retry-After", hval = "1";
-	return send_json(srv, c, (unsigned)e->status, api_error_json(e), hname, hval);
+	return send_json(srv, c, (unsigned)e->status, d->error_json(e), hname, hval);
 }
 
 #define SEND_ERR(status, type, code, param, ...)                                          \
@@ -449,15 +452,6 @@ static json_t *topology_rated(const served *sv)
 	return t;
 }
 
-/* a completion's last chunk or whole answer j, with the nodes that computed it */
-static json_t *with_nodes(const served *sv, json_t *j)
-{
-	json_t *nodes = j ? nodes_json(sv) : NULL;
-	if (nodes)
-		json_object_set_new(j, "shoal", json_pack("{s:o}", "nodes", nodes));
-	return j;
-}
-
 /* the logprobs of the tokens whose text has been read and not yet shown with it (NULL: none, or
  * not asked for) */
 static json_t *take_logprobs(const served *sv, sched_req *r, enum api_kind kind, size_t *offset)
@@ -479,18 +473,17 @@ static json_t *take_logprobs(const served *sv, sched_req *r, enum api_kind kind,
 }
 
 /* ---------------------------------------------------------------- streaming */
-static int sse_event(text_buf *out, json_t *j)
+/* what the dialect's end needs: the status, and the nodes (a new array, or NULL) */
+static api_done done_of(const served *sv, const sched_status *ss, const char *text, size_t len)
 {
-	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	int rc = s ? text_buf_addf(out, "data: %s\n\n", s) : SH_ENOMEM;
-	free(s);
-	return rc;
+	return (api_done){ .text = text, .len = len, .finish = ss->finish, .n_prompt = ss->n_prompt, .n_gen = ss->n_gen,
+			   .t_submit = ss->t_submit, .t_first = ss->t_first, .t_last = ss->t_last, .nodes = nodes_json(sv) };
 }
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	stream *st = cls;
+	const api_dialect *d = st->d;
 	for (;;) {
 		if (st->off < st->out.len) {
 			size_t n = SH_MIN(max, st->out.len - st->off);
@@ -503,8 +496,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (!st->started) {
 			st->started = true;
-			if (st->meta.kind == API_CHAT &&
-			    sse_event(&st->out, api_chunk(&st->meta, "", 0, true, SCHED_RUNNING, st->include_usage, NULL)))
+			if (d->stream_start(&st->meta, &st->out))
 				return MHD_CONTENT_READER_END_WITH_ERROR;
 			continue;
 		}
@@ -519,21 +511,18 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		int rc = 0;
 		json_t *lp = st->logprobs ? take_logprobs(st->sv, st->r, st->meta.kind, &st->lp_offset) : NULL;
 		if (st->text.len || lp)
-			rc |= sse_event(&st->out, api_chunk(&st->meta, st->text.p, st->text.len, false, SCHED_RUNNING,
-							    st->include_usage, lp));
+			rc |= d->stream_text(&st->meta, st->text.p, st->text.len, lp, &st->out);
 		if (ss.finish == SCHED_FINISH_STOP || ss.finish == SCHED_FINISH_LENGTH) {
-			rc |= sse_event(&st->out, with_nodes(st->sv, api_chunk(&st->meta, NULL, 0, false, ss.finish,
-										  st->include_usage, NULL)));
-			if (st->include_usage)
-				rc |= sse_event(&st->out, api_usage_chunk(&st->meta, ss.n_prompt, ss.n_gen));
+			api_done dn = done_of(st->sv, &ss, NULL, 0);
+			rc |= d->stream_end(&st->meta, &dn, &st->out);
+			json_decref(dn.nodes);
 		} else if (ss.finish != SCHED_RUNNING) {
 			api_error e;
 			api_error_set(&e, 503, "server_error", "request_aborted", NULL,
 				      "the request was aborted: the server is stopping or a cluster node failed");
-			rc |= sse_event(&st->out, api_error_json(&e));
+			rc |= d->stream_error(&st->meta, &e, &st->out);
 		}
 		if (ss.finish != SCHED_RUNNING) {
-			rc |= text_buf_add(&st->out, "data: [DONE]\n\n", 14);
 			st->ended = true;
 			log_request(st->meta.id, st->client, &ss, finish_log_name(ss.finish));
 		}
@@ -563,12 +552,13 @@ static void stream_free(void *cls)
 static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD_Connection *c, conn *k,
 					enum api_kind kind)
 {
+	const api_dialect *d = k->d ? k->d : &api_openai;
 	api_request req;
 	api_error err;
 	api_limits lim = { .n_vocab = sv->n_vocab };
 	int *ids = NULL;
 	enum MHD_Result ret;
-	if (api_request_parse(kind, k->body.p ? k->body.p : "", k->body.len, &lim, &req, &err)) {
+	if (d->parse(kind, k->body.p ? k->body.p : "", k->body.len, &lim, &req, &err)) {
 		api_request_free(&req);
 		return send_error(srv, c, k, &err);
 	}
@@ -588,7 +578,10 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 	int e = 0;
 	sched_req *r = sched_submit(sv->m.s, ids, n, &req.sp, &e);
 	free(ids);
-	bool stream_mode = req.stream, include_usage = req.include_usage, logprobs = req.sp.logprobs;
+	bool stream_mode = req.stream, logprobs = req.sp.logprobs;
+	api_resp_meta meta;
+	meta_init(srv, sv, &meta, kind);
+	meta.include_usage = req.include_usage;
 	api_request_free(&req);
 	if (!r) {
 		if (e == SCHED_EFULL)
@@ -612,13 +605,13 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 		}
 		st->srv = srv;
 		st->sv = served_hold(srv, sv);
+		st->d = d;
 		st->r = r;
 		st->fd = conn_fd(c);
-		st->include_usage = include_usage;
 		st->logprobs = logprobs;
+		st->meta = meta;
 		snprintf(st->client, sizeof st->client, "%s", k->client);
-		meta_init(srv, sv, &st->meta, kind);
-		MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+		MHD_add_response_header(resp, "Content-Type", d->stream_type);
 		MHD_add_response_header(resp, "Cache-Control", "no-cache");
 		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
 		add_common_headers(resp);
@@ -642,10 +635,8 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 		if (peer_gone(fd))
 			break;
 	}
-	api_resp_meta m;
-	meta_init(srv, sv, &m, kind);
 	bool left = ss.finish == SCHED_RUNNING;
-	log_request(m.id, k->client, &ss, left ? "cancelled (the client left)" : finish_log_name(ss.finish));
+	log_request(meta.id, k->client, &ss, left ? "cancelled (the client left)" : finish_log_name(ss.finish));
 	if (left || (ss.finish != SCHED_FINISH_STOP && ss.finish != SCHED_FINISH_LENGTH))
 		sched_req_release(r);
 	if (left) {
@@ -663,8 +654,9 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 	if (logprobs && !lp) /* asked for, and no token: an empty list */
 		lp = api_logprobs(kind, sv->m.v, NULL, 0, &offset);
 	sched_req_release(r);
-	ret = send_json(srv, c, 200,
-			with_nodes(sv, api_response(&m, text.p, text.len, ss.finish, ss.n_prompt, ss.n_gen, lp)), NULL, NULL);
+	api_done dn = done_of(sv, &ss, text.p, text.len);
+	ret = send_json(srv, c, 200, d->response(&meta, &dn, lp), NULL, NULL);
+	json_decref(dn.nodes);
 	text_buf_free(&text);
 	return ret;
 }
