@@ -6,8 +6,9 @@
  * leaving, logging.
  *
  * A stream is a sequence of byte strings each appended to out: start once, text for each piece of
- * new text (with the logprobs of its tokens when asked), then end (the request ended well) or
- * error (it was aborted). The whole answer is one JSON object. Errors found before generating are
+ * new text (with the logprobs of its tokens when asked) and calls for each tool call as it
+ * completes (tools.h finds them in the text), then end (the request ended well) or error (it was
+ * aborted). The whole answer is one JSON object. Errors found before generating are
  * error_json with the api_error's status.
  */
 #ifndef SHOAL_DIALECT_H
@@ -23,6 +24,7 @@ typedef struct {
 	int n_prompt, n_gen;
 	double t_submit, t_first, t_last;  /* sh_time_sec() */
 	json_t *nodes;           /* the nodes that computed it (borrowed), or NULL */
+	json_t *calls;           /* the tool calls it made, OpenAI's shape (borrowed), or NULL: none */
 } api_done;
 
 typedef struct {
@@ -33,6 +35,8 @@ typedef struct {
 	int (*stream_start)(const api_resp_meta *m, text_buf *out);
 	/* lp: the logprobs of the text's tokens (taken over) or NULL */
 	int (*stream_text)(const api_resp_meta *m, const char *text, size_t len, json_t *lp, text_buf *out);
+	/* tool calls complete now (an array of OpenAI calls, borrowed), the first numbered index */
+	int (*stream_calls)(const api_resp_meta *m, json_t *calls, int index, text_buf *out);
 	int (*stream_end)(const api_resp_meta *m, const api_done *d, text_buf *out);
 	int (*stream_error)(const api_resp_meta *m, const api_error *e, text_buf *out);
 	json_t *(*response)(const api_resp_meta *m, const api_done *d, json_t *lp);

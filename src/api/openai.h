@@ -18,6 +18,8 @@
 #include "serve/sched.h"
 
 #define API_MAX_MESSAGES 4096
+#define API_MAX_TOOLS 128
+#define API_MAX_TOOL_NAME 64
 
 enum api_kind { API_CHAT = 1, API_COMPLETION = 2 };
 
@@ -29,9 +31,20 @@ typedef struct {
 	char message[512];
 } api_error;
 
+/* tool_choice */
+enum api_tool_choice { API_TOOLS_AUTO = 0, API_TOOLS_NONE, API_TOOLS_REQUIRED, API_TOOLS_NAMED };
+/* response_format */
+enum api_format { API_FORMAT_TEXT = 0, API_FORMAT_JSON, API_FORMAT_SCHEMA };
+
 typedef struct {
 	enum api_kind kind;
-	json_t *messages;    /* chat: [{role, content}] (owned) */
+	json_t *messages;    /* chat: [{role, content[, tool_calls][, tool_call_id]}] (owned) */
+	json_t *tools;       /* chat: OpenAI's tools, validated, as given (owned), or NULL */
+	enum api_tool_choice tool_choice;
+	char tool_name[API_MAX_TOOL_NAME + 1];   /* API_TOOLS_NAMED: the function */
+	bool parallel_tool_calls;                /* default true */
+	enum api_format format;
+	json_t *schema;      /* API_FORMAT_SCHEMA: response_format.json_schema.schema (owned) */
 	char *prompt;        /* completion: text prompt (owned, NUL-terminated) or NULL */
 	size_t prompt_len;
 	int *prompt_ids;     /* completion: token prompt (owned) or NULL */

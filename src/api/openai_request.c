@@ -43,6 +43,8 @@ json_t *api_error_json(const api_error *e)
 void api_request_free(api_request *req)
 {
 	json_decref(req->messages);
+	json_decref(req->tools);
+	json_decref(req->schema);
 	free(req->prompt);
 	free(req->prompt_ids);
 	free(req->model);
@@ -225,6 +227,58 @@ fail:
 	return NULL;
 }
 
+/* a tool call's function name: [A-Za-z0-9_-]{1,64}, as OpenAI requires */
+static bool tool_name_ok(const json_t *n)
+{
+	size_t len = json_string_length(n);
+	const char *s = json_string_value(n);
+	if (!s || !len || len > API_MAX_TOOL_NAME)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* an assistant's tool_calls: [{id, type: "function", function: {name, arguments: a JSON string}}],
+ * onto nm with each call's arguments parsed into an object, as templates read them (HF's
+ * templates index arguments as a mapping; llama.cpp's server and vLLM parse them the same way) */
+static int parse_tool_calls(json_t *calls, size_t i, json_t *nm, api_error *err)
+{
+	char param[96];
+	snprintf(param, sizeof param, "messages[%zu].tool_calls", i);
+	if (!json_is_array(calls) || !json_array_size(calls) || json_array_size(calls) > API_MAX_TOOLS)
+		return BAD("invalid_type", param, "'%s' must be an array of 1 to %d tool calls", param, API_MAX_TOOLS);
+	json_t *out = json_array();
+	json_object_set_new(nm, "tool_calls", out);
+	size_t j;
+	json_t *c;
+	json_array_foreach(calls, j, c) {
+		snprintf(param, sizeof param, "messages[%zu].tool_calls[%zu]", i, j);
+		json_t *id = field(c, "id"), *type = field(c, "type"), *fn = field(c, "function");
+		json_t *name = field(fn, "name"), *args = field(fn, "arguments");
+		if (!json_is_object(c) || !json_is_string(id) || json_string_length(id) > 256 || !json_is_string(type) ||
+		    strcmp(json_string_value(type), "function") || !json_is_object(fn))
+			return BAD("invalid_value", param, "'%s' must be {id, type: \"function\", function: {name, arguments}}",
+				   param);
+		if (!tool_name_ok(name))
+			return BAD("invalid_value", param, "'%s.function.name' must be 1 to 64 of [A-Za-z0-9_-]", param);
+		json_t *parsed = NULL;
+		if (json_is_string(args)) {
+			json_error_t je;
+			parsed = json_loadb(json_string_value(args), json_string_length(args), 0, &je);
+		}
+		if (!json_is_object(parsed)) {
+			json_decref(parsed);
+			return BAD("invalid_value", param, "'%s.function.arguments' must be a JSON object, as a string", param);
+		}
+		json_array_append_new(out, json_pack("{s:O, s:s, s:{s:O, s:o}}", "id", id, "type", "function", "function",
+						     "name", name, "arguments", parsed));
+	}
+	return 0;
+}
+
 static int parse_messages(json_t *o, api_request *req, api_error *err)
 {
 	json_t *ms = json_object_get(o, "messages");
@@ -256,16 +310,32 @@ static int parse_messages(json_t *o, api_request *req, api_error *err)
 		const char *r = json_string_value(role);
 		if (!strcmp(r, "developer"))
 			r = "system";
-		if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant"))
+		if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant") && strcmp(r, "tool"))
 			return BAD("invalid_value", param,
-				   "'%s' is '%.40s': it must be 'system', 'developer', 'user' or 'assistant'", param,
+				   "'%s' is '%.40s': it must be 'system', 'developer', 'user', 'assistant' or 'tool'", param,
 				   json_string_value(role));
-		json_t *content = parse_content(m, i, !strcmp(r, "assistant"), err);
+		bool assistant = !strcmp(r, "assistant");
+		json_t *calls = field(m, "tool_calls");
+		json_t *content = parse_content(m, i, assistant, err);
 		if (!content)
 			return SH_EINVAL;
 		json_t *nm = json_pack("{s:s, s:o}", "role", r, "content", content);
 		if (!nm || json_array_append_new(req->messages, nm))
 			goto nomem;
+		if (calls && !assistant) {
+			snprintf(param, sizeof param, "messages[%zu].tool_calls", i);
+			return BAD("invalid_value", param, "'%s': only an assistant message has tool calls", param);
+		}
+		if (calls && parse_tool_calls(calls, i, nm, err))
+			return SH_EINVAL;
+		if (!strcmp(r, "tool")) {
+			json_t *id = field(m, "tool_call_id");
+			snprintf(param, sizeof param, "messages[%zu].tool_call_id", i);
+			if (!json_is_string(id) || !json_string_length(id) || json_string_length(id) > 256)
+				return BAD(id ? "invalid_type" : "missing_required_parameter", param,
+					   "'%s' must be the id of the tool call this message answers", param);
+			json_object_set(nm, "tool_call_id", id);
+		}
 	}
 	return 0;
 nomem:
@@ -351,6 +421,107 @@ static int parse_bias(json_t *o, const api_limits *lim, sched_params *sp, api_er
 	return 0;
 }
 
+/* tools: [{type: "function", function: {name, description?, parameters?, strict?}}], kept as
+ * given; tool_choice: "auto", "none", "required" or {type: "function", function: {name}};
+ * parallel_tool_calls */
+static int parse_tools(json_t *o, api_request *req, api_error *err)
+{
+	req->parallel_tool_calls = true;
+	if (get_bool(o, "parallel_tool_calls", &req->parallel_tool_calls, err))
+		return SH_EINVAL;
+	json_t *tools = field(o, "tools"), *choice = field(o, "tool_choice");
+	if (tools) {
+		if (!json_is_array(tools) || json_array_size(tools) > API_MAX_TOOLS)
+			return BAD("invalid_type", "tools", "'tools' must be an array of at most %d tools", API_MAX_TOOLS);
+		size_t i;
+		json_t *t;
+		json_array_foreach(tools, i, t) {
+			char param[48];
+			snprintf(param, sizeof param, "tools[%zu]", i);
+			json_t *type = field(t, "type"), *fn = field(t, "function");
+			if (!json_is_object(t) || !json_is_string(type) || strcmp(json_string_value(type), "function") ||
+			    !json_is_object(fn))
+				return BAD("invalid_value", param, "'%s' must be {type: \"function\", function: {...}}", param);
+			json_t *d = field(fn, "description"), *ps = field(fn, "parameters"), *strict = field(fn, "strict");
+			if (!tool_name_ok(field(fn, "name")))
+				return BAD("invalid_value", param, "'%s.function.name' must be 1 to 64 of [A-Za-z0-9_-]", param);
+			if ((d && !json_is_string(d)) || (ps && !json_is_object(ps)) || (strict && !json_is_boolean(strict)))
+				return BAD("invalid_type", param,
+					   "'%s.function': description a string, parameters a JSON Schema object, strict a boolean",
+					   param);
+			for (size_t k = 0; k < i; k++)
+				if (json_equal(field(field(json_array_get(tools, k), "function"), "name"), field(fn, "name")))
+					return BAD("invalid_value", param, "'%s': two tools are named '%s'", param,
+						   json_string_value(field(fn, "name")));
+		}
+		if (json_array_size(tools))
+			req->tools = json_incref(tools);
+	}
+	if (!choice)
+		return 0;
+	if (json_is_string(choice)) {
+		const char *c = json_string_value(choice);
+		req->tool_choice = !strcmp(c, "auto") ? API_TOOLS_AUTO : !strcmp(c, "none") ? API_TOOLS_NONE
+				   : !strcmp(c, "required") ? API_TOOLS_REQUIRED : -1;
+		if ((int)req->tool_choice < 0)
+			return BAD("invalid_value", "tool_choice", "'tool_choice' is '%.40s': 'auto', 'none', 'required' or a "
+				   "function", c);
+	} else {
+		json_t *name = field(field(choice, "function"), "name");
+		if (!json_is_object(choice) || !json_is_string(field(choice, "type")) ||
+		    strcmp(json_string_value(field(choice, "type")), "function") || !tool_name_ok(name))
+			return BAD("invalid_value", "tool_choice", "'tool_choice' must be a string or {type: \"function\", "
+				   "function: {name}}");
+		req->tool_choice = API_TOOLS_NAMED;
+		snprintf(req->tool_name, sizeof req->tool_name, "%s", json_string_value(name));
+		bool found = false;
+		size_t i;
+		json_t *t;
+		json_array_foreach(req->tools, i, t)
+			found |= !strcmp(json_string_value(field(field(t, "function"), "name")), req->tool_name);
+		if (!found)
+			return BAD("invalid_value", "tool_choice", "'tool_choice' names '%s', which is not in 'tools'",
+				   req->tool_name);
+	}
+	if (!req->tools && req->tool_choice != API_TOOLS_NONE && req->tool_choice != API_TOOLS_AUTO)
+		return BAD("invalid_value", "tool_choice", "'tool_choice' needs 'tools'");
+	return 0;
+}
+
+/* response_format: {type: "text"}, {type: "json_object"}, {type: "json_schema", json_schema: {name,
+ * schema, strict?, description?}}; the schema is compiled (and its keywords checked) where the
+ * model's vocabulary is known */
+static int parse_format(json_t *o, api_request *req, api_error *err)
+{
+	json_t *f = field(o, "response_format");
+	if (!f)
+		return 0;
+	json_t *type = field(f, "type");
+	if (!json_is_object(f) || !json_is_string(type))
+		return BAD("invalid_type", "response_format", "'response_format' must be {type: \"text\" | \"json_object\" | "
+			   "\"json_schema\", ...}");
+	const char *t = json_string_value(type);
+	if (!strcmp(t, "text"))
+		return 0;
+	if (!strcmp(t, "json_object")) {
+		req->format = API_FORMAT_JSON;
+		return 0;
+	}
+	if (strcmp(t, "json_schema"))
+		return BAD("invalid_value", "response_format.type", "'response_format.type' is '%.40s': 'text', "
+			   "'json_object' or 'json_schema'", t);
+	json_t *js = field(f, "json_schema"), *schema = field(js, "schema"), *name = field(js, "name");
+	if (!json_is_object(js) || (name && !json_is_string(name)))
+		return BAD("invalid_type", "response_format.json_schema", "'response_format.json_schema' must be {name, "
+			   "schema, strict}");
+	if (!json_is_object(schema))
+		return BAD(schema ? "invalid_type" : "missing_required_parameter", "response_format.json_schema.schema",
+			   "'response_format.json_schema.schema' must be a JSON Schema object");
+	req->format = API_FORMAT_SCHEMA;
+	req->schema = json_incref(schema);
+	return 0;
+}
+
 /* chat: logprobs (a boolean) and top_logprobs (0..20, with logprobs); completions: logprobs (the
  * alternatives, 0..20) */
 static int parse_logprobs(enum api_kind kind, json_t *o, sched_params *sp, api_error *err)
@@ -401,6 +572,9 @@ static const struct {
 	{ "logit_bias", API_FIELD_BOTH },
 	{ "logprobs", API_FIELD_BOTH },
 	{ "top_logprobs", API_FIELD_CHAT },
+	{ "tools", API_FIELD_CHAT },
+	{ "tool_choice", API_FIELD_CHAT },
+	{ "parallel_tool_calls", API_FIELD_CHAT },
 	{ "user", API_FIELD_BOTH | API_FIELD_INERT },
 	{ "metadata", API_FIELD_CHAT | API_FIELD_INERT },
 	{ "store", API_FIELD_CHAT | API_FIELD_INERT },
@@ -474,7 +648,8 @@ static int parse_object(enum api_kind kind, json_t *o, const api_limits *lim, ap
 				   "'stream_options.include_usage' must be a boolean, not %s", type_name(iu));
 		req->include_usage = json_is_true(iu);
 	}
-	if (parse_bias(o, lim, sp, err) || parse_logprobs(kind, o, sp, err))
+	if (parse_bias(o, lim, sp, err) || parse_logprobs(kind, o, sp, err) ||
+	    (kind == API_CHAT && parse_tools(o, req, err)) || parse_format(o, req, err))
 		return SH_EINVAL;
 	return parse_stop(o, sp, err);
 }

@@ -186,9 +186,33 @@ static int oa_text(const api_resp_meta *m, const char *text, size_t len, json_t 
 	return sse_event(out, api_chunk(m, text, len, false, SCHED_RUNNING, m->include_usage, lp));
 }
 
+/* a reply that made tool calls ends with finish_reason "tool_calls" */
+static json_t *with_calls_finish(json_t *j, const api_done *d)
+{
+	if (j && json_array_size(d->calls))
+		json_object_set_new(json_array_get(json_object_get(j, "choices"), 0), "finish_reason", json_string("tool_calls"));
+	return j;
+}
+
+static int oa_calls(const api_resp_meta *m, json_t *calls, int index, text_buf *out)
+{
+	json_t *delta = json_array();
+	size_t i;
+	json_t *c;
+	json_array_foreach(calls, i, c) {
+		json_t *e = json_deep_copy(c);
+		json_object_set_new(e, "index", json_integer(index + (json_int_t)i));
+		json_array_append_new(delta, e);
+	}
+	json_t *j = api_chunk(m, NULL, 0, false, SCHED_RUNNING, m->include_usage, NULL);
+	json_object_set_new(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta"), "tool_calls", delta);
+	return sse_event(out, j);
+}
+
 static int oa_end(const api_resp_meta *m, const api_done *d, text_buf *out)
 {
-	int rc = sse_event(out, with_nodes(api_chunk(m, NULL, 0, false, d->finish, m->include_usage, NULL), d->nodes));
+	int rc = sse_event(out, with_nodes(with_calls_finish(api_chunk(m, NULL, 0, false, d->finish, m->include_usage, NULL), d),
+					   d->nodes));
 	if (m->include_usage)
 		rc |= sse_event(out, api_usage_chunk(m, d->n_prompt, d->n_gen));
 	return rc | text_buf_add(out, "data: [DONE]\n\n", 14);
@@ -201,11 +225,18 @@ static int oa_error(const api_resp_meta *m, const api_error *e, text_buf *out)
 
 static json_t *oa_response(const api_resp_meta *m, const api_done *d, json_t *lp)
 {
-	return with_nodes(api_response(m, d->text, d->len, d->finish, d->n_prompt, d->n_gen, lp), d->nodes);
+	json_t *j = with_calls_finish(api_response(m, d->text, d->len, d->finish, d->n_prompt, d->n_gen, lp), d);
+	json_t *msg = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message");
+	if (msg && json_array_size(d->calls)) {
+		json_object_set(msg, "tool_calls", d->calls);
+		if (!d->len)
+			json_object_set_new(msg, "content", json_null());
+	}
+	return with_nodes(j, d->nodes);
 }
 
 const api_dialect api_openai = {
 	.name = "openai", .parse = api_request_parse, .stream_type = "text/event-stream", .stream_start = oa_start,
-	.stream_text = oa_text, .stream_end = oa_end, .stream_error = oa_error, .response = oa_response,
+	.stream_text = oa_text, .stream_calls = oa_calls, .stream_end = oa_end, .stream_error = oa_error, .response = oa_response,
 	.error_json = api_error_json,
 };

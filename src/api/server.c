@@ -15,6 +15,7 @@
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "api/server.h"
 #include "api/dialect.h"
+#include "api/tools.h"
 #include "api/web.h"
 #include "hub/hub_jobs.h"
 
@@ -99,6 +100,9 @@ typedef struct {
 	sched_req *r;
 	api_resp_meta meta;
 	bool logprobs;
+	tools_stream *ts;            /* the reply is read for tool calls, or NULL */
+	json_t *calls;               /* the calls it made so far */
+	size_t shown_calls;          /* of which sent */
 	size_t lp_offset;            /* completions: the text_offset of the next token */
 	int fd;
 	char client[INET6_ADDRSTRLEN];
@@ -200,6 +204,11 @@ static uint64_t srv_rand(api_server *srv)
 	uint64_t x = sh_rng_u64(&srv->rng);
 	pthread_mutex_unlock(&srv->mu);
 	return x;
+}
+
+static uint64_t srv_rand_cb(void *ctx)
+{
+	return srv_rand(ctx);
 }
 
 static void count_status(api_server *srv, unsigned status)
@@ -371,7 +380,8 @@ static int build_prompt(const served *sv, api_request *req, int **ids, api_error
 	} else {
 		char *text = NULL, msg[256] = "";
 		size_t len = 0;
-		if (!sv->m.chat_render || sv->m.chat_render(sv->m.chat_ctx, req->messages, &text, &len, msg, sizeof msg)) {
+		const json_t *tools = req->tool_choice == API_TOOLS_NONE ? NULL : req->tools;
+		if (!sv->m.chat_render || sv->m.chat_render(sv->m.chat_ctx, req->messages, tools, &text, &len, msg, sizeof msg)) {
 			api_error_set(err, 400, "invalid_request_error", "invalid_value", "messages",
 				      "the messages cannot be rendered with the chat template: %s", msg);
 			return -1;
@@ -480,6 +490,21 @@ static api_done done_of(const served *sv, const sched_status *ss, const char *te
 			   .t_submit = ss->t_submit, .t_first = ss->t_first, .t_last = ss->t_last, .nodes = nodes_json(sv) };
 }
 
+/* the new text through the tool-call reader: st->text becomes what may be shown, calls go to
+ * st->calls (at the end, what is left) */
+static int tools_filter(stream *st, bool end)
+{
+	text_buf shown = { 0 };
+	int rc = tools_stream_feed(st->ts, st->text.p, st->text.len, &shown, st->calls);
+	if (!rc && end)
+		rc = tools_stream_end(st->ts, &shown, st->calls);
+	st->text.len = 0;
+	if (!rc && shown.len)
+		rc = text_buf_add(&st->text, shown.p, shown.len);
+	text_buf_free(&shown);
+	return rc;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	stream *st = cls;
@@ -510,10 +535,22 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		int rc = 0;
 		json_t *lp = st->logprobs ? take_logprobs(st->sv, st->r, st->meta.kind, &st->lp_offset) : NULL;
+		bool over = ss.finish == SCHED_FINISH_STOP || ss.finish == SCHED_FINISH_LENGTH;
+		if (st->ts)
+			rc |= tools_filter(st, over);
 		if (st->text.len || lp)
 			rc |= d->stream_text(&st->meta, st->text.p, st->text.len, lp, &st->out);
-		if (ss.finish == SCHED_FINISH_STOP || ss.finish == SCHED_FINISH_LENGTH) {
+		if (st->ts && json_array_size(st->calls) > st->shown_calls) {
+			json_t *fresh = json_array();
+			for (size_t i = st->shown_calls; i < json_array_size(st->calls); i++)
+				json_array_append(fresh, json_array_get(st->calls, i));
+			rc |= d->stream_calls(&st->meta, fresh, (int)st->shown_calls, &st->out);
+			st->shown_calls = json_array_size(st->calls);
+			json_decref(fresh);
+		}
+		if (over) {
 			api_done dn = done_of(st->sv, &ss, NULL, 0);
+			dn.calls = st->calls;
 			rc |= d->stream_end(&st->meta, &dn, &st->out);
 			json_decref(dn.nodes);
 		} else if (ss.finish != SCHED_RUNNING) {
@@ -543,6 +580,10 @@ static void stream_free(void *cls)
 	}
 	sched_req_release(st->r); /* cancels it if the client left early */
 	served_put(st->srv, st->sv);
+	if (st->ts)
+		tools_stream_free(st->ts);
+	free(st->ts);
+	json_decref(st->calls);
 	text_buf_free(&st->out);
 	text_buf_free(&st->text);
 	free(st);
@@ -579,6 +620,10 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 	sched_req *r = sched_submit(sv->m.s, ids, n, &req.sp, &e);
 	free(ids);
 	bool stream_mode = req.stream, logprobs = req.sp.logprobs;
+	/* a reply that may call tools is read for calls, in the format of the model's template */
+	bool read_tools = req.tools && req.tool_choice != API_TOOLS_NONE;
+	tmpl_tools_family family = (tmpl_tools_family)sv->m.tools_family;
+	int max_calls = req.parallel_tool_calls ? 0 : 1;
 	api_resp_meta meta;
 	meta_init(srv, sv, &meta, kind);
 	meta.include_usage = req.include_usage;
@@ -610,6 +655,14 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 		st->fd = conn_fd(c);
 		st->logprobs = logprobs;
 		st->meta = meta;
+		if (read_tools && (!(st->ts = malloc(sizeof *st->ts)) || !(st->calls = json_array()))) {
+			MHD_destroy_response(resp); /* stream_free releases the rest */
+			SEND_ERR(503, "server_error", "out_of_memory", NULL, "out of memory");
+		}
+		if (st->ts) {
+			tools_stream_init(st->ts, family, srv_rand_cb, srv);
+			st->ts->max_calls = max_calls;
+		}
 		snprintf(st->client, sizeof st->client, "%s", k->client);
 		MHD_add_response_header(resp, "Content-Type", d->stream_type);
 		MHD_add_response_header(resp, "Cache-Control", "no-cache");
@@ -655,8 +708,23 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 		lp = api_logprobs(kind, sv->m.v, NULL, 0, &offset);
 	sched_req_release(r);
 	api_done dn = done_of(sv, &ss, text.p, text.len);
+	text_buf content = { 0 };
+	if (read_tools) { /* the text but the calls, and the calls */
+		tools_stream ts;
+		tools_stream_init(&ts, family, srv_rand_cb, srv);
+		ts.max_calls = max_calls;
+		dn.calls = json_array();
+		if (tools_stream_feed(&ts, text.p, text.len, &content, dn.calls) ||
+		    tools_stream_end(&ts, &content, dn.calls))
+			sh_log_error("%s: out of memory reading tool calls", meta.id);
+		tools_stream_free(&ts);
+		dn.text = content.p;
+		dn.len = content.len;
+	}
 	ret = send_json(srv, c, 200, d->response(&meta, &dn, lp), NULL, NULL);
 	json_decref(dn.nodes);
+	json_decref(dn.calls);
+	text_buf_free(&content);
 	text_buf_free(&text);
 	return ret;
 }

@@ -36,10 +36,11 @@
 #define API_MAX_BODY (8u << 20)     /* request bytes; more: 413 */
 #define API_MAX_MODEL_REF 1024     /* bytes of a model reference or path to switch to (a wire SWITCH carries it) */
 
-/* Renders chat messages ([{role, content: string}]) to prompt text with the model's template,
- * generation prompt added. 0 and a malloc'd *out, or an error with the reason in err. */
-typedef int (*api_chat_render_fn)(void *ctx, const json_t *messages, char **out, size_t *len, char *err,
-				  size_t errlen);
+/* Renders chat messages ([{role, content: string, tool_calls?, tool_call_id?}]) and tools (OpenAI's
+ * array, or NULL) to prompt text with the model's template, generation prompt added. 0 and a
+ * malloc'd *out, or an error with the reason in err. */
+typedef int (*api_chat_render_fn)(void *ctx, const json_t *messages, const json_t *tools, char **out, size_t *len,
+				  char *err, size_t errlen);
 
 /* What the server serves: one model's scheduler and what belongs with it. The server holds one at a
  * time; api_server_swap puts another in its place while the requests on the old one finish. */
@@ -52,6 +53,7 @@ typedef struct {
 	int n_layers;            /* the model's, for the web UI */
 	api_chat_render_fn chat_render;
 	void *chat_ctx;
+	int tools_family;        /* how the model writes tool calls (tmpl_tools_family) */
 	/* optional: whether completions can run now; non-zero: 503 with msg (e.g. the model does not
 	 * fit the cluster's live nodes) */
 	int (*ready)(void *ctx, char *msg, size_t cap);

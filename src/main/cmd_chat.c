@@ -111,7 +111,7 @@ static int chat_turn(chat *c)
 	size_t len;
 	int *ids = NULL, n, rc;
 	text_buf reply = { 0 };
-	if ((rc = tmpl_render_chat(c->tc.t, c->msgs, true, c->tc.bos, c->tc.eos, NULL, &text, &len, err, sizeof err))) {
+	if ((rc = tmpl_render_chat(c->tc.t, c->msgs, NULL, true, c->tc.bos, c->tc.eos, NULL, &text, &len, err, sizeof err))) {
 		sh_log_error("chat template: %s", err);
 		goto fail;
 	}

@@ -23,10 +23,11 @@ static void model_id_of(const char *path, char *out, size_t size)
 }
 
 /* the api's chat renderer: the model's template (tmpl_chat), any thread */
-static int render_chat(void *ctx, const json_t *messages, char **out, size_t *len, char *err, size_t errlen)
+static int render_chat(void *ctx, const json_t *messages, const json_t *tools, char **out, size_t *len, char *err,
+		       size_t errlen)
 {
 	const tmpl_chat *c = ctx;
-	return tmpl_render_chat(c->t, messages, true, c->bos, c->eos, NULL, out, len, err, errlen);
+	return tmpl_render_chat(c->t, messages, tools, true, c->bos, c->eos, NULL, out, len, err, errlen);
 }
 
 static int cluster_ready_cb(void *ctx, char *msg, size_t cap) { return cluster_ready(ctx, msg, cap); }
@@ -115,7 +116,9 @@ int serving_open(const serving_opts *o, const char *model, const serving_join *j
 		co.part = part;
 		co.src = src;
 		co.full_copy = o->full_copy;
-		co.peers = join ? join->peers : o->peers;
+		if (join && join->peers)
+			snprintf(sv->peers, sizeof sv->peers, "%s", join->peers);
+		co.peers = !join ? o->peers : sv->peers[0] ? sv->peers : NULL;
 		co.node_id = join ? join->node_id : NULL;
 		co.expect_nodes = join ? join->expect_nodes : 0;
 		if (join) /* the node port of the model served so far is taken: the default, else any */
@@ -180,6 +183,7 @@ int serving_load(const serving_opts *o, serving *sv, double timeout)
 	sv->am = (api_model){ .s = sv->s, .v = be.v, .id = sv->id,
 			      .created = stat(sv->mo.model, &st) == 0 ? st.st_mtime : time(NULL), .n_ctx = n_ctx,
 			      .n_layers = hp.n_layers, .chat_render = render_chat, .chat_ctx = &sv->chat,
+			      .tools_family = (int)tmpl_tools_family_of(sv->chat.t),
 			      .ready = sv->cl ? cluster_ready_cb : NULL, .topology = sv->cl ? topology_json : topology_single,
 			      .cluster_ctx = sv->cl ? (void *)sv->cl : (void *)&sv->e };
 	return SH_OK;

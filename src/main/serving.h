@@ -37,6 +37,7 @@ typedef struct {
 	model_opts mo;             /* resolved: mo.model is the file */
 	hub_opts hub;              /* a shared model's hub (its source keeps a pointer) */
 	char file[HUB_PATH_MAX + 1];  /* a shared model's file name in its repo (the cluster keeps a pointer) */
+	char peers[160];           /* a switched-to model's node: where it meets its cluster (kept too) */
 	cluster *cl;               /* a cluster node, or */
 	engine e;                  /* the plain engine */
 	sched *s;

@@ -14,6 +14,10 @@
  * render uses at most about 512 KiB of C stack (1 MiB under ASan): run renders on threads with
  * at least that.
  *
+ * The chat render (tmpl_render_chat) passes what apply_chat_template passes, tools
+ * included; tmpl_tools_family_of tells from a template's text which tool-call format its model
+ * writes, for a caller that parses the model's output.
+ *
  * Errors are returned, never fatal: syntax errors as "line N: what", runtime errors as
  * "line N: what", and raise_exception(msg) as exactly msg. A render that hits a cap returns
  * SH_ERANGE; one that fails or raises, SH_EINVAL.
@@ -54,11 +58,34 @@ void tmpl_free(tmpl *t);
 int tmpl_render(const tmpl *t, const json_t *vars, const tmpl_opts *o, char **out, size_t *out_len,
 		char *err, size_t errlen);
 
-/* The usual chat render: messages is a JSON array of {role, content, ...} (content a string or
- * an array of {type, text} parts, passed as given, as HF does); bos/eos may be NULL (empty);
- * tools and documents are None, as HF passes them when a request has none. */
-int tmpl_render_chat(const tmpl *t, const json_t *messages, bool add_generation_prompt, const char *bos,
-		     const char *eos, const tmpl_opts *o, char **out, size_t *out_len, char *err, size_t errlen);
+/* The chat render, as HF's apply_chat_template(messages, tools=tools, add_generation_prompt=...)
+ * renders it: messages is a JSON array of {role, content, ...}, passed as given (a content that
+ * is a list of parts stays a list; an assistant's tool_calls and a tool call's `arguments`, an
+ * object or a JSON string, reach the template as they are: turning OpenAI's string arguments into
+ * an object is the caller's choice). tools is NULL (the template sees None) or a JSON array of
+ * tool objects, passed as given, so templates see OpenAI's {"type": "function", "function":
+ * {name, description, parameters}}; a tools value that is not an array of objects is SH_EINVAL,
+ * as HF rejects it. documents is None. bos/eos may be NULL (empty). */
+int tmpl_render_chat(const tmpl *t, const json_t *messages, const json_t *tools, bool add_generation_prompt,
+		     const char *bos, const char *eos, const tmpl_opts *o, char **out, size_t *out_len, char *err,
+		     size_t errlen);
+/* How a template's model writes tool calls, told by markers in the template's text and string
+ * constants, for a template that reads `tools` (the first that applies):
+ *   TMPL_TOOLS_MISTRAL    "[TOOL_CALLS]": that token, then a JSON array of {"name", "arguments"[, "id"]}
+ *   TMPL_TOOLS_HERMES     "<tool_call>": <tool_call>{"name", "arguments"}</tool_call> (Hermes, Qwen2.5)
+ *   TMPL_TOOLS_COMMAND_R  "Action:" and "```json": Action: then a ```json list of
+ *                         {"tool_name", "parameters"} (Command-R+)
+ *   TMPL_TOOLS_LLAMA3     "<|python_tag|>", or "<|start_header_id|>" and "\"parameters\"": a bare
+ *                         {"name", "parameters"} object, <|python_tag|> for built-in tools (Llama 3.1-3.3)
+ *   TMPL_TOOLS_NONE       none of these, or the template never reads `tools` */
+typedef enum {
+	TMPL_TOOLS_NONE,
+	TMPL_TOOLS_HERMES,
+	TMPL_TOOLS_LLAMA3,
+	TMPL_TOOLS_MISTRAL,
+	TMPL_TOOLS_COMMAND_R,
+} tmpl_tools_family;
+tmpl_tools_family tmpl_tools_family_of(const tmpl *t);
 
 /* ---------------------------------------------------------------- built-ins and models */
 /* Jinja source of a built-in template (chatml, llama2, llama3, mistral, gemma, phi3, qwen2), or

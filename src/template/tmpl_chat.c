@@ -3,8 +3,11 @@
  * (the variables HF's apply_chat_template passes), built-in templates, and a model's template.
  *
  * tmpl_render_chat passes what transformers passes to the template: messages (as given: a
- * content that is a list of parts stays a list, as HF leaves it), tools=None, documents=None,
- * add_generation_prompt, bos_token, eos_token.
+ * content that is a list of parts stays a list, a tool call's arguments stay an object or a
+ * string, as HF leaves them), tools (None, or the array of tool objects as given: HF passes a
+ * dict tool unchanged, so templates see OpenAI's {"type": "function", "function": {...}}),
+ * documents=None, add_generation_prompt, bos_token, eos_token. The tool-call family is decided once, by the parser's check walk
+ * (tmpl_tools_family_of reads it).
  *
  * A model's template is its `tokenizer.chat_template`; its special-token texts are the entries
  * of tokenizer.ggml.tokens at tokenizer.ggml.bos_token_id / eos_token_id. A model without a
@@ -27,7 +30,7 @@ tmpl *tmpl_parse(const char *src, size_t len, char *err, size_t errlen)
 	}
 	tm_token *toks = tm_lex(src, len, &t->a, &n, err, errlen);
 	if (toks) {
-		t->root = tm_parse(toks, n, &t->a, err, errlen);
+		t->root = tm_parse(toks, n, &t->a, &t->tools, err, errlen);
 		free(toks);
 	}
 	if (!t->root) {
@@ -50,20 +53,41 @@ int tmpl_render(const tmpl *t, const json_t *vars, const tmpl_opts *o, char **ou
 	return tm_render(t, vars, o, out, out_len, err, errlen);
 }
 
-int tmpl_render_chat(const tmpl *t, const json_t *messages, bool add_generation_prompt, const char *bos, const char *eos,
-		     const tmpl_opts *o, char **out, size_t *out_len, char *err, size_t errlen)
+tmpl_tools_family tmpl_tools_family_of(const tmpl *t) { return t ? t->tools : TMPL_TOOLS_NONE; }
+
+/* HF's check of the tools it is given: a list of dicts (a Python function it would convert has no
+ * JSON form) */
+static bool tools_ok(const json_t *tools, char *err, size_t errlen)
 {
-	json_t *vars = json_object();
-	*out = NULL;
-	if (!vars || !messages) {
-		snprintf(err, errlen, vars ? "no messages" : "out of memory");
-		json_decref(vars);
-		return vars ? SH_EINVAL : SH_ENOMEM;
+	if (!json_is_array(tools)) {
+		snprintf(err, errlen, "tools: not an array of tool objects");
+		return false;
 	}
+	for (size_t i = 0; i < json_array_size(tools); i++)
+		if (!json_is_object(json_array_get(tools, i))) {
+			snprintf(err, errlen, "tools[%zu]: not an object (a tool is {\"type\": \"function\", \"function\": {...}})", i);
+			return false;
+		}
+	return true;
+}
+
+int tmpl_render_chat(const tmpl *t, const json_t *messages, const json_t *tools, bool add_generation_prompt,
+		     const char *bos, const char *eos, const tmpl_opts *o, char **out, size_t *out_len, char *err,
+		     size_t errlen)
+{
+	*out = NULL;
+	if (!messages) {
+		snprintf(err, errlen, "no messages");
+		return SH_EINVAL;
+	}
+	if (tools && !tools_ok(tools, err, errlen))
+		return SH_EINVAL;
+	json_t *vars = json_object();
 	bos = bos ? bos : "";
 	eos = eos ? eos : "";
 	/* token texts need not be valid UTF-8: keep their bytes */
-	if (json_object_set(vars, "messages", (json_t *)messages) || json_object_set_new(vars, "tools", json_null()) ||
+	if (!vars || json_object_set(vars, "messages", (json_t *)messages) ||
+	    json_object_set(vars, "tools", tools ? (json_t *)tools : json_null()) ||
 	    json_object_set_new(vars, "documents", json_null()) ||
 	    json_object_set_new(vars, "add_generation_prompt", json_boolean(add_generation_prompt)) ||
 	    json_object_set_new(vars, "bos_token", json_stringn_nocheck(bos, strlen(bos))) ||

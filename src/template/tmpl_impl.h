@@ -4,10 +4,12 @@
  *   tmpl_arena.c     bump arena (parse trees and renders), growable byte buffers
  *   tmpl_lex.c       template text -> tokens (delimiters, whitespace control, expression tokens)
  *   tmpl_parse.c     tokens -> tree (jinja2's grammar and precedence), the post-parse checks
+ *                    (and the tool-call markers the template carries)
  *   tmpl_value.c     values: Python semantics of str()/repr(), truth, ==, <, JSON in and out, UTF-8
  *   tmpl_eval.c      the evaluator: scopes, statements, expressions, operators, calls, limits
  *   tmpl_builtins.c  filters, tests, methods of str/dict/list/loop, globals
- *   tmpl_chat.c      public entry points, built-in templates, model templates
+ *   tmpl_chat.c      public entry points (the chat render with tools), built-in templates, model
+ *                    templates
  *
  * Values are small tagged unions passed by value; strings, lists and dicts point into the
  * render's arena (or into the tree, or into the caller's JSON, all of which outlive the render).
@@ -242,10 +244,12 @@ typedef struct node {
 struct tmpl {
 	tm_arena a;
 	node *root;
+	tmpl_tools_family tools;  /* what the check walk found (tmpl_tools_family_of) */
 };
 
-/* the tree of tokens; NULL on error (message in err) */
-node *tm_parse(tm_token *toks, int n, tm_arena *a, char *err, size_t errlen);
+/* the tree of tokens; NULL on error (message in err). *tools gets the tool-call family the
+ * template's markers tell (see tmpl_tools_family_of). */
+node *tm_parse(tm_token *toks, int n, tm_arena *a, tmpl_tools_family *tools, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------- evaluation */
 struct tm_scope {

@@ -7,12 +7,15 @@
  * Adjacent string literals concatenate. Nesting (statements and expressions) is capped so the
  * evaluator's recursion stays bounded too; `elif` chains are built as a list, not nested.
  *
- * After parsing, one walk over the tree (tm_parse_check) does what jinja2's compiler does before
+ * After parsing, one walk over the tree (check) does what jinja2's compiler does before
  * anything renders: an unknown filter or test is an error, and a macro learns whether its body
  * uses `varargs` / `kwargs` (which decides whether extra arguments are accepted). The walk also
  * caps the tree's height: left-deep chains (a+b+c+..., x|f|f|f...) are built by loops, not
- * recursion, so only the height check bounds what the evaluator will recurse over.
+ * recursion, so only the height check bounds what the evaluator will recurse over. And it notes
+ * what tells the template's tool-call family: whether it reads the variable `tools`, and the
+ * markers its text and string constants carry ("<tool_call>", "[TOOL_CALLS]", ...).
  */
+#define _GNU_SOURCE /* memmem */
 #include "template/tmpl_impl.h"
 
 #include <stdarg.h>
@@ -28,6 +31,7 @@ typedef struct {
 	char *err;
 	size_t errlen;
 	bool failed;
+	unsigned marks;        /* MARK_* the check walk found */
 } parser;
 
 static bool pfail(parser *P, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1109,6 +1113,40 @@ static bool check_fail(parser *P, const node *n, const char *fmt, tm_str name)
 	return false;
 }
 
+/* what the tool-call families are told by: the template reads `tools`; its text or string
+ * constants carry these markers */
+enum {
+	MARK_TOOLS = 1, MARK_TOOL_CALL = 2, MARK_TOOL_CALLS = 4, MARK_ACTION = 8, MARK_JSON_BLOCK = 16,
+	MARK_PYTHON_TAG = 32, MARK_PARAMETERS = 64, MARK_HEADER = 128,
+};
+static const struct { const char *text; unsigned mark; } markers[] = {
+	{ "<tool_call>", MARK_TOOL_CALL }, { "[TOOL_CALLS]", MARK_TOOL_CALLS }, { "Action:", MARK_ACTION },
+	{ "```json", MARK_JSON_BLOCK }, { "<|python_tag|>", MARK_PYTHON_TAG }, { "\"parameters\"", MARK_PARAMETERS },
+	{ "<|start_header_id|>", MARK_HEADER },
+};
+
+static void note_markers(parser *P, tm_str s)
+{
+	for (size_t i = 0; i < SH_ARRAY_LEN(markers); i++)
+		if (!(P->marks & markers[i].mark) && s.n && memmem(s.p, s.n, markers[i].text, strlen(markers[i].text)))
+			P->marks |= markers[i].mark;
+}
+
+static tmpl_tools_family tools_family(unsigned m)
+{
+	if (!(m & MARK_TOOLS))
+		return TMPL_TOOLS_NONE;
+	if (m & MARK_TOOL_CALLS)
+		return TMPL_TOOLS_MISTRAL;
+	if (m & MARK_TOOL_CALL)
+		return TMPL_TOOLS_HERMES;
+	if ((m & MARK_ACTION) && (m & MARK_JSON_BLOCK))
+		return TMPL_TOOLS_COMMAND_R;
+	if ((m & MARK_PYTHON_TAG) || ((m & MARK_HEADER) && (m & MARK_PARAMETERS)))
+		return TMPL_TOOLS_LLAMA3;
+	return TMPL_TOOLS_NONE;
+}
+
 static bool check(parser *P, node *n, int depth, const mlink *macros)
 {
 	if (!n)
@@ -1128,6 +1166,10 @@ static bool check(parser *P, node *n, int depth, const mlink *macros)
 		if (n->kind == N_NAME && (tm_str_eq(n->name, "varargs") || tm_str_eq(n->name, "kwargs")))
 			for (const mlink *l = macros; l; l = l->up)
 				l->m->op |= tm_str_eq(n->name, "varargs") ? MACRO_VARARGS : MACRO_KWARGS;
+		if (n->kind == N_NAME && tm_str_eq(n->name, "tools"))
+			P->marks |= MARK_TOOLS;
+		if (n->kind == N_TEXT || (n->kind == N_CONST && n->cv.t == V_STR))
+			note_markers(P, n->kind == N_TEXT ? n->name : n->cv.s);
 		if (!check(P, n->a, depth + 1, ml) || !check(P, n->b, depth + 1, ml) || !check(P, n->d, depth + 1, ml))
 			return false;
 		if (!(n->kind == N_IF && n->c && n->c->kind == N_IF && n->c->flag) && !check(P, n->c, depth + 1, ml))
@@ -1143,12 +1185,13 @@ static bool check(parser *P, node *n, int depth, const mlink *macros)
 	return true;
 }
 
-node *tm_parse(tm_token *toks, int n, tm_arena *a, char *err, size_t errlen)
+node *tm_parse(tm_token *toks, int n, tm_arena *a, tmpl_tools_family *tools, char *err, size_t errlen)
 {
 	parser P = { .t = toks, .n = n, .a = a, .err = err, .errlen = errlen };
 	int which;
 	node *root = body(&P, NULL, 0, &which);
 	if (P.failed || !check(&P, root, 0, NULL))
 		return NULL;
+	*tools = tools_family(P.marks);
 	return root;
 }

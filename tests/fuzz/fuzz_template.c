@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tmpl_opts o = { .now = 1721995200, .max_output = 1 << 20, .max_memory = 64 << 20, .max_steps = 100000 };
 	char *out = NULL;
 	size_t n = 0;
-	int rc = tmpl_render_chat(t, messages, true, "<s>", "</s>", &o, &out, &n, err, sizeof err);
+	int rc = tmpl_render_chat(t, messages, NULL, true, "<s>", "</s>", &o, &out, &n, err, sizeof err);
 	check_result(rc, out, n, err);
 	out = NULL;
 	rc = tmpl_render(t, vars, &o, &out, &n, err, sizeof err);

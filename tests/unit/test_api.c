@@ -41,6 +41,31 @@ Test(api, chat_defaults_and_normalization)
 	api_request_free(&r);
 }
 
+Test(api, tool_calls_reach_the_template_as_objects)
+{
+	api_request r;
+	api_error e;
+	cr_assert_eq(parse(API_CHAT,
+			   "{\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},{\"role\":\"assistant\",\"content\":null,"
+			   "\"tool_calls\":[{\"id\":\"abc123def\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+			   "\"arguments\":\"{\\\"location\\\":\\\"Paris\\\"}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"abc123def\","
+			   "\"content\":\"sunny\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+			   "\"parameters\":{\"type\":\"object\"}}}],\"tool_choice\":{\"type\":\"function\",\"function\":"
+			   "{\"name\":\"get_weather\"}},\"parallel_tool_calls\":false}",
+			   &r, &e),
+		     0, "%s", e.message);
+	char *s = json_dumps(r.messages, JSON_COMPACT | JSON_SORT_KEYS);
+	cr_expect_str_eq(s, "[{\"content\":\"w?\",\"role\":\"user\"},{\"content\":\"\",\"role\":\"assistant\",\"tool_calls\":"
+			    "[{\"function\":{\"arguments\":{\"location\":\"Paris\"},\"name\":\"get_weather\"},\"id\":\"abc123def\","
+			    "\"type\":\"function\"}]},{\"content\":\"sunny\",\"role\":\"tool\",\"tool_call_id\":\"abc123def\"}]");
+	free(s);
+	cr_expect_eq(json_array_size(r.tools), 1u);
+	cr_expect_eq(r.tool_choice, API_TOOLS_NAMED);
+	cr_expect_str_eq(r.tool_name, "get_weather");
+	cr_expect(!r.parallel_tool_calls);
+	api_request_free(&r);
+}
+
 Test(api, unsupported_fields_are_named)
 {
 	api_request r;
@@ -141,7 +166,21 @@ Test(api, errors_name_the_field)
 		{ API_CHAT, "{}", "messages", "missing_required_parameter" },
 		{ API_CHAT, "{\"messages\":[]}", "messages", "invalid_value" },
 		{ API_CHAT, "{\"messages\":[{\"role\":\"user\"}]}", "messages[0].content", "missing_required_parameter" },
-		{ API_CHAT, "{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", "messages[0].role", "invalid_value" },
+		{ API_CHAT, "{\"messages\":[{\"role\":\"function\",\"content\":\"x\"}]}", "messages[0].role", "invalid_value" },
+		{ API_CHAT, "{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", "messages[0].tool_call_id", "missing_required_parameter" },
+		{ API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"tool_calls\":[]}]}", "messages[0].tool_calls",
+		  "invalid_value" },
+		{ API_CHAT, "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a\",\"type\":\"function\",\"function\":"
+			    "{\"name\":\"f\",\"arguments\":\"[1]\"}}]}]}",
+		  "messages[0].tool_calls[0]", "invalid_value" },
+		{ API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":"
+			    "{\"name\":\"bad name\"}}]}",
+		  "tools[0]", "invalid_value" },
+		{ API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "tool_choice",
+		  "invalid_value" },
+		{ API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":"
+			    "{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}}}",
+		  "tool_choice", "invalid_value" },
 		{ API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":1}]}]}",
 		  "messages[0].content[0]", "invalid_type" },
 		{ API_COMPLETION, "{\"prompt\":true}", "prompt", "invalid_type" },

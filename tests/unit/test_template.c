@@ -1,10 +1,12 @@
 /*
  * test_template.c - the chat-template interpreter against Hugging Face's renderings: every real
  * template in tests/data/templates renders every conversation byte-exactly like its reference in
- * templates/expected (Gemma 2 raises on a system role), then the jinja2 semantics one by one (whitespace
- * control, scoping, loop variables, filters, tests, methods, Undefined, generators, slicing,
- * formatting, errors with line numbers), the caps that stop hostile templates, the built-in
- * templates, templates read from GGUF files, and one template rendered by several threads.
+ * templates/expected, without tools and with them (where there is no reference the template
+ * raises, as it does in jinja2), how tools are passed, the tool-call family of each template,
+ * then the jinja2 semantics one by one (whitespace control, scoping, loop variables, filters,
+ * tests, methods, Undefined, generators, slicing, formatting, errors with line numbers), the caps
+ * that stop hostile templates, the built-in templates, templates read from GGUF files, and one
+ * template rendered by several threads.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -66,15 +68,21 @@ static char *render(const char *src, const char *vars) { return render_opts(src,
 	} while (0)
 
 /* ---------------------------------------------------------------- the real templates */
-static const struct { const char *name, *bos, *eos; } models[] = {
-	{ "Qwen-Qwen2.5-7B-Instruct", "", "<|im_end|>" },
+/* each with its special tokens (templates/README.md) and the tool-call family its markers tell */
+static const struct { const char *name, *bos, *eos; tmpl_tools_family family; } models[] = {
+	{ "CohereForAI-c4ai-command-r-plus-tool_use", "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>", TMPL_TOOLS_COMMAND_R },
+	{ "NousResearch-Hermes-3-Llama-3.1-8B-tool_use", "<|begin_of_text|>", "<|im_end|>", TMPL_TOOLS_HERMES },
+	{ "Qwen-Qwen2.5-7B-Instruct", "", "<|im_end|>", TMPL_TOOLS_HERMES },
+	/* renders earlier tool calls (<｜tool▁calls▁begin｜>) but never reads tools */
 	{ "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-	  "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>" },
-	{ "google-gemma-2-2b-it", "<bos>", "<eos>" },
-	{ "meta-llama-Llama-3.1-8B-Instruct", "<|begin_of_text|>", "<|eot_id|>" },
-	{ "meta-llama-Llama-3.2-3B-Instruct", "<|begin_of_text|>", "<|eot_id|>" },
-	{ "microsoft-Phi-3.5-mini-instruct", "<s>", "<|endoftext|>" },
-	{ "mistralai-Mistral-Nemo-Instruct-2407", "<s>", "</s>" },
+	  "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", TMPL_TOOLS_NONE },
+	{ "google-gemma-2-2b-it", "<bos>", "<eos>", TMPL_TOOLS_NONE },
+	{ "meta-llama-Llama-3.1-8B-Instruct", "<|begin_of_text|>", "<|eot_id|>", TMPL_TOOLS_LLAMA3 },
+	/* no <|python_tag|> (no built-in tools): the bare {"name", "parameters"} object */
+	{ "meta-llama-Llama-3.2-3B-Instruct", "<|begin_of_text|>", "<|eot_id|>", TMPL_TOOLS_LLAMA3 },
+	{ "microsoft-Phi-3.5-mini-instruct", "<s>", "<|endoftext|>", TMPL_TOOLS_NONE },
+	{ "mistralai-Mistral-7B-Instruct-v0.3", "<s>", "</s>", TMPL_TOOLS_MISTRAL },
+	{ "mistralai-Mistral-Nemo-Instruct-2407", "<s>", "</s>", TMPL_TOOLS_MISTRAL },
 };
 
 static tmpl *load_template(const char *name)
@@ -90,38 +98,46 @@ static tmpl *load_template(const char *name)
 	return t;
 }
 
-static json_t *conversations(void)
+static json_t *load_json(const char *rel)
 {
 	json_error_t je;
-	json_t *c = json_load_file(test_data("templates/conversations.json"), 0, &je);
-	cr_assert(c, "conversations.json: %s", je.text);
+	json_t *c = json_load_file(test_data(rel), 0, &je);
+	cr_assert(c, "%s: %s", rel, je.text);
 	return c;
 }
 
-Test(template, real_templates_match_hf)
+static json_t *conversations(void) { return load_json("templates/conversations.json"); }
+
+/* every real template x every conversation of file (conversations.json: {name: messages};
+ * tool_conversations.json: {name: {tools, messages}}) against its reference, or raising where
+ * it has none; counts the renderings compared and the raises */
+static void match_references(const char *file, int *checked, int *raised)
 {
-	json_t *convs = conversations();
-	int checked = 0, raised = 0;
+	json_t *convs = load_json(file);
+	*checked = *raised = 0;
 	for (size_t i = 0; i < SH_ARRAY_LEN(models); i++) {
 		tmpl *t = load_template(models[i].name);
 		const char *conv;
-		json_t *msgs;
-		json_object_foreach(convs, conv, msgs) {
+		json_t *c;
+		json_object_foreach(convs, conv, c) {
 			char rel[256], err[512], *out = NULL;
 			size_t n = 0, en;
 			snprintf(rel, sizeof rel, "templates/expected/%s.%s.txt", models[i].name, conv);
 			char *want = test_read_file(test_data(rel), &en);
+			const json_t *msgs = json_is_array(c) ? c : json_object_get(c, "messages");
+			const json_t *tools = json_is_array(c) ? NULL : json_object_get(c, "tools");
+			cr_assert(msgs && (json_is_array(c) || json_is_array(tools)), "%s: %s has no messages or tools", file, conv);
 			tmpl_opts o = { .now = REF_NOW };
-			int rc = tmpl_render_chat(t, msgs, true, models[i].bos, models[i].eos, &o, &out, &n, err, sizeof err);
+			int rc = tmpl_render_chat(t, msgs, tools, true, models[i].bos, models[i].eos, &o, &out, &n, err, sizeof err);
 			if (!want) { /* the template raises for this conversation */
 				cr_expect_neq(rc, 0, "%s.%s should raise, rendered:\n%s", models[i].name, conv, out ? out : "");
-				raised++;
+				(*raised)++;
 			} else {
 				cr_expect_eq(rc, 0, "%s.%s: %s", models[i].name, conv, err);
 				if (!rc)
 					cr_expect(n == en && !memcmp(out, want, en), "%s.%s differs:\n--- got\n%s\n--- want\n%s", models[i].name,
 						  conv, out, want);
-				checked++;
+				(*checked)++;
 			}
 			free(out);
 			free(want);
@@ -129,8 +145,27 @@ Test(template, real_templates_match_hf)
 		tmpl_free(t);
 	}
 	json_decref(convs);
-	cr_expect_eq(checked, 26);
-	cr_expect_eq(raised, 2);
+}
+
+Test(template, real_templates_match_hf)
+{
+	int checked, raised;
+	match_references("templates/conversations.json", &checked, &raised);
+	/* Gemma 2 rejects a system role; the tool_use templates of Hermes 3 and Command-R+ iterate
+	 * tools, which is None here ('NoneType' object is not iterable) */
+	cr_expect_eq(checked, 30);
+	cr_expect_eq(raised, 10);
+}
+
+/* with tools, as apply_chat_template(messages, tools=tools) renders them */
+Test(template, real_templates_with_tools_match_hf)
+{
+	int checked, raised;
+	match_references("templates/tool_conversations.json", &checked, &raised);
+	/* raising: Llama 3.1/3.2 on parallel calls (raise_exception), Gemma 2 on the tool role or a
+	 * system message, Phi-3.5 and DeepSeek-R1 on content null / object arguments (TypeError) */
+	cr_expect_eq(checked, 39);
+	cr_expect_eq(raised, 11);
 }
 
 Test(template, gemma2_rejects_system_role)
@@ -141,7 +176,7 @@ Test(template, gemma2_rejects_system_role)
 	for (int i = 0; i < 2; i++) {
 		char err[512], *out = (char *)1;
 		size_t n;
-		int rc = tmpl_render_chat(t, json_object_get(convs, which[i]), true, "<bos>", "<eos>", NULL, &out, &n, err, sizeof err);
+		int rc = tmpl_render_chat(t, json_object_get(convs, which[i]), NULL, true, "<bos>", "<eos>", NULL, &out, &n, err, sizeof err);
 		cr_expect_eq(rc, SH_EINVAL);
 		cr_expect_null(out);
 		cr_expect_str_eq(err, "System role not supported"); /* raise_exception's message, exactly */
@@ -150,7 +185,7 @@ Test(template, gemma2_rejects_system_role)
 	json_t *bad = json_loads("[{\"role\":\"assistant\",\"content\":\"hi\"}]", 0, NULL);
 	char err[512], *out;
 	size_t n;
-	cr_expect_eq(tmpl_render_chat(t, bad, true, "<bos>", "<eos>", NULL, &out, &n, err, sizeof err), SH_EINVAL);
+	cr_expect_eq(tmpl_render_chat(t, bad, NULL, true, "<bos>", "<eos>", NULL, &out, &n, err, sizeof err), SH_EINVAL);
 	cr_expect_str_eq(err, "Conversation roles must alternate user/assistant/user/assistant/...");
 	json_decref(bad);
 	tmpl_free(t);
@@ -163,12 +198,99 @@ Test(template, add_generation_prompt_off)
 	tmpl *t = load_template("microsoft-Phi-3.5-mini-instruct");
 	char err[512], *out;
 	size_t n;
-	cr_assert_eq(tmpl_render_chat(t, json_object_get(convs, "hello"), false, "<s>", "<|endoftext|>", NULL, &out, &n, err,
+	cr_assert_eq(tmpl_render_chat(t, json_object_get(convs, "hello"), NULL, false, "<s>", "<|endoftext|>", NULL, &out, &n, err,
 				      sizeof err), 0, "%s", err);
 	cr_expect_str_eq(out, "<|user|>\nHello!<|end|>\n<|endoftext|>");
 	free(out);
 	tmpl_free(t);
 	json_decref(convs);
+}
+
+/* tools reach the template as HF passes them: None without, the array as given with */
+Test(template, tools_as_hf_passes_them)
+{
+	json_t *convs = load_json("templates/tool_conversations.json");
+	json_t *c = json_object_get(convs, "tools_call_string_args");
+	const json_t *msgs = json_object_get(c, "messages"), *tools = json_object_get(c, "tools");
+	const char *src = "{{ tools is none }} {{ documents is none }} {{ (tools or []) | length }}|"
+			  "{% for t in tools or [] %}{{ t.type }}:{{ t.function.name }} {% endfor %}|"
+			  "{{ messages[1].tool_calls[0].function.arguments is string }}";
+	tmpl *t = tmpl_parse(src, strlen(src), NULL, 0);
+	cr_assert(t);
+	char err[512], *out;
+	size_t n;
+	cr_assert_eq(tmpl_render_chat(t, msgs, NULL, true, NULL, NULL, NULL, &out, &n, err, sizeof err), 0, "%s", err);
+	cr_expect_str_eq(out, "True True 0||True");
+	free(out);
+	cr_assert_eq(tmpl_render_chat(t, msgs, tools, true, NULL, NULL, NULL, &out, &n, err, sizeof err), 0, "%s", err);
+	cr_expect_str_eq(out, "False True 2|function:get_weather function:get_time |True"); /* arguments: the JSON string */
+	free(out);
+	json_t *list = json_array(); /* an empty list is a list, not None (Qwen's `if tools` is false, Llama's `is not none` true) */
+	cr_assert_eq(tmpl_render_chat(t, msgs, list, true, NULL, NULL, NULL, &out, &n, err, sizeof err), 0, "%s", err);
+	cr_expect_str_eq(out, "False True 0||True");
+	free(out);
+
+	/* what HF rejects: tools that are not a list of dicts */
+	out = (char *)1;
+	cr_expect_eq(tmpl_render_chat(t, msgs, c, true, NULL, NULL, NULL, &out, &n, err, sizeof err), SH_EINVAL);
+	cr_expect_null(out);
+	cr_expect_str_eq(err, "tools: not an array of tool objects");
+	json_array_append_new(list, json_string("get_weather"));
+	cr_expect_eq(tmpl_render_chat(t, msgs, list, true, NULL, NULL, NULL, &out, &n, err, sizeof err), SH_EINVAL);
+	cr_expect(!strncmp(err, "tools[0]: not an object", 23), "%s", err);
+	cr_expect_eq(tmpl_render_chat(t, NULL, tools, true, NULL, NULL, NULL, &out, &n, err, sizeof err), SH_EINVAL);
+	json_decref(list);
+	tmpl_free(t);
+
+	/* where jinja2 recurses without end, the render stops at the depth cap: Hermes 3's
+	 * json_to_python_type maps a type list member it does not know ("null") by iterating its
+	 * characters, each again a string (Python's RecursionError) */
+	json_t *bad = json_deep_copy(tools);
+	json_object_set_new(json_object_get(json_object_get(json_object_get(json_array_get(bad, 1), "function"), "parameters"),
+					    "properties"),
+			    "offset", json_pack("{s:[s,s],s:s}", "type", "integer", "null", "description", "maybe"));
+	t = load_template("NousResearch-Hermes-3-Llama-3.1-8B-tool_use");
+	cr_expect_eq(tmpl_render_chat(t, msgs, bad, true, NULL, NULL, NULL, &out, &n, err, sizeof err), SH_ERANGE);
+	cr_expect(strstr(err, "nested too deeply"), "%s", err);
+	tmpl_free(t);
+	json_decref(bad);
+	json_decref(convs);
+}
+
+Test(template, tools_family)
+{
+	for (size_t i = 0; i < SH_ARRAY_LEN(models); i++) {
+		tmpl *t = load_template(models[i].name);
+		cr_expect_eq(tmpl_tools_family_of(t), models[i].family, "%s: family %d", models[i].name, tmpl_tools_family_of(t));
+		tmpl_free(t);
+	}
+	/* the built-ins ignore tools */
+	const char *builtins[] = { "chatml", "llama2", "llama3", "mistral", "gemma", "phi3", "qwen2" };
+	for (size_t i = 0; i < SH_ARRAY_LEN(builtins); i++) {
+		const char *src = tmpl_builtin(builtins[i]);
+		tmpl *t = tmpl_parse(src, strlen(src), NULL, 0);
+		cr_expect_eq(tmpl_tools_family_of(t), TMPL_TOOLS_NONE, "%s", builtins[i]);
+		tmpl_free(t);
+	}
+	/* a marker counts only in a template that reads tools; in text or in a string constant */
+	static const struct { const char *src; tmpl_tools_family want; } cases[] = {
+		{ "<tool_call>{{ messages }}", TMPL_TOOLS_NONE },
+		{ "{{ tools }}<tool_call>", TMPL_TOOLS_HERMES },
+		{ "{% if tools %}{{ '[TOOL_CALLS] [' }}{% endif %}", TMPL_TOOLS_MISTRAL },
+		{ "{{ tools }}{{ \"\\nAction:\\n```json\" }}", TMPL_TOOLS_COMMAND_R },
+		{ "{{ tools }}Action: do it", TMPL_TOOLS_NONE },
+		{ "{{ tools }}{{ '<|python_tag|>' }}", TMPL_TOOLS_LLAMA3 },
+		{ "<|start_header_id|>{{ tools }}{\"parameters\": x}", TMPL_TOOLS_LLAMA3 },
+		{ "{{ custom_tools }}<tool_call>", TMPL_TOOLS_NONE },
+		{ "{% set tools = 1 %}<tool_call>", TMPL_TOOLS_NONE },
+	};
+	for (size_t i = 0; i < SH_ARRAY_LEN(cases); i++) {
+		tmpl *t = tmpl_parse(cases[i].src, strlen(cases[i].src), NULL, 0);
+		cr_assert(t, "%s", cases[i].src);
+		cr_expect_eq(tmpl_tools_family_of(t), cases[i].want, "%s", cases[i].src);
+		tmpl_free(t);
+	}
+	cr_expect_eq(tmpl_tools_family_of(NULL), TMPL_TOOLS_NONE);
 }
 
 /* ---------------------------------------------------------------- whitespace control */
@@ -584,7 +706,7 @@ Test(template, builtins)
 		size_t n;
 		tmpl *t = tmpl_parse(src, strlen(src), err, sizeof err);
 		cr_assert(t, "%s: %s", names[i], err);
-		cr_expect_eq(tmpl_render_chat(t, json_object_get(convs, "multiturn"), true, "<s>", "</s>", NULL, &out, &n, err, sizeof err),
+		cr_expect_eq(tmpl_render_chat(t, json_object_get(convs, "multiturn"), NULL, true, "<s>", "</s>", NULL, &out, &n, err, sizeof err),
 			     0, "%s: %s", names[i], err);
 		free(out);
 		tmpl_free(t);
@@ -597,7 +719,7 @@ Test(template, builtins)
 	tmpl *t = tmpl_parse(chatml, strlen(chatml), NULL, 0);
 	char err[512], *out;
 	size_t n;
-	cr_assert_eq(tmpl_render_chat(t, json_object_get(convs, "system"), true, NULL, NULL, NULL, &out, &n, err, sizeof err), 0);
+	cr_assert_eq(tmpl_render_chat(t, json_object_get(convs, "system"), NULL, true, NULL, NULL, NULL, &out, &n, err, sizeof err), 0);
 	cr_expect_str_eq(out, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
 			      "<|im_start|>assistant\n");
 	free(out);
@@ -617,7 +739,7 @@ Test(template, builtins)
 		cr_assert(want);
 		const char *src = tmpl_builtin(same[i].builtin);
 		t = tmpl_parse(src, strlen(src), err, sizeof err);
-		cr_assert_eq(tmpl_render_chat(t, json_object_get(convs, same[i].conv), true, same[i].bos, same[i].eos, NULL, &out, &n, err,
+		cr_assert_eq(tmpl_render_chat(t, json_object_get(convs, same[i].conv), NULL, true, same[i].bos, same[i].eos, NULL, &out, &n, err,
 					      sizeof err), 0, "%s", err);
 		cr_expect_str_eq(out, want, "builtin %s", same[i].builtin);
 		free(out);
@@ -640,7 +762,7 @@ static char *chat_hello(const tmpl_chat *c)
 	json_t *m = json_loads("[{\"role\":\"user\",\"content\":\"Hi\"}]", 0, NULL);
 	char err[512], *out = NULL;
 	size_t n;
-	cr_assert_eq(tmpl_render_chat(c->t, m, true, c->bos, c->eos, NULL, &out, &n, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(tmpl_render_chat(c->t, m, NULL, true, c->bos, c->eos, NULL, &out, &n, err, sizeof err), 0, "%s", err);
 	json_decref(m);
 	return out;
 }
@@ -736,7 +858,7 @@ static void *render_many(void *arg)
 		char err[256], *out;
 		size_t n;
 		tmpl_opts o = { .now = REF_NOW };
-		if (tmpl_render_chat(j->t, j->msgs, true, "<|begin_of_text|>", "<|eot_id|>", &o, &out, &n, err, sizeof err) == 0) {
+		if (tmpl_render_chat(j->t, j->msgs, NULL, true, "<|begin_of_text|>", "<|eot_id|>", &o, &out, &n, err, sizeof err) == 0) {
 			j->ok += !strcmp(out, j->want);
 			free(out);
 		}
@@ -774,7 +896,7 @@ Test(template, api_edges)
 	cr_assert_eq(tmpl_render(t, NULL, NULL, &out, &n, err, sizeof err), 0);
 	cr_expect_str_eq(out, "1");
 	free(out);
-	cr_expect_eq(tmpl_render_chat(t, NULL, true, NULL, NULL, NULL, &out, &n, err, sizeof err), SH_EINVAL);
+	cr_expect_eq(tmpl_render_chat(t, NULL, NULL, true, NULL, NULL, NULL, &out, &n, err, sizeof err), SH_EINVAL);
 	json_t *arr = json_array();
 	cr_expect_eq(tmpl_render(t, arr, NULL, &out, &n, err, sizeof err), SH_EINVAL);
 	json_decref(arr);

@@ -200,3 +200,11 @@ export async function waitPlan(nodes, want, timeoutMs = 20000) {
 	}
 	assert.fail(`the nodes did not agree on a plan of ${want} nodes in ${timeoutMs} ms: ${JSON.stringify(seen)}`);
 }
+
+// stops every server of list (each as startServer's stop does), all of them even when one fails;
+// then fails with the first failure
+export async function stopAll(list) {
+	const rs = await Promise.allSettled(list.filter(Boolean).map((n) => n.stop()));
+	const bad = rs.find((r) => r.status === 'rejected');
+	if (bad) throw bad.reason;
+}

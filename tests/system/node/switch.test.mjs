@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { shoal, model, startServer, startCluster, startHub, waitPlan, topology, post, sleep } from './lib.mjs';
+import { shoal, model, startServer, startCluster, startHub, waitPlan, topology, post, sleep, stopAll } from './lib.mjs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-switch-'));
 const tiny = path.join(tmp, 'tiny-Q8_0.gguf'); // test-tiny: 4 layers, dim 256, random weights
@@ -49,7 +49,7 @@ function checkLines(ls, model) {
 	return ls[ls.length - 1];
 }
 
-test('POST /api/shoal/switch refuses what is not a switch, with a reason', async () => {
+test('POST /api/shoal/switch refuses what is not a switch, with a reason', { timeout: 120000 }, async () => {
 	const srv = await startServer();
 	try {
 		for (const body of ['', 'nope', '[]', '{}', '{"model": 7}', '{"model": ""}', '{"model": "x", "stream": "yes"}']) {
@@ -70,7 +70,7 @@ test('POST /api/shoal/switch refuses what is not a switch, with a reason', async
 	}
 });
 
-test('a node alone switches to another model and back: progress, then success; the old file is let go', async () => {
+test('a node alone switches to another model and back: progress, then success; the old file is let go', { timeout: 120000 }, async () => {
 	const srv = await startServer();
 	try {
 		const ls = await lines(await switchTo(srv.base, { model: tiny }));
@@ -95,7 +95,7 @@ test('a node alone switches to another model and back: progress, then success; t
 	}
 });
 
-test('a stream on the old model ends normally; the switch ends after it, and a second switch waits', async () => {
+test('a stream on the old model ends normally; the switch ends after it, and a second switch waits', { timeout: 120000 }, async () => {
 	const srv = await startServer(['-c', '2048'], { model: tiny });
 	try {
 		const stream = await fetch(`${srv.url}/completions`, {
@@ -127,7 +127,7 @@ test('a stream on the old model ends normally; the switch ends after it, and a s
 	}
 });
 
-test('a 3-node cluster switches from any node: every node serves the new model, split, the old one gone', async () => {
+test('a 3-node cluster switches from any node: every node serves the new model, split, the old one gone', { timeout: 120000 }, async () => {
 	const nodes = await startCluster(3);
 	const alone = await startServer([], { model: tiny });
 	try {
@@ -148,12 +148,11 @@ test('a 3-node cluster switches from any node: every node serves the new model, 
 		}
 		for (const n of nodes) assert.ok(!mapped(n.proc, model), 'the old model is let go on every node');
 	} finally {
-		await alone.stop();
-		for (const n of nodes) await n.stop();
+		await stopAll([alone, ...nodes]);
 	}
 });
 
-test('a model too big for the cluster: the plan\'s needed against available, and the old model serves on', async () => {
+test('a model too big for the cluster: the plan\'s needed against available, and the old model serves on', { timeout: 120000 }, async () => {
 	// stories260K needs ~12 MB here, test-mid ~70 MB: 3 x 12 MiB holds the one, not the other
 	const nodes = await startCluster(3, ['--memory-limit', '12M']);
 	try {
@@ -172,11 +171,11 @@ test('a model too big for the cluster: the plan\'s needed against available, and
 		while (nodes.some((n) => mapped(n.proc, mid)) && Date.now() - t0 < 5000) await sleep(100);
 		for (const n of nodes) assert.ok(!mapped(n.proc, mid), `the new model is let go again:\n${n.log()}`);
 	} finally {
-		for (const n of nodes) await n.stop();
+		await stopAll(nodes);
 	}
 });
 
-test('a cluster switches to a hub reference no node holds: bytes per node by source, the hub sends it once', async () => {
+test('a cluster switches to a hub reference no node holds: bytes per node by source, the hub sends it once', { timeout: 120000 }, async () => {
 	const root = path.join(tmp, 'hub');
 	fs.mkdirSync(path.join(root, 'test-org', 'mid-GGUF'), { recursive: true });
 	const file = 'test-org/mid-GGUF/mid-Q8_0.gguf';
@@ -200,7 +199,7 @@ test('a cluster switches to a hub reference no node holds: bytes per node by sou
 		assert.equal(t.nodes.filter((n) => n.layers).length, 3);
 		for (const n of nodes) assert.equal((await complete(n.base, 'Once', 4)).model, ref);
 	} finally {
-		for (const n of nodes) await n.stop();
 		hub.stop();
+		await stopAll(nodes);
 	}
 });
