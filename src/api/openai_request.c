@@ -52,7 +52,7 @@ void api_request_free(api_request *req)
 }
 
 /* ---------------------------------------------------------------- typed fields */
-static const char *type_name(const json_t *v)
+const char *type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
@@ -74,7 +74,7 @@ static json_t *field(json_t *o, const char *name)
 	return json_is_null(v) ? NULL : v;
 }
 
-static int get_bool(json_t *o, const char *name, bool *out, api_error *err)
+int get_bool(json_t *o, const char *name, bool *out, api_error *err)
 {
 	json_t *v = field(o, name);
 	if (!v)
@@ -86,7 +86,7 @@ static int get_bool(json_t *o, const char *name, bool *out, api_error *err)
 }
 
 /* a number in [lo, hi] */
-static int get_num(json_t *o, const char *name, double lo, double hi, float *out, api_error *err)
+int get_num(json_t *o, const char *name, double lo, double hi, float *out, api_error *err)
 {
 	json_t *v = field(o, name);
 	if (!v)
@@ -101,7 +101,7 @@ static int get_num(json_t *o, const char *name, double lo, double hi, float *out
 }
 
 /* an integer (a JSON number with no fraction) in [lo, hi]; *present tells whether it was given */
-static int get_int(json_t *o, const char *name, int64_t lo, int64_t hi, int64_t *out, bool *present, api_error *err)
+int get_int(json_t *o, const char *name, int64_t lo, int64_t hi, int64_t *out, bool *present, api_error *err)
 {
 	json_t *v = field(o, name);
 	if (present)
@@ -127,7 +127,7 @@ static int get_int(json_t *o, const char *name, int64_t lo, int64_t hi, int64_t 
 }
 
 /* ---------------------------------------------------------------- stop, messages, prompt */
-static int add_stop(sched_params *sp, const json_t *s, const char *param, api_error *err)
+int add_stop(sched_params *sp, const json_t *s, const char *param, api_error *err)
 {
 	size_t n = json_string_length(s);
 	if (n == 0)
@@ -485,6 +485,9 @@ static int parse_tools(json_t *o, api_request *req, api_error *err)
 	}
 	if (!req->tools && req->tool_choice != API_TOOLS_NONE && req->tool_choice != API_TOOLS_AUTO)
 		return BAD("invalid_value", "tool_choice", "'tool_choice' needs 'tools'");
+	if (req->tool_choice == API_TOOLS_REQUIRED || req->tool_choice == API_TOOLS_NAMED) /* docs/api.md */
+		return BAD("unsupported_value", "tool_choice", "'tool_choice' '%s' is not supported yet: only 'auto' and "
+			   "'none'", req->tool_choice == API_TOOLS_REQUIRED ? "required" : "a named function");
 	return 0;
 }
 

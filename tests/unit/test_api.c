@@ -50,8 +50,7 @@ Test(api, tool_calls_reach_the_template_as_objects)
 			   "\"tool_calls\":[{\"id\":\"abc123def\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
 			   "\"arguments\":\"{\\\"location\\\":\\\"Paris\\\"}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"abc123def\","
 			   "\"content\":\"sunny\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
-			   "\"parameters\":{\"type\":\"object\"}}}],\"tool_choice\":{\"type\":\"function\",\"function\":"
-			   "{\"name\":\"get_weather\"}},\"parallel_tool_calls\":false}",
+			   "\"parameters\":{\"type\":\"object\"}}}],\"tool_choice\":\"auto\",\"parallel_tool_calls\":false}",
 			   &r, &e),
 		     0, "%s", e.message);
 	char *s = json_dumps(r.messages, JSON_COMPACT | JSON_SORT_KEYS);
@@ -60,8 +59,7 @@ Test(api, tool_calls_reach_the_template_as_objects)
 			    "\"type\":\"function\"}]},{\"content\":\"sunny\",\"role\":\"tool\",\"tool_call_id\":\"abc123def\"}]");
 	free(s);
 	cr_expect_eq(json_array_size(r.tools), 1u);
-	cr_expect_eq(r.tool_choice, API_TOOLS_NAMED);
-	cr_expect_str_eq(r.tool_name, "get_weather");
+	cr_expect_eq(r.tool_choice, API_TOOLS_AUTO);
 	cr_expect(!r.parallel_tool_calls);
 	api_request_free(&r);
 }
@@ -178,6 +176,9 @@ Test(api, errors_name_the_field)
 		  "tools[0]", "invalid_value" },
 		{ API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "tool_choice",
 		  "invalid_value" },
+		{ API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":"
+			    "{\"name\":\"f\"}}],\"tool_choice\":\"required\"}",
+		  "tool_choice", "unsupported_value" },
 		{ API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":"
 			    "{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}}}",
 		  "tool_choice", "invalid_value" },
