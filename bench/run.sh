@@ -3,7 +3,7 @@
 #   1. kernel throughput (GB/s per format and kernel set)
 #   2. `shoal bench` on synthesized tinyllama-1.1b models (Q4_0, Q8_0, Q4_K_M) with 2 threads:
 #      prompt and generation tok/s, memory bandwidth, fraction of the bandwidth bound
-#   3. tokenizer encode MB/s
+#   3. tokenizer encode MB/s; structured output: jsonc mask + accept per token (mean, p99)
 #   4. the HTTP API (bench/api_bench.sh): API generation tok/s over `shoal generate`, time to first
 #      token, aggregate tok/s of 1, 4 and 8 concurrent streams
 #   5. the cluster (bench/cluster_bench.sh): single-stream tok/s of 1-4 local pipeline nodes over one
@@ -39,6 +39,11 @@ done
 if [ -x build/bench_tokenize ]; then
 	echo "== tokenizer"
 	build/bench_tokenize tests/data/vocab
+fi
+
+if [ -x build/bench_jsonc ]; then
+	echo "== structured output (jsonc mask + accept per token)"
+	build/bench_jsonc tests/data/vocab
 fi
 
 if command -v node >/dev/null; then

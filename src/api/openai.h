@@ -43,6 +43,7 @@ typedef struct {
 	enum api_tool_choice tool_choice;
 	char tool_name[API_MAX_TOOL_NAME + 1];   /* API_TOOLS_NAMED: the function */
 	bool parallel_tool_calls;                /* default true */
+	bool forced_call;    /* sp.constraint makes the reply one {"name", "arguments"} call (tools.h FORCED) */
 	enum api_format format;
 	json_t *schema;      /* API_FORMAT_SCHEMA: response_format.json_schema.schema (owned) */
 	char *prompt;        /* completion: text prompt (owned, NUL-terminated) or NULL */
@@ -50,7 +51,8 @@ typedef struct {
 	int *prompt_ids;     /* completion: token prompt (owned) or NULL */
 	int n_prompt_ids;
 	char *model;         /* as asked (owned) or NULL */
-	sched_params sp;     /* sampling, max_tokens, ignore_eos, stop strings */
+	sched_params sp;     /* sampling, max_tokens, ignore_eos, stop strings, the constraint (owned until
+	                      * sched_submit takes it: set it NULL then) */
 	bool has_seed;       /* else the caller picks a random seed */
 	bool stream, include_usage;
 } api_request;
@@ -69,6 +71,25 @@ void api_error_set(api_error *e, int status, const char *type, const char *code,
 		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* {"error": {"message", "type", "param", "code"}} */
 json_t *api_error_json(const api_error *e);
+
+/* The typed-field checks of the parser, shared by the other APIs' parsers (dialect.h): o's field
+ * name, absent or null leaving *out as it is, else type- and range-checked (a 400 in err naming
+ * it); api_get_int takes a number with no fraction, *present (may be NULL) says whether it was given.
+ * api_add_stop adds one stop string (checked, an empty one ignored, a repeat once). api_type_name: "a
+ * string", "an object", ... for messages. */
+const char *api_type_name(const json_t *v);
+int api_get_bool(json_t *o, const char *name, bool *out, api_error *err);
+int api_get_num(json_t *o, const char *name, double lo, double hi, float *out, api_error *err);
+int api_get_int(json_t *o, const char *name, int64_t lo, int64_t hi, int64_t *out, bool *present, api_error *err);
+int api_add_stop(sched_params *sp, const json_t *s, const char *param, api_error *err);
+/* o's tools, tool_choice and parallel_tool_calls, in OpenAI's shapes, to req (checked as
+ * docs/api.md says); api_tool_name_ok: a function name OpenAI takes, [A-Za-z0-9_-]{1,64} */
+int api_parse_tools(json_t *o, api_request *req, api_error *err);
+bool api_tool_name_ok(const json_t *n);
+/* the reply's constraint (sp.constraint) from a parsed request: response_format's (req->format,
+ * req->schema) or a required or named tool_choice's (then forced_call); a schema that cannot be
+ * enforced is a 400 naming it */
+int api_request_constraint(api_request *req, api_error *err);
 
 /* ---------------------------------------------------------------- responses */
 typedef struct {

@@ -45,6 +45,7 @@ void api_request_free(api_request *req)
 	json_decref(req->messages);
 	json_decref(req->tools);
 	json_decref(req->schema);
+	jsonc_free(req->sp.constraint);
 	free(req->prompt);
 	free(req->prompt_ids);
 	free(req->model);
@@ -52,7 +53,7 @@ void api_request_free(api_request *req)
 }
 
 /* ---------------------------------------------------------------- typed fields */
-const char *type_name(const json_t *v)
+const char *api_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
@@ -74,25 +75,25 @@ static json_t *field(json_t *o, const char *name)
 	return json_is_null(v) ? NULL : v;
 }
 
-int get_bool(json_t *o, const char *name, bool *out, api_error *err)
+int api_get_bool(json_t *o, const char *name, bool *out, api_error *err)
 {
 	json_t *v = field(o, name);
 	if (!v)
 		return 0;
 	if (!json_is_boolean(v))
-		return BAD("invalid_type", name, "'%s' must be a boolean, not %s", name, type_name(v));
+		return BAD("invalid_type", name, "'%s' must be a boolean, not %s", name, api_type_name(v));
 	*out = json_is_true(v);
 	return 0;
 }
 
 /* a number in [lo, hi] */
-int get_num(json_t *o, const char *name, double lo, double hi, float *out, api_error *err)
+int api_get_num(json_t *o, const char *name, double lo, double hi, float *out, api_error *err)
 {
 	json_t *v = field(o, name);
 	if (!v)
 		return 0;
 	if (!json_is_number(v))
-		return BAD("invalid_type", name, "'%s' must be a number, not %s", name, type_name(v));
+		return BAD("invalid_type", name, "'%s' must be a number, not %s", name, api_type_name(v));
 	double x = json_number_value(v);
 	if (!(x >= lo && x <= hi))
 		return BAD("invalid_value", name, "'%s' must be between %g and %g, got %g", name, lo, hi, x);
@@ -101,7 +102,7 @@ int get_num(json_t *o, const char *name, double lo, double hi, float *out, api_e
 }
 
 /* an integer (a JSON number with no fraction) in [lo, hi]; *present tells whether it was given */
-int get_int(json_t *o, const char *name, int64_t lo, int64_t hi, int64_t *out, bool *present, api_error *err)
+int api_get_int(json_t *o, const char *name, int64_t lo, int64_t hi, int64_t *out, bool *present, api_error *err)
 {
 	json_t *v = field(o, name);
 	if (present)
@@ -117,7 +118,7 @@ int get_int(json_t *o, const char *name, int64_t lo, int64_t hi, int64_t *out, b
 			return BAD("invalid_type", name, "'%s' must be an integer, got %g", name, d);
 		x = (int64_t)d;
 	} else {
-		return BAD("invalid_type", name, "'%s' must be an integer, not %s", name, type_name(v));
+		return BAD("invalid_type", name, "'%s' must be an integer, not %s", name, api_type_name(v));
 	}
 	if (x < lo || x > hi)
 		return BAD("invalid_value", name, "'%s' must be between %lld and %lld, got %lld", name, (long long)lo,
@@ -127,7 +128,7 @@ int get_int(json_t *o, const char *name, int64_t lo, int64_t hi, int64_t *out, b
 }
 
 /* ---------------------------------------------------------------- stop, messages, prompt */
-int add_stop(sched_params *sp, const json_t *s, const char *param, api_error *err)
+int api_add_stop(sched_params *sp, const json_t *s, const char *param, api_error *err)
 {
 	size_t n = json_string_length(s);
 	if (n == 0)
@@ -151,9 +152,9 @@ static int parse_stop(json_t *o, sched_params *sp, api_error *err)
 	if (!v)
 		return 0;
 	if (json_is_string(v))
-		return add_stop(sp, v, "stop", err);
+		return api_add_stop(sp, v, "stop", err);
 	if (!json_is_array(v))
-		return BAD("invalid_type", "stop", "'stop' must be a string or an array of strings, not %s", type_name(v));
+		return BAD("invalid_type", "stop", "'stop' must be a string or an array of strings, not %s", api_type_name(v));
 	if (json_array_size(v) > SCHED_MAX_STOP)
 		return BAD("invalid_value", "stop", "'stop' has %zu strings, at most %d are allowed", json_array_size(v),
 			   SCHED_MAX_STOP);
@@ -163,8 +164,8 @@ static int parse_stop(json_t *o, sched_params *sp, api_error *err)
 		char param[32];
 		snprintf(param, sizeof param, "stop[%zu]", i);
 		if (!json_is_string(s))
-			return BAD("invalid_type", param, "'%s' must be a string, not %s", param, type_name(s));
-		if (add_stop(sp, s, param, err))
+			return BAD("invalid_type", param, "'%s' must be a string, not %s", param, api_type_name(s));
+		if (api_add_stop(sp, s, param, err))
 			return SH_EINVAL;
 	}
 	return 0;
@@ -187,7 +188,7 @@ static json_t *parse_content(json_t *m, size_t i, bool may_be_null, api_error *e
 		return json_stringn(json_string_value(c), json_string_length(c));
 	if (!json_is_array(c)) {
 		(void)BAD("invalid_type", param, "'%s' must be a string or an array of content parts, not %s", param,
-		    type_name(c));
+		    api_type_name(c));
 		return NULL;
 	}
 	text_buf b = { 0 };
@@ -198,7 +199,7 @@ static json_t *parse_content(json_t *m, size_t i, bool may_be_null, api_error *e
 		snprintf(pp, sizeof pp, "%s[%zu]", param, j);
 		json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
 		if (!json_is_object(part)) {
-			(void)BAD("invalid_type", pp, "'%s' must be an object, not %s", pp, type_name(part));
+			(void)BAD("invalid_type", pp, "'%s' must be an object, not %s", pp, api_type_name(part));
 			goto fail;
 		}
 		if (!json_is_string(type)) {
@@ -228,7 +229,7 @@ fail:
 }
 
 /* a tool call's function name: [A-Za-z0-9_-]{1,64}, as OpenAI requires */
-static bool tool_name_ok(const json_t *n)
+bool api_tool_name_ok(const json_t *n)
 {
 	size_t len = json_string_length(n);
 	const char *s = json_string_value(n);
@@ -262,7 +263,7 @@ static int parse_tool_calls(json_t *calls, size_t i, json_t *nm, api_error *err)
 		    strcmp(json_string_value(type), "function") || !json_is_object(fn))
 			return BAD("invalid_value", param, "'%s' must be {id, type: \"function\", function: {name, arguments}}",
 				   param);
-		if (!tool_name_ok(name))
+		if (!api_tool_name_ok(name))
 			return BAD("invalid_value", param, "'%s.function.name' must be 1 to 64 of [A-Za-z0-9_-]", param);
 		json_t *parsed = NULL;
 		if (json_is_string(args)) {
@@ -285,7 +286,7 @@ static int parse_messages(json_t *o, api_request *req, api_error *err)
 	if (!ms || json_is_null(ms))
 		return BAD("missing_required_parameter", "messages", "'messages' is required");
 	if (!json_is_array(ms))
-		return BAD("invalid_type", "messages", "'messages' must be an array, not %s", type_name(ms));
+		return BAD("invalid_type", "messages", "'messages' must be an array, not %s", api_type_name(ms));
 	size_t n = json_array_size(ms);
 	if (n == 0)
 		return BAD("invalid_value", "messages", "'messages' must have at least one message");
@@ -300,13 +301,13 @@ static int parse_messages(json_t *o, api_request *req, api_error *err)
 		char param[64];
 		snprintf(param, sizeof param, "messages[%zu]", i);
 		if (!json_is_object(m))
-			return BAD("invalid_type", param, "'%s' must be an object, not %s", param, type_name(m));
+			return BAD("invalid_type", param, "'%s' must be an object, not %s", param, api_type_name(m));
 		json_t *role = json_object_get(m, "role");
 		snprintf(param, sizeof param, "messages[%zu].role", i);
 		if (!role || json_is_null(role))
 			return BAD("missing_required_parameter", param, "'%s' is required", param);
 		if (!json_is_string(role))
-			return BAD("invalid_type", param, "'%s' must be a string, not %s", param, type_name(role));
+			return BAD("invalid_type", param, "'%s' must be a string, not %s", param, api_type_name(role));
 		const char *r = json_string_value(role);
 		if (!strcmp(r, "developer"))
 			r = "system";
@@ -382,10 +383,10 @@ static int parse_prompt(json_t *o, const api_limits *lim, api_request *req, api_
 			return parse_ids(first, "prompt[0]", lim, req, err);
 		if (!json_is_string(first))
 			return BAD("invalid_type", "prompt[0]", "'prompt[0]' must be a string or an array of token ids, not %s",
-				   type_name(first));
+				   api_type_name(first));
 		p = first;
 	} else if (!json_is_string(p)) {
-		return BAD("invalid_type", "prompt", "'prompt' must be a string or an array, not %s", type_name(p));
+		return BAD("invalid_type", "prompt", "'prompt' must be a string or an array, not %s", api_type_name(p));
 	}
 	req->prompt_len = json_string_length(p);
 	if (!(req->prompt = malloc(req->prompt_len + 1)))
@@ -402,7 +403,7 @@ static int parse_bias(json_t *o, const api_limits *lim, sched_params *sp, api_er
 		return 0;
 	if (!json_is_object(b))
 		return BAD("invalid_type", "logit_bias", "'logit_bias' must be an object of token ids to biases, not %s",
-			   type_name(b));
+			   api_type_name(b));
 	if (json_object_size(b) > SCHED_MAX_BIAS)
 		return BAD("invalid_value", "logit_bias", "'logit_bias' has %zu entries, at most %d are allowed",
 			   json_object_size(b), SCHED_MAX_BIAS);
@@ -424,10 +425,10 @@ static int parse_bias(json_t *o, const api_limits *lim, sched_params *sp, api_er
 /* tools: [{type: "function", function: {name, description?, parameters?, strict?}}], kept as
  * given; tool_choice: "auto", "none", "required" or {type: "function", function: {name}};
  * parallel_tool_calls */
-static int parse_tools(json_t *o, api_request *req, api_error *err)
+int api_parse_tools(json_t *o, api_request *req, api_error *err)
 {
 	req->parallel_tool_calls = true;
-	if (get_bool(o, "parallel_tool_calls", &req->parallel_tool_calls, err))
+	if (api_get_bool(o, "parallel_tool_calls", &req->parallel_tool_calls, err))
 		return SH_EINVAL;
 	json_t *tools = field(o, "tools"), *choice = field(o, "tool_choice");
 	if (tools) {
@@ -443,7 +444,7 @@ static int parse_tools(json_t *o, api_request *req, api_error *err)
 			    !json_is_object(fn))
 				return BAD("invalid_value", param, "'%s' must be {type: \"function\", function: {...}}", param);
 			json_t *d = field(fn, "description"), *ps = field(fn, "parameters"), *strict = field(fn, "strict");
-			if (!tool_name_ok(field(fn, "name")))
+			if (!api_tool_name_ok(field(fn, "name")))
 				return BAD("invalid_value", param, "'%s.function.name' must be 1 to 64 of [A-Za-z0-9_-]", param);
 			if ((d && !json_is_string(d)) || (ps && !json_is_object(ps)) || (strict && !json_is_boolean(strict)))
 				return BAD("invalid_type", param,
@@ -469,7 +470,7 @@ static int parse_tools(json_t *o, api_request *req, api_error *err)
 	} else {
 		json_t *name = field(field(choice, "function"), "name");
 		if (!json_is_object(choice) || !json_is_string(field(choice, "type")) ||
-		    strcmp(json_string_value(field(choice, "type")), "function") || !tool_name_ok(name))
+		    strcmp(json_string_value(field(choice, "type")), "function") || !api_tool_name_ok(name))
 			return BAD("invalid_value", "tool_choice", "'tool_choice' must be a string or {type: \"function\", "
 				   "function: {name}}");
 		req->tool_choice = API_TOOLS_NAMED;
@@ -485,9 +486,35 @@ static int parse_tools(json_t *o, api_request *req, api_error *err)
 	}
 	if (!req->tools && req->tool_choice != API_TOOLS_NONE && req->tool_choice != API_TOOLS_AUTO)
 		return BAD("invalid_value", "tool_choice", "'tool_choice' needs 'tools'");
-	if (req->tool_choice == API_TOOLS_REQUIRED || req->tool_choice == API_TOOLS_NAMED) /* docs/api.md */
-		return BAD("unsupported_value", "tool_choice", "'tool_choice' '%s' is not supported yet: only 'auto' and "
-			   "'none'", req->tool_choice == API_TOOLS_REQUIRED ? "required" : "a named function");
+	return 0;
+}
+
+/* a required or named tool_choice: the reply is constrained to one {"name": N, "arguments": ARGS}
+ * object, ARGS a value of the tool's parameters (any object without them); required: of any tool */
+static int forced_call(api_request *req, api_error *err)
+{
+	json_t *alts = json_array();
+	size_t i;
+	json_t *t;
+	json_array_foreach(req->tools, i, t) {
+		json_t *fn = field(t, "function"), *name = field(fn, "name"), *ps = field(fn, "parameters");
+		if (req->tool_choice == API_TOOLS_NAMED && strcmp(json_string_value(name), req->tool_name))
+			continue;
+		json_t *args = ps ? json_incref(ps) : json_pack("{s:s}", "type", "object");
+		json_array_append_new(alts, json_pack("{s:s, s:{s:{s:O}, s:o}, s:[s, s], s:b}", "type", "object", "properties",
+						      "name", "const", name, "arguments", args, "required", "name", "arguments",
+						      "additionalProperties", 0));
+	}
+	json_t *schema = json_array_size(alts) == 1 ? json_incref(json_array_get(alts, 0)) : json_pack("{s:O}", "anyOf", alts);
+	json_decref(alts);
+	char msg[300];
+	int e = 0;
+	req->sp.constraint = schema ? jsonc_compile(schema, msg, sizeof msg, &e) : NULL;
+	json_decref(schema);
+	if (!req->sp.constraint)
+		return e == SH_EINVAL ? BAD("invalid_value", "tools", "a tool's parameters cannot constrain its call: %s", msg)
+				      : NOMEM();
+	req->forced_call = true;
 	return 0;
 }
 
@@ -525,6 +552,25 @@ static int parse_format(json_t *o, api_request *req, api_error *err)
 	return 0;
 }
 
+int api_request_constraint(api_request *req, api_error *err)
+{
+	if (req->tools && (req->tool_choice == API_TOOLS_REQUIRED || req->tool_choice == API_TOOLS_NAMED)) {
+		if (req->format != API_FORMAT_TEXT)
+			return BAD("invalid_value", "response_format", "'response_format' and a required or named 'tool_choice' "
+				   "cannot both shape the reply");
+		return forced_call(req, err);
+	}
+	if (req->format == API_FORMAT_TEXT)
+		return 0;
+	char msg[300];
+	int e = 0;
+	if (!(req->sp.constraint = jsonc_compile(req->format == API_FORMAT_SCHEMA ? req->schema : NULL, msg, sizeof msg, &e)))
+		return e == SH_EINVAL ? BAD("invalid_value", "response_format.json_schema.schema",
+					  "'response_format.json_schema.schema': %s", msg)
+				      : NOMEM();
+	return 0;
+}
+
 /* chat: logprobs (a boolean) and top_logprobs (0..20, with logprobs); completions: logprobs (the
  * alternatives, 0..20) */
 static int parse_logprobs(enum api_kind kind, json_t *o, sched_params *sp, api_error *err)
@@ -532,13 +578,13 @@ static int parse_logprobs(enum api_kind kind, json_t *o, sched_params *sp, api_e
 	int64_t x = 0;
 	bool has = false;
 	if (kind == API_COMPLETION) {
-		if (get_int(o, "logprobs", 0, SCHED_MAX_TOP, &x, &has, err))
+		if (api_get_int(o, "logprobs", 0, SCHED_MAX_TOP, &x, &has, err))
 			return SH_EINVAL;
 		sp->logprobs = has;
 		sp->top_logprobs = (int)x;
 		return 0;
 	}
-	if (get_bool(o, "logprobs", &sp->logprobs, err) || get_int(o, "top_logprobs", 0, SCHED_MAX_TOP, &x, &has, err))
+	if (api_get_bool(o, "logprobs", &sp->logprobs, err) || api_get_int(o, "top_logprobs", 0, SCHED_MAX_TOP, &x, &has, err))
 		return SH_EINVAL;
 	if (has && !sp->logprobs)
 		return BAD("invalid_value", "top_logprobs", "'top_logprobs' needs 'logprobs': true");
@@ -578,6 +624,7 @@ static const struct {
 	{ "tools", API_FIELD_CHAT },
 	{ "tool_choice", API_FIELD_CHAT },
 	{ "parallel_tool_calls", API_FIELD_CHAT },
+	{ "response_format", API_FIELD_BOTH },
 	{ "user", API_FIELD_BOTH | API_FIELD_INERT },
 	{ "metadata", API_FIELD_CHAT | API_FIELD_INERT },
 	{ "store", API_FIELD_CHAT | API_FIELD_INERT },
@@ -609,50 +656,50 @@ static int parse_object(enum api_kind kind, json_t *o, const api_limits *lim, ap
 		return SH_EINVAL;
 	json_t *model = field(o, "model");
 	if (model && !json_is_string(model))
-		return BAD("invalid_type", "model", "'model' must be a string, not %s", type_name(model));
+		return BAD("invalid_type", "model", "'model' must be a string, not %s", api_type_name(model));
 	if (model && !(req->model = strdup(json_string_value(model))))
 		return NOMEM();
 	if (kind == API_CHAT ? parse_messages(o, req, err) : parse_prompt(o, lim, req, err))
 		return SH_EINVAL;
 
-	if (get_int(o, "max_tokens", 1, INT32_MAX, &mt, &has_mt, err) ||
-	    get_int(o, "max_completion_tokens", 1, INT32_MAX, &mct, &has_mct, err))
+	if (api_get_int(o, "max_tokens", 1, INT32_MAX, &mt, &has_mt, err) ||
+	    api_get_int(o, "max_completion_tokens", 1, INT32_MAX, &mct, &has_mct, err))
 		return SH_EINVAL;
 	sp->max_tokens = has_mct ? (int)mct : has_mt ? (int)mt : 0;
 
-	if (get_num(o, "temperature", 0, 2, &sp->sp.temp, err) || get_num(o, "top_p", 0, 1, &sp->sp.top_p, err) ||
-	    get_num(o, "min_p", 0, 1, &sp->sp.min_p, err) ||
-	    get_num(o, "frequency_penalty", -2, 2, &sp->sp.freq_penalty, err) ||
-	    get_num(o, "presence_penalty", -2, 2, &sp->sp.presence_penalty, err) ||
-	    get_num(o, "repetition_penalty", 0.01, 10, &sp->sp.repeat_penalty, err))
+	if (api_get_num(o, "temperature", 0, 2, &sp->sp.temp, err) || api_get_num(o, "top_p", 0, 1, &sp->sp.top_p, err) ||
+	    api_get_num(o, "min_p", 0, 1, &sp->sp.min_p, err) ||
+	    api_get_num(o, "frequency_penalty", -2, 2, &sp->sp.freq_penalty, err) ||
+	    api_get_num(o, "presence_penalty", -2, 2, &sp->sp.presence_penalty, err) ||
+	    api_get_num(o, "repetition_penalty", 0.01, 10, &sp->sp.repeat_penalty, err))
 		return SH_EINVAL;
 	bool has;
-	if (get_int(o, "top_k", 0, INT32_MAX, &x, &has, err))
+	if (api_get_int(o, "top_k", 0, INT32_MAX, &x, &has, err))
 		return SH_EINVAL;
 	if (has)
 		sp->sp.top_k = (int)x;
-	if (get_int(o, "seed", INT64_MIN, INT64_MAX, &x, &req->has_seed, err))
+	if (api_get_int(o, "seed", INT64_MIN, INT64_MAX, &x, &req->has_seed, err))
 		return SH_EINVAL;
 	if (req->has_seed)
 		sp->sp.seed = (uint64_t)x;
-	if (get_int(o, "n", 1, INT32_MAX, &x, &has, err))
+	if (api_get_int(o, "n", 1, INT32_MAX, &x, &has, err))
 		return SH_EINVAL;
 	if (has && x != 1)
 		return BAD("invalid_value", "n", "'n' is %lld: only n=1 is supported", (long long)x);
-	if (get_bool(o, "stream", &req->stream, err) || get_bool(o, "ignore_eos", &sp->ignore_eos, err))
+	if (api_get_bool(o, "stream", &req->stream, err) || api_get_bool(o, "ignore_eos", &sp->ignore_eos, err))
 		return SH_EINVAL;
 	json_t *so = field(o, "stream_options");
 	if (so && !json_is_object(so))
-		return BAD("invalid_type", "stream_options", "'stream_options' must be an object, not %s", type_name(so));
+		return BAD("invalid_type", "stream_options", "'stream_options' must be an object, not %s", api_type_name(so));
 	if (so) {
 		json_t *iu = field(so, "include_usage");
 		if (iu && !json_is_boolean(iu))
 			return BAD("invalid_type", "stream_options.include_usage",
-				   "'stream_options.include_usage' must be a boolean, not %s", type_name(iu));
+				   "'stream_options.include_usage' must be a boolean, not %s", api_type_name(iu));
 		req->include_usage = json_is_true(iu);
 	}
 	if (parse_bias(o, lim, sp, err) || parse_logprobs(kind, o, sp, err) ||
-	    (kind == API_CHAT && parse_tools(o, req, err)) || parse_format(o, req, err))
+	    (kind == API_CHAT && api_parse_tools(o, req, err)) || parse_format(o, req, err) || api_request_constraint(req, err))
 		return SH_EINVAL;
 	return parse_stop(o, sp, err);
 }
@@ -674,7 +721,7 @@ int api_request_parse(enum api_kind kind, const char *body, size_t len, const ap
 		return BAD("invalid_json", NULL, "the request body is not valid JSON: %s (line %d, column %d)", je.text,
 			   je.line, je.column);
 	int rc = json_is_object(o) ? parse_object(kind, o, lim, req, err)
-				   : BAD("invalid_json", NULL, "the request body must be a JSON object, not %s", type_name(o));
+				   : BAD("invalid_json", NULL, "the request body must be a JSON object, not %s", api_type_name(o));
 	json_decref(o);
 	return rc;
 }

@@ -14,7 +14,9 @@
  */
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "api/server.h"
+#include "api/anthropic.h"
 #include "api/dialect.h"
+#include "api/ollama.h"
 #include "api/tools.h"
 #include "api/web.h"
 #include "hub/hub_jobs.h"
@@ -36,7 +38,8 @@
 #define CONNECTION_TIMEOUT 300      /* seconds of socket inactivity */
 
 enum route { R_NONE, R_CHAT, R_COMPLETIONS, R_MODELS, R_MODEL, R_HEALTH, R_METRICS, R_TOPOLOGY, R_INDEX, R_ASSET,
-	     R_UI_MODELS, R_PULL, R_SWITCH };
+	     R_UI_MODELS, R_PULL, R_SWITCH, R_MESSAGES, R_OLLAMA_CHAT, R_OLLAMA_GENERATE, R_OLLAMA_TAGS, R_OLLAMA_SHOW,
+	     R_OLLAMA_PS, R_OLLAMA_VERSION, R_OLLAMA_EMBED };
 
 /* every route, in the order / lists them */
 static const struct {
@@ -49,11 +52,20 @@ static const struct {
 	{ "/v1/chat/completions", false, R_CHAT, "POST",
 	  "chat: messages rendered with the model's chat template; a JSON answer or a stream of events" },
 	{ "/v1/completions", false, R_COMPLETIONS, "POST", "a completion of a raw prompt; JSON or a stream" },
+	{ "/v1/messages", false, R_MESSAGES, "POST", "Anthropic's Messages API: a message, or a stream of its events" },
 	{ "/v1/models", false, R_MODELS, "GET", "the model served" },
 	{ "/v1/models/", true, R_MODEL, "GET", "one model, by its id" },
 	{ "/v1/topology", false, R_TOPOLOGY, "GET", "the cluster: its nodes, their layers and memory, the links" },
 	{ "/health", false, R_HEALTH, "GET", "200 while the node serves (no API key needed)" },
 	{ "/metrics", false, R_METRICS, "GET", "Prometheus metrics: requests, tokens, speed, queue, slots" },
+	{ "/api/chat", false, R_OLLAMA_CHAT, "POST", "Ollama's chat: NDJSON lines, or one object without stream" },
+	{ "/api/generate", false, R_OLLAMA_GENERATE, "POST", "Ollama's completion of a prompt: NDJSON lines or one object" },
+	{ "/api/tags", false, R_OLLAMA_TAGS, "GET", "Ollama's list of models: the one served and the cache's" },
+	{ "/api/show", false, R_OLLAMA_SHOW, "POST", "Ollama's model details: family, size, context, chat template" },
+	{ "/api/ps", false, R_OLLAMA_PS, "GET", "Ollama's running models: the one served" },
+	{ "/api/version", false, R_OLLAMA_VERSION, "GET", "the Ollama API version this node follows" },
+	{ "/api/embed", false, R_OLLAMA_EMBED, "POST", "501: this node serves a generation model, no embeddings" },
+	{ "/api/embeddings", false, R_OLLAMA_EMBED, "POST", "501, as /api/embed" },
 	{ "/api/pull", false, R_PULL, "POST", "pull a model from the hub (Ollama's): a stream of NDJSON progress lines" },
 	{ "/api/shoal/models", false, R_UI_MODELS, "GET", "the model served and the models in the cache" },
 	{ "/api/shoal/switch", false, R_SWITCH, "POST",
@@ -337,21 +349,30 @@ static enum route route_of(const served *sv, const char *url)
 	return R_NONE;
 }
 
-static bool authorized(const api_server *srv, struct MHD_Connection *c)
+static bool key_is(const api_server *srv, const char *h)
 {
-	if (!srv->api_key)
-		return true;
-	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	if (!h || strncasecmp(h, "Bearer ", 7))
-		return false;
-	h += 7;
-	while (*h == ' ')
-		h++;
 	size_t a = strlen(h), b = strlen(srv->api_key);
 	unsigned diff = (unsigned)(a != b);
 	for (size_t i = 0; i < a; i++) /* constant time in the key's content */
 		diff |= (unsigned char)h[i] ^ (unsigned char)srv->api_key[i % (b ? b : 1)];
 	return diff == 0;
+}
+
+/* the key as 'Authorization: Bearer KEY', or as Anthropic's SDKs send it, 'x-api-key: KEY' */
+static bool authorized(const api_server *srv, struct MHD_Connection *c)
+{
+	if (!srv->api_key)
+		return true;
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	const char *x = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key");
+	bool ok = false;
+	if (h && !strncasecmp(h, "Bearer ", 7)) {
+		h += 7;
+		while (*h == ' ')
+			h++;
+		ok = key_is(srv, h);
+	}
+	return ok | (x && key_is(srv, x));
 }
 
 /* ---------------------------------------------------------------- prompts */
@@ -618,11 +639,12 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 		req.sp.sp.seed = srv_rand(srv);
 	int e = 0;
 	sched_req *r = sched_submit(sv->m.s, ids, n, &req.sp, &e);
+	req.sp.constraint = NULL; /* the scheduler's now, whether or not it took the request */
 	free(ids);
 	bool stream_mode = req.stream, logprobs = req.sp.logprobs;
 	/* a reply that may call tools is read for calls, in the format of the model's template */
 	bool read_tools = req.tools && req.tool_choice != API_TOOLS_NONE;
-	tmpl_tools_family family = (tmpl_tools_family)sv->m.tools_family;
+	tmpl_tools_family family = req.forced_call ? TOOLS_FORCED : (tmpl_tools_family)sv->m.tools_family;
 	int max_calls = req.parallel_tool_calls ? 0 : 1;
 	api_resp_meta meta;
 	meta_init(srv, sv, &meta, kind);
@@ -1078,9 +1100,67 @@ static enum MHD_Result handle_metrics(api_server *srv, const served *sv, struct 
 	return r;
 }
 
+/* the model served as Ollama's answers show it */
+static ollama_served ollama_of(const served *sv)
+{
+	return (ollama_served){ .id = sv->id, .n_ctx = sv->m.n_ctx, .n_layers = sv->m.n_layers, .n_vocab = sv->n_vocab,
+				.created = sv->m.created };
+}
+
+/* POST /api/chat, /api/generate: what Ollama answers before generating (ollama_precheck: another
+ * model, num_ctx, nothing to generate), else the generation */
+static enum MHD_Result handle_ollama(api_server *srv, served *sv, struct MHD_Connection *c, conn *k, enum api_kind kind)
+{
+	ollama_served os = ollama_of(sv);
+	api_limits lim = { .n_vocab = sv->n_vocab };
+	api_error e;
+	json_t *answer;
+	int pc = ollama_precheck(kind, k->body.p ? k->body.p : "", k->body.len, &lim, &os, &e, &answer);
+	if (pc < 0)
+		return send_error(srv, c, k, &e);
+	if (pc > 0)
+		return send_json(srv, c, 200, answer, NULL, NULL);
+	return handle_completion(srv, sv, c, k, kind);
+}
+
+/* GET /api/tags, GET /api/ps, POST /api/show: the model served and the cache's (none when the
+ * cache cannot be read) */
+static enum MHD_Result handle_ollama_models(api_server *srv, const served *sv, struct MHD_Connection *c, conn *k,
+					   enum route rt)
+{
+	hub_cache hc = { 0 };
+	hub_cached *m = NULL;
+	int n = 0;
+	if (hub_cache_init(&hc, NULL) || hub_cached_models(&hc, &m, &n))
+		m = NULL, n = 0;
+	ollama_served os = ollama_of(sv);
+	api_error e;
+	json_t *j = rt == R_OLLAMA_TAGS ? ollama_tags(&os, &hc, m, n)
+		    : rt == R_OLLAMA_PS ? ollama_ps(&os, &hc, m, n)
+					: ollama_show(&os, &hc, m, n, k->body.p ? k->body.p : "", k->body.len, &e);
+	free(m);
+	if (!j && rt == R_OLLAMA_SHOW)
+		return send_error(srv, c, k, &e);
+	return send_json(srv, c, 200, j, NULL, NULL);
+}
+
+/* the API whose shapes a route's errors take (NULL: OpenAI's) */
+static const api_dialect *route_dialect(enum route rt)
+{
+	if (rt == R_MESSAGES)
+		return &api_anthropic;
+	return rt >= R_OLLAMA_CHAT && rt <= R_OLLAMA_EMBED ? &api_ollama : NULL;
+}
+
+static bool by_post(enum route rt)
+{
+	return rt == R_CHAT || rt == R_COMPLETIONS || rt == R_PULL || rt == R_SWITCH || rt == R_MESSAGES ||
+	       rt == R_OLLAMA_CHAT || rt == R_OLLAMA_GENERATE || rt == R_OLLAMA_SHOW || rt == R_OLLAMA_EMBED;
+}
+
 static const char *allowed_methods(enum route rt)
 {
-	return rt == R_CHAT || rt == R_COMPLETIONS || rt == R_PULL || rt == R_SWITCH ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+	return by_post(rt) ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
 }
 
 static enum MHD_Result dispatch_route(api_server *srv, served *sv, struct MHD_Connection *c, conn *k, const char *url,
@@ -1088,8 +1168,12 @@ static enum MHD_Result dispatch_route(api_server *srv, served *sv, struct MHD_Co
 {
 	enum route rt = route_of(sv, url);
 	bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-	if ((rt == R_CHAT || rt == R_COMPLETIONS) && post) {
-		k->log_path = rt == R_CHAT ? "/v1/chat/completions" : "/v1/completions";
+	k->d = route_dialect(rt);
+	if ((rt == R_CHAT || rt == R_COMPLETIONS || rt == R_MESSAGES || rt == R_OLLAMA_CHAT || rt == R_OLLAMA_GENERATE) &&
+	    post) {
+		for (size_t i = 0; i < SH_ARRAY_LEN(routes); i++)
+			if (routes[i].rt == rt)
+				k->log_path = routes[i].path;
 		client_address(c, k->client, sizeof k->client);
 	}
 	if (rt == R_NONE)
@@ -1100,19 +1184,19 @@ static enum MHD_Result dispatch_route(api_server *srv, served *sv, struct MHD_Co
 			return MHD_NO;
 		add_common_headers(resp);
 		MHD_add_response_header(resp, "Access-Control-Allow-Methods", allowed_methods(rt));
-		MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+		MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+					"Authorization, Content-Type, x-api-key, anthropic-version, anthropic-beta");
 		MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
 		enum MHD_Result r = MHD_queue_response(c, 204, resp);
 		MHD_destroy_response(resp);
 		count_status(srv, 204);
 		return r;
 	}
-	bool by_post = rt == R_CHAT || rt == R_COMPLETIONS || rt == R_PULL || rt == R_SWITCH;
-	if (by_post ? !post : !get) {
+	if (by_post(rt) ? !post : !get) {
 		api_error e;
 		api_error_set(&e, 405, "invalid_request_error", "method_not_allowed", NULL, "%s is not allowed on %.200s (use %s)",
-			      method, url, by_post ? "POST" : "GET");
-		return send_json(srv, c, 405, api_error_json(&e), "Allow", allowed_methods(rt));
+			      method, url, by_post(rt) ? "POST" : "GET");
+		return send_json(srv, c, 405, (k->d ? k->d : &api_openai)->error_json(&e), "Allow", allowed_methods(rt));
 	}
 	if (rt == R_INDEX)
 		return handle_index(srv, sv, c);
@@ -1129,7 +1213,7 @@ static enum MHD_Result dispatch_route(api_server *srv, served *sv, struct MHD_Co
 	}
 	if (!authorized(srv, c))
 		SEND_ERR(401, "authentication_error", "invalid_api_key", NULL,
-			 "invalid or missing API key: send the header 'Authorization: Bearer KEY'");
+			 "invalid or missing API key: send the header 'Authorization: Bearer KEY' (or 'x-api-key: KEY')");
 	if (k->too_big)
 		SEND_ERR(413, "invalid_request_error", "request_too_large", NULL,
 			 "the request body is larger than the limit of %zu bytes", srv->o.max_body);
@@ -1138,6 +1222,20 @@ static enum MHD_Result dispatch_route(api_server *srv, served *sv, struct MHD_Co
 		return handle_completion(srv, sv, c, k, API_CHAT);
 	case R_COMPLETIONS:
 		return handle_completion(srv, sv, c, k, API_COMPLETION);
+	case R_MESSAGES:
+		return handle_completion(srv, sv, c, k, API_CHAT);
+	case R_OLLAMA_CHAT:
+	case R_OLLAMA_GENERATE:
+		return handle_ollama(srv, sv, c, k, rt == R_OLLAMA_CHAT ? API_CHAT : API_COMPLETION);
+	case R_OLLAMA_TAGS:
+	case R_OLLAMA_PS:
+	case R_OLLAMA_SHOW:
+		return handle_ollama_models(srv, sv, c, k, rt);
+	case R_OLLAMA_VERSION:
+		return send_json(srv, c, 200, ollama_version(), NULL, NULL);
+	case R_OLLAMA_EMBED:
+		SEND_ERR(501, "server_error", "unsupported", NULL,
+			 "embeddings are not supported: this node serves a generation model");
 	case R_MODELS:
 		return send_json(srv, c, 200, json_pack("{s:s, s:[o]}", "object", "list", "data", model_json(sv)), NULL,
 				 NULL);

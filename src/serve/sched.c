@@ -39,6 +39,8 @@ struct sched_req {
 	/* the scheduler thread's own */
 	sample_ctx *smp;
 	vocab_stream vs;
+	jsonc_state *js;          /* the constraint's state, or NULL */
+	bool js_failed;           /* no token can continue it */
 
 	/* under s->mu */
 	text_buf gen;
@@ -62,6 +64,7 @@ typedef struct {
 	text_buf piece;           /* text of the token sampled in this step */
 	int tok;                  /* that token */
 	sched_token rec;          /* its log-probabilities (logprobs) */
+	uint8_t *mask;            /* [n_vocab] the tokens a constraint allows now */
 	float *raw;               /* [n_vocab] the logits before sampling changes them (logprobs) */
 	bool eog;                 /* it ends generation */
 	bool busy;                /* in a lane's step */
@@ -106,6 +109,7 @@ struct sched {
 	sched_req *q_head, *q_tail;
 	int n_queued;
 
+	jsonc_vocab *jv;              /* the vocabulary for constraints, built by the first that needs it */
 	sched_stats stats;
 	uint64_t rate_n[RATE_BUCKETS];
 	int64_t rate_sec[RATE_BUCKETS];
@@ -115,6 +119,8 @@ struct sched {
 /* ---------------------------------------------------------------- helpers */
 static void req_free(sched_req *r)
 {
+	jsonc_state_free(r->js);
+	jsonc_free(r->p.constraint);
 	free(r->toks);
 	free(r->tok_start);
 	free(r->tok_end);
@@ -413,10 +419,23 @@ static void row_sample(sched *s, slot *sl, float *logits)
 		memcpy(sl->raw, logits, sizeof(float) * (size_t)s->be.n_vocab);
 	for (int i = 0; i < r->p.n_bias; i++)
 		logits[r->p.bias[i].tok] += r->p.bias[i].bias;
+	if (r->js) { /* the tokens that cannot continue a valid value are out */
+		if (jsonc_mask(r->js, s->jv, sl->mask) <= 0) {
+			r->js_failed = true;
+			sl->eog = true;
+			return;
+		}
+		for (int i = 0; i < s->be.n_vocab; i++)
+			if (!sl->mask[i])
+				logits[i] = -INFINITY;
+	}
 	sl->tok = sample_next(r->smp, logits);
+	if (r->js && jsonc_accept(r->js, s->jv, sl->tok))
+		r->js_failed = true;
 	if (r->p.logprobs)
 		logprobs_of(sl->raw, s->be.n_vocab, sl->tok, r->p.top_logprobs, &sl->rec);
-	sl->eog = vocab_is_eog(s->be.v, sl->tok) && !r->p.ignore_eos;
+	/* a complete constrained value ends at its end token, ignore_eos or not */
+	sl->eog = vocab_is_eog(s->be.v, sl->tok) && (!r->p.ignore_eos || r->js);
 	if (sl->eog)
 		return;
 	sample_accept(r->smp, sl->tok);
@@ -439,7 +458,7 @@ static void row_commit(sched *s, slot *sl, double now)
 	if (r->cancelled)
 		return; /* reaped at the next iteration */
 	if (sl->eog) {
-		req_finish(s, r, sl, SCHED_FINISH_STOP);
+		req_finish(s, r, sl, r->js_failed ? SCHED_FINISH_ABORTED : SCHED_FINISH_STOP);
 		return;
 	}
 	r->st.n_gen++;
@@ -556,6 +575,7 @@ static void sched_buffers_free(sched *s)
 	for (int i = 0; s->slots && i < s->o.n_slots; i++) {
 		sh_free(s->slots[i].hist);
 		sh_free(s->slots[i].raw);
+		sh_free(s->slots[i].mask);
 		text_buf_free(&s->slots[i].piece);
 	}
 	sh_free(s->slots);
@@ -570,6 +590,7 @@ static void sched_buffers_free(sched *s)
 		sh_free(ln->logits);
 	}
 	sh_free(s->lanes);
+	jsonc_vocab_free(s->jv);
 	sh_free(s);
 }
 
@@ -615,7 +636,8 @@ sched *sched_init(const sched_backend *b, const sched_opts *o, int *err)
 	for (size_t i = 0; i < ns; i++) {
 		s->slots[i].next = -1;
 		if (!(s->slots[i].hist = sh_alloc(sizeof(int) * (size_t)b->n_ctx)) ||
-		    !(s->slots[i].raw = sh_alloc(sizeof(float) * (size_t)b->n_vocab)))
+		    !(s->slots[i].raw = sh_alloc(sizeof(float) * (size_t)b->n_vocab)) ||
+		    !(s->slots[i].mask = sh_alloc((size_t)b->n_vocab)))
 			goto fail;
 	}
 	if (pthread_mutex_init(&s->mu, NULL))
@@ -674,6 +696,38 @@ void sched_free(sched *s)
 	sched_buffers_free(s);
 }
 
+/* the vocabulary as the constraints read it, made once: each token's bytes, which end generation */
+static int constraint_vocab(sched *s)
+{
+	pthread_mutex_lock(&s->mu);
+	int e = SH_OK, n = s->be.n_vocab;
+	if (!s->jv) {
+		char **bytes = calloc((size_t)n, sizeof *bytes);
+		int *lens = calloc((size_t)n, sizeof *lens);
+		bool *end = calloc((size_t)n, sizeof *end);
+		char buf[JSONC_MAX_TOKEN];
+		for (int i = 0; bytes && lens && end && i < n; i++) {
+			int k = vocab_token_to_piece(s->be.v, i, false, buf, sizeof buf);
+			lens[i] = k < 0 || k > (int)sizeof buf ? 0 : k;
+			end[i] = vocab_is_eog(s->be.v, i);
+			if (!(bytes[i] = malloc((size_t)lens[i] + 1)))
+				break;
+			memcpy(bytes[i], buf, (size_t)lens[i]);
+		}
+		s->jv = bytes && lens && end && (n == 0 || bytes[n - 1]) ? jsonc_vocab_init(n, (const char *const *)bytes, lens, end, &e)
+									 : NULL;
+		if (!s->jv && !e)
+			e = SH_ENOMEM;
+		for (int i = 0; bytes && i < n; i++)
+			free(bytes[i]);
+		free(bytes);
+		free(lens);
+		free(end);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return e;
+}
+
 sched_req *sched_submit(sched *s, const int *prompt, int n, const sched_params *p, int *err)
 {
 	int e = SH_EINVAL;
@@ -714,6 +768,11 @@ sched_req *sched_submit(sched *s, const int *prompt, int n, const sched_params *
 		e = SH_EINVAL;
 		goto fail;
 	}
+	if (p->constraint && ((e = constraint_vocab(s)) || !(r->js = jsonc_state_init(p->constraint)))) {
+		e = e ? e : SH_ENOMEM;
+		goto fail;
+	}
+	e = SH_ENOMEM;
 	/* the sampler's penalties and the detokenizer both see the prompt first */
 	vocab_stream_init(&r->vs, s->be.v);
 	char sink[256];
@@ -747,7 +806,9 @@ sched_req *sched_submit(sched *s, const int *prompt, int n, const sched_params *
 	return r;
 fail:
 	if (r)
-		req_free(r);
+		req_free(r); /* the constraint with it */
+	else
+		jsonc_free(p->constraint);
 	if (err)
 		*err = e;
 	return NULL;

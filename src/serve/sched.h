@@ -22,6 +22,7 @@
 #define SHOAL_SCHED_H
 
 #include "engine/engine.h"
+#include "sample/jsonc.h"
 #include "sample/sample.h"
 #include "serve/text.h"
 
@@ -72,6 +73,10 @@ typedef struct {
 	sample_params sp;
 	int n_bias;              /* [0, SCHED_MAX_BIAS], each token once */
 	sched_bias bias[SCHED_MAX_BIAS];
+	/* structured output: the reply must be a value of this constraint (the mask is applied at every
+	 * step); sched_submit takes it over (it is freed with the request, or at once when the submit
+	 * fails). NULL: none */
+	jsonc *constraint;
 	bool logprobs;           /* record each generated token's log-probability (sched_req_tokens) */
 	int top_logprobs;        /* with the most likely alternatives, [0, SCHED_MAX_TOP] */
 	int max_tokens;          /* generated tokens at most; <= 0: until the context is full */
