@@ -637,6 +637,10 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 	}
 	if (!req.has_seed)
 		req.sp.sp.seed = srv_rand(srv);
+	if (req.forced_call && sv->m.tools_family == TMPL_TOOLS_HERMES) { /* the call in the model's own tags */
+		snprintf(req.sp.wrap_pre, sizeof req.sp.wrap_pre, "<tool_call>\n");
+		snprintf(req.sp.wrap_post, sizeof req.sp.wrap_post, "\n</tool_call>");
+	}
 	int e = 0;
 	sched_req *r = sched_submit(sv->m.s, ids, n, &req.sp, &e);
 	req.sp.constraint = NULL; /* the scheduler's now, whether or not it took the request */
@@ -644,7 +648,8 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 	bool stream_mode = req.stream, logprobs = req.sp.logprobs;
 	/* a reply that may call tools is read for calls, in the format of the model's template */
 	bool read_tools = req.tools && req.tool_choice != API_TOOLS_NONE;
-	tmpl_tools_family family = req.forced_call ? TOOLS_FORCED : (tmpl_tools_family)sv->m.tools_family;
+	tmpl_tools_family family = req.forced_call && !req.sp.wrap_pre[0] ? TOOLS_FORCED
+										    : (tmpl_tools_family)sv->m.tools_family;
 	int max_calls = req.parallel_tool_calls ? 0 : 1;
 	api_resp_meta meta;
 	meta_init(srv, sv, &meta, kind);

@@ -41,6 +41,8 @@ struct sched_req {
 	vocab_stream vs;
 	jsonc_state *js;          /* the constraint's state, or NULL */
 	bool js_failed;           /* no token can continue it */
+	size_t wrap_pos;          /* bytes of wrap_pre, then (after the value) of wrap_post, produced */
+	bool in_value, after;     /* the value has begun; it is complete (wrap_post now) */
 
 	/* under s->mu */
 	text_buf gen;
@@ -110,6 +112,8 @@ struct sched {
 	int n_queued;
 
 	jsonc_vocab *jv;              /* the vocabulary for constraints, built by the first that needs it */
+	char **tok_bytes;             /* [n_vocab] each token's bytes, for the text around a value */
+	int *tok_lens;
 	sched_stats stats;
 	uint64_t rate_n[RATE_BUCKETS];
 	int64_t rate_sec[RATE_BUCKETS];
@@ -409,6 +413,41 @@ static void logprobs_of(const float *raw, int n_vocab, int tok, int n, sched_tok
 		out->top[k].logprob -= lse;
 }
 
+/* the literal text a constrained value's tokens must produce now: the rest of wrap_pre before the
+ * value, of wrap_post after it; NULL while the value is being produced (or wrap_post is done) */
+static const char *wrap_text(sched_req *r)
+{
+	if (!r->in_value) {
+		if (r->wrap_pos < strlen(r->p.wrap_pre))
+			return r->p.wrap_pre + r->wrap_pos;
+		r->in_value = true;
+		r->wrap_pos = 0;
+	}
+	return r->after && r->wrap_pos < strlen(r->p.wrap_post) ? r->p.wrap_post + r->wrap_pos : NULL;
+}
+
+/* a complete value whose wrap_post follows (a number may still take digits: the value ends only
+ * where the constraint allows nothing but the end) */
+static void wrap_after(sched_req *r)
+{
+	r->after = true;
+	r->wrap_pos = 0;
+}
+
+/* mask = the tokens whose bytes begin lit (all of them inside it); how many */
+static int lit_mask(const sched *s, const sched_req *r, const char *lit, uint8_t *mask)
+{
+	size_t rest = strlen(lit);
+	int n = 0;
+	for (int i = 0; i < s->be.n_vocab; i++) {
+		int k = s->tok_lens[i];
+		mask[i] = k > 0 && (size_t)k <= rest && !memcmp(s->tok_bytes[i], lit, (size_t)k) &&
+			  !vocab_is_eog(s->be.v, i);
+		n += mask[i];
+	}
+	return n;
+}
+
 /* sampling and detokenizing of one logits row, outside the lock: the bias added, the
  * log-probabilities taken from the logits as the model gave them */
 static void row_sample(sched *s, slot *sl, float *logits)
@@ -419,8 +458,10 @@ static void row_sample(sched *s, slot *sl, float *logits)
 		memcpy(sl->raw, logits, sizeof(float) * (size_t)s->be.n_vocab);
 	for (int i = 0; i < r->p.n_bias; i++)
 		logits[r->p.bias[i].tok] += r->p.bias[i].bias;
-	if (r->js) { /* the tokens that cannot continue a valid value are out */
-		if (jsonc_mask(r->js, s->jv, sl->mask) <= 0) {
+	const char *lit = r->js ? wrap_text(r) : NULL;
+	if (r->js) { /* the tokens that cannot continue a valid value (or the text around it) are out */
+		int n = lit ? lit_mask(s, r, lit, sl->mask) : jsonc_mask(r->js, s->jv, sl->mask);
+		if (n <= 0) {
 			r->js_failed = true;
 			sl->eog = true;
 			return;
@@ -430,8 +471,12 @@ static void row_sample(sched *s, slot *sl, float *logits)
 				logits[i] = -INFINITY;
 	}
 	sl->tok = sample_next(r->smp, logits);
-	if (r->js && jsonc_accept(r->js, s->jv, sl->tok))
+	if (lit)
+		r->wrap_pos += (size_t)s->tok_lens[sl->tok];
+	else if (r->js && jsonc_accept(r->js, s->jv, sl->tok))
 		r->js_failed = true;
+	if (r->js && !lit && jsonc_done(r->js) && r->p.wrap_post[0] && !vocab_is_eog(s->be.v, sl->tok))
+		wrap_after(r);
 	if (r->p.logprobs)
 		logprobs_of(sl->raw, s->be.n_vocab, sl->tok, r->p.top_logprobs, &sl->rec);
 	/* a complete constrained value ends at its end token, ignore_eos or not */
@@ -591,6 +636,10 @@ static void sched_buffers_free(sched *s)
 	}
 	sh_free(s->lanes);
 	jsonc_vocab_free(s->jv);
+	for (int i = 0; s->tok_bytes && i < s->be.n_vocab; i++)
+		free(s->tok_bytes[i]);
+	free(s->tok_bytes);
+	free(s->tok_lens);
 	sh_free(s);
 }
 
@@ -718,10 +767,15 @@ static int constraint_vocab(sched *s)
 									 : NULL;
 		if (!s->jv && !e)
 			e = SH_ENOMEM;
-		for (int i = 0; bytes && i < n; i++)
-			free(bytes[i]);
-		free(bytes);
-		free(lens);
+		if (s->jv) { /* kept for the text around values */
+			s->tok_bytes = bytes;
+			s->tok_lens = lens;
+		} else {
+			for (int i = 0; bytes && i < n; i++)
+				free(bytes[i]);
+			free(bytes);
+			free(lens);
+		}
 		free(end);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -740,6 +794,8 @@ sched_req *sched_submit(sched *s, const int *prompt, int n, const sched_params *
 		if (prompt[i] < 0 || prompt[i] >= s->be.n_vocab)
 			goto fail;
 	if (p->n_stop < 0 || p->n_stop > SCHED_MAX_STOP || p->n_bias < 0 || p->n_bias > SCHED_MAX_BIAS ||
+	    strnlen(p->wrap_pre, sizeof p->wrap_pre) > SCHED_MAX_WRAP || strnlen(p->wrap_post, sizeof p->wrap_post) > SCHED_MAX_WRAP ||
+	    ((p->wrap_pre[0] || p->wrap_post[0]) && !p->constraint) ||
 	    p->top_logprobs < 0 || p->top_logprobs > SCHED_MAX_TOP)
 		goto fail;
 	for (int i = 0; i < p->n_bias; i++)

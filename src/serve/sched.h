@@ -32,6 +32,7 @@
 #define SCHED_MAX_LANES 8        /* scheduler threads at most */
 #define SCHED_MAX_TOP 20         /* alternatives per token of logprobs at most */
 #define SCHED_MAX_BIAS 1024      /* logit_bias entries at most */
+#define SCHED_MAX_WRAP 31        /* bytes of the text around a constrained value */
 
 /* The model side: one batched forward step. engine_step on one node; the cluster routes the
  * same step through its pipeline. */
@@ -77,6 +78,9 @@ typedef struct {
 	 * step); sched_submit takes it over (it is freed with the request, or at once when the submit
 	 * fails). NULL: none */
 	jsonc *constraint;
+	/* literal text the constrained value is wrapped in ("<tool_call>\n" ... "\n</tool_call>": a
+	 * forced tool call in the model's own format); "" none */
+	char wrap_pre[SCHED_MAX_WRAP + 1], wrap_post[SCHED_MAX_WRAP + 1];
 	bool logprobs;           /* record each generated token's log-probability (sched_req_tokens) */
 	int top_logprobs;        /* with the most likely alternatives, [0, SCHED_MAX_TOP] */
 	int max_tokens;          /* generated tokens at most; <= 0: until the context is full */

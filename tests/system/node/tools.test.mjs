@@ -2,8 +2,9 @@
 // nodes: a synthesized model served with the real Hermes 3 and Llama 3.1 tool-use templates
 // (--chat-template): the prompt a request with tools and tool messages renders to is exactly what
 // `shoal template --tools` renders (the prompt token counts agree); the validation of tools,
-// tool_choice and tool messages; and a reply without calls streams as it comes and equals the
-// non-streamed one.
+// tool_choice and tool messages; a reply without calls streams as it comes and equals the
+// non-streamed one; and a required call on the Hermes template comes as its own <tool_call> text,
+// which the Hermes reader turns into tool_calls.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -105,5 +106,21 @@ test('with tools, a reply that makes no call streams as it comes and equals the 
 		assert.equal(text, whole.choices[0].message.content || '');
 		assert.equal(finish, whole.choices[0].finish_reason);
 		if (!calls) assert.ok(chunks > 1 || text.length < 4, 'the text came in pieces');
+	}
+});
+
+test("a Hermes-template model's <tool_call> text is parsed into tool_calls", { timeout: 60000 }, async () => {
+	// a required tool_choice on a Hermes-family template: the reply is constrained to the model's own
+	// format, <tool_call>\n{"name", "arguments"}\n</tool_call>, which the Hermes reader turns into the call
+	for (let seed = 1; seed <= 3; seed++) {
+		const r = await clientOf(nodes[0]).chat.completions.create({ model: 'x', messages: [conversation[0]], tools, tool_choice: 'required', max_tokens: 800, temperature: 1, seed, logprobs: true });
+		const text = Buffer.from(r.choices[0].logprobs.content.flatMap((t) => t.bytes)).toString('utf8'); // the reply's bytes
+		assert.match(text, /^<tool_call>\n\{[\s\S]*\}\n<\/tool_call>$/, text);
+		assert.equal(r.choices[0].finish_reason, 'tool_calls');
+		assert.equal(r.choices[0].message.content, null);
+		const [call] = r.choices[0].message.tool_calls;
+		const inside = JSON.parse(text.slice('<tool_call>\n'.length, -'\n</tool_call>'.length));
+		assert.deepEqual([call.function.name, JSON.parse(call.function.arguments)], [inside.name, inside.arguments]);
+		assert.ok(['get_weather', 'get_time'].includes(call.function.name));
 	}
 });
