@@ -19,9 +19,7 @@
  *   errors    {type: "error", error: {type, message}} with the HTTP status; mid-stream an
  *             `event: error` of it (type api_error)
  *
- * What is not known where it is asked for: the prompt's tokens when message_start goes out (the
- * dialect is not told them: input_tokens is 0 there and right in message_delta, which the SDKs
- * take), and which stop sequence ended the text (the scheduler cuts the text before it and says
+ * What is not known where it is asked for: which stop sequence ended the text (the scheduler cuts the text before it and says
  * only "stop": stop_reason is end_turn, stop_sequence null). The dialect keeps no state: text after
  * a tool call (rare: a call is most often the reply's end) goes to block 0 after its stop.
  *
@@ -662,7 +660,7 @@ static int block_stop(text_buf *out, int index)
 static int stream_start(const api_resp_meta *m, text_buf *out)
 {
 	int rc = event(out, "message_start",
-		       json_pack("{s:s, s:o}", "type", "message_start", "message", message(m, json_array(), json_null(), 0, 0)));
+		       json_pack("{s:s, s:o}", "type", "message_start", "message", message(m, json_array(), json_null(), m->n_prompt, 0)));
 	rc |= event(out, "content_block_start",
 		    json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start", "index", 0, "content_block", "type",
 			      "text", "text", ""));

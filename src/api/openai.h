@@ -98,6 +98,7 @@ typedef struct {
 	time_t created;
 	const char *model;
 	bool include_usage;  /* OpenAI streams: the usage chunk last */
+	int n_prompt;        /* the prompt's tokens (known before the first byte goes out) */
 } api_resp_meta;
 
 const char *api_finish_name(enum sched_finish f);   /* "stop", "length" (others: "stop") */

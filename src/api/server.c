@@ -654,6 +654,7 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 	api_resp_meta meta;
 	meta_init(srv, sv, &meta, kind);
 	meta.include_usage = req.include_usage;
+	meta.n_prompt = n;
 	api_request_free(&req);
 	if (!r) {
 		if (e == SCHED_EFULL)

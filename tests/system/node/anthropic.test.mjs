@@ -93,6 +93,7 @@ test('messages.stream and create({stream: true}): the same text, events in order
 	assert.ok(wire.every(Boolean));
 	for (const [, name, data] of wire) assert.equal(JSON.parse(data).type, name);
 	assert.deepEqual(wire.slice(0, 3).map((w) => w[1]), ['message_start', 'content_block_start', 'ping']);
+	assert.equal(JSON.parse(wire[0][2]).message.usage.input_tokens, want.usage.prompt_tokens, 'message_start counts the prompt');
 	assert.deepEqual(wire.slice(-3).map((w) => w[1]), ['content_block_stop', 'message_delta', 'message_stop']);
 });
 
