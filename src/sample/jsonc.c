@@ -23,12 +23,16 @@
  *
  * The mask. The vocabulary's tokens form a trie stored in preorder, each node knowing where its
  * subtree ends; the walk keeps one state per depth and steps it by the node's byte; a dead state
- * skips the whole subtree. Inside a free string almost every token is allowed, so a walk there
- * would visit the whole trie: instead jsonc_vocab holds, for each state of the string lexer (17:
- * between characters, in an escape, inside a UTF-8 character), the tokens that stay inside the
- * string (with how many characters they start, sorted by it) and those that close it (where, after
- * how many characters); a thread inside a string takes the first list up to its length bound and
- * runs only the remainders of the second through the machine.
+ * skips the whole subtree, so at a place of structure only a few hundred nodes are visited. Inside
+ * a free string almost every token is allowed and a walk would visit the whole trie: instead
+ * jsonc_vocab holds, for each state of the string lexer (17: between characters, in an escape,
+ * inside a UTF-8 character), the tokens that stay inside the string, sorted by the characters they
+ * begin (and, when they are many, as a ready mask), and the tokens that close it, grouped by what
+ * follows their quote. A thread inside a string then costs a copy (or a run of the list) up to its
+ * length bound, plus one walk of the trie of those remainders from its parent's state.
+ *
+ * A state holds at most MAXT threads; past that, alternatives are dropped (the output stays valid,
+ * only less of the schema's language is reachable). Threads that end in the same frames merge.
  *
  * Contract: jsonc and jsonc_vocab are immutable after construction; a jsonc_state is one
  * generation's and not locked.
@@ -42,7 +46,7 @@
 #include <stdlib.h>
 
 #define MAXF (JSONC_MAX_DEPTH + 1) /* frames of a thread: the document and the values nested */
-#define MAXT 16                    /* threads of a state: anyOf alternatives alive at once */
+#define MAXT 64                    /* threads of a state: anyOf alternatives alive at once */
 #define MAX_ALTS 256               /* alternatives of one anyOf once flattened */
 #define MAX_PROPS 1024             /* properties of one object */
 #define MAX_MIN_ITEMS 1024
@@ -371,8 +375,10 @@ typedef struct {
 	char path[1024];   /* JSON pointer of the schema being compiled */
 	size_t plen;
 	int depth;
-	const json_t **ref_s; /* schemas compiled so far through $ref (and the root), and their nodes */
-	int *ref_node;
+	struct ref {       /* schemas compiled so far through $ref (and the root), and their nodes */
+		const json_t *s;
+		int node;
+	} *refs;
 	int n_refs, cap_refs;
 	struct oneof {     /* oneOf branches, checked once everything is compiled */
 		int *branch;
@@ -415,15 +421,13 @@ static int nomem(cctx *x)
 static size_t path_push(cctx *x, const char *seg)
 {
 	size_t old = x->plen, n = old;
-	char esc[2] = { 0 };
 	if (n + 1 >= sizeof x->path)
 		return old;
 	x->path[n++] = '/';
 	for (const char *p = seg; *p && n + 2 < sizeof x->path; p++) {
-		if (*p == '~' || *p == '/') {
-			esc[0] = *p == '~' ? '0' : '1';
+		if (*p == '~' || *p == '/') { /* ~0 and ~1 */
 			x->path[n++] = '~';
-			x->path[n++] = esc[0];
+			x->path[n++] = *p == '~' ? '0' : '1';
 		} else
 			x->path[n++] = *p;
 	}
@@ -584,8 +588,31 @@ static int lit_cmp(const void *a, const void *b)
 	return r ? r : (x->l.len > y->l.len) - (x->l.len < y->l.len);
 }
 
-/* a K_LIT of the values of vals[0..n) whose types match tm (0: any): their texts sorted, no
- * duplicates */
+/* a K_LIT of the texts ls[0..k) (in the pool; ls is freed): sorted, duplicates dropped */
+static int lit_finish(cctx *x, lit_sort *ls, int k)
+{
+	jsonc *c = x->c;
+	int id = node_new(x, K_LIT), first = c->n_lits;
+	for (int i = 0; i < k; i++)
+		ls[i].p = c->pool + ls[i].l.off;
+	qsort(ls, (size_t)k, sizeof *ls, lit_cmp);
+	for (int i = 0; id >= 0 && i < k; i++) {
+		if (i && !lit_cmp(&ls[i - 1], &ls[i]))
+			continue;
+		if (!grow(&c->lits, &c->cap_lits, c->n_lits, sizeof *c->lits))
+			id = nomem(x);
+		else
+			c->lits[c->n_lits++] = ls[i].l;
+	}
+	free(ls);
+	if (id >= 0) {
+		c->nodes[id].first = first;
+		c->nodes[id].n = c->n_lits - first;
+	}
+	return id;
+}
+
+/* a K_LIT of the values of vals[0..n) whose types match tm (0: any) */
 static int lit_node(cctx *x, json_t *const *vals, int n, uint32_t tm, const char *what)
 {
 	jsonc *c = x->c;
@@ -597,47 +624,33 @@ static int lit_node(cctx *x, json_t *const *vals, int n, uint32_t tm, const char
 		if (tm && !types_match(value_types(vals[i]), tm))
 			continue;
 		size_t start = c->pool_len;
-		r = dump_value(x, vals[i], 0);
-		if (!r && c->pool_len - start > MAX_LIT)
+		if ((r = dump_value(x, vals[i], 0)))
+			break;
+		if (c->pool_len - start > MAX_LIT)
 			r = fail(x, "an %s value longer than %d bytes", what, MAX_LIT);
 		ls[k++].l = (lit){ (uint32_t)start, (uint32_t)(c->pool_len - start) };
 	}
 	if (!r && !k)
 		r = fail(x, "no '%s' value has the schema's type", what);
-	int id = r ? r : node_new(x, K_LIT);
-	if (id < 0) {
+	if (r) {
 		free(ls);
-		return id;
+		return r;
 	}
-	for (int i = 0; i < k; i++)
-		ls[i].p = c->pool + ls[i].l.off;
-	qsort(ls, (size_t)k, sizeof *ls, lit_cmp);
-	int first = c->n_lits;
-	for (int i = 0; i < k; i++) {
-		if (i && !lit_cmp(&ls[i - 1], &ls[i]))
-			continue;
-		if (!grow(&c->lits, &c->cap_lits, c->n_lits, sizeof *c->lits)) {
-			free(ls);
-			return nomem(x);
-		}
-		c->lits[c->n_lits++] = ls[i].l;
-	}
-	free(ls);
-	c->nodes[id].first = first;
-	c->nodes[id].n = c->n_lits - first;
-	return id;
+	return lit_finish(x, ls, k);
 }
 
-/* a K_LIT of fixed texts (JSON literals, sorted) */
+/* a K_LIT of fixed JSON texts (true, false, null) */
 static int lit_node_texts(cctx *x, const char *const *texts, int n)
 {
-	json_t *vals[3];
+	lit_sort *ls = malloc(sizeof *ls * (size_t)n);
+	if (!ls)
+		return nomem(x);
 	for (int i = 0; i < n; i++)
-		vals[i] = json_loads(texts[i], JSON_DECODE_ANY, NULL);
-	int id = lit_node(x, vals, n, 0, "literal");
-	for (int i = 0; i < n; i++)
-		json_decref(vals[i]);
-	return id;
+		if (pool_add(x, texts[i], strlen(texts[i]), &ls[i].l)) {
+			free(ls);
+			return x->err;
+		}
+	return lit_finish(x, ls, n);
 }
 
 static int str_node(cctx *x, int min, int max)
@@ -669,16 +682,16 @@ static int any_node(cctx *x)
 	if (x->any >= 0)
 		return x->any;
 	jsonc *c = x->c;
-	static const char *const lits[] = { "false", "null", "true" };
+	static const char *const texts[] = { "false", "null", "true" };
 	int any = node_new(x, K_ANYOF), map = node_new(x, K_MAP), arr = node_new(x, K_ARR);
-	int str = str_node(x, 0, JSONC_MAX_STRING), num = node_new(x, K_NUM), lit = lit_node_texts(x, lits, 3);
+	int str = str_node(x, 0, JSONC_MAX_STRING), num = node_new(x, K_NUM), atoms = lit_node_texts(x, texts, 3);
 	if (x->err)
 		return x->err;
 	c->nodes[map].child = any;
 	c->nodes[map].max = JSONC_MAX_MEMBERS;
 	c->nodes[arr].child = any;
 	c->nodes[arr].max = JSONC_MAX_ITEMS;
-	int alt[5] = { map, arr, str, num, lit };
+	int alt[5] = { map, arr, str, num, atoms };
 	x->any = any;
 	return alts_add(x, any, alt, 5);
 }
@@ -751,7 +764,7 @@ static int check_keywords(cctx *x, const json_t *s, uint32_t *implied, const cha
 		else if ((!strcmp(k, "minimum") || !strcmp(k, "maximum")) && !json_is_number(v))
 			r = fail(x, "'%s' must be a number", k);
 		else if (!strncmp(k, "exclusiveM", 10) && !json_is_number(v) && !json_is_boolean(v))
-			r = fail(x, "'%s' must be a number", k);
+			r = fail(x, "'%s' must be a number (or, as in draft 4, a boolean)", k);
 		else if (!strcmp(k, "properties") && !json_is_object(v))
 			r = fail(x, "'properties' must be an object");
 		else if (!strcmp(k, "required")) {
@@ -780,24 +793,23 @@ static int compile(cctx *x, const json_t *s);
 static int compile_target(cctx *x, const json_t *s, const char *path)
 {
 	for (int i = 0; i < x->n_refs; i++)
-		if (x->ref_s[i] == s)
-			return x->ref_node[i];
+		if (x->refs[i].s == s)
+			return x->refs[i].node;
 	int id = node_new(x, K_ANYOF);
 	if (id < 0)
 		return id;
-	if (!grow(&x->ref_s, &x->cap_refs, x->n_refs, sizeof *x->ref_s) ||
-	    !(x->ref_node = realloc(x->ref_node, sizeof *x->ref_node * (size_t)x->cap_refs)))
+	if (!grow(&x->refs, &x->cap_refs, x->n_refs, sizeof *x->refs))
 		return nomem(x);
-	x->ref_s[x->n_refs] = s;
-	x->ref_node[x->n_refs++] = id;
-	char saved[sizeof x->path];
-	size_t saved_len = x->plen;
-	memcpy(saved, x->path, saved_len + 1);
+	x->refs[x->n_refs++] = (struct ref){ s, id };
+	char *saved = strdup(x->path);
+	if (!saved)
+		return nomem(x);
 	snprintf(x->path, sizeof x->path, "%s", path);
 	x->plen = strlen(x->path);
 	int r = compile(x, s);
-	memcpy(x->path, saved, saved_len + 1);
-	x->plen = saved_len;
+	snprintf(x->path, sizeof x->path, "%s", saved);
+	x->plen = strlen(x->path);
+	free(saved);
 	return r < 0 ? r : alts_add(x, id, &r, 1);
 }
 
@@ -826,7 +838,7 @@ static int compile_ref(cctx *x, const json_t *ref)
 	const json_t *target = json_object_get(json_object_get(x->root, defs), key);
 	if (!target)
 		return fail(x, "'$ref' '%s' names no definition", r);
-	char path[sizeof x->path];
+	char path[sizeof key + 16];
 	snprintf(path, sizeof path, "/%s/%s", defs, name);
 	return compile_target(x, target, path);
 }
@@ -837,30 +849,32 @@ static int compile_anyof(cctx *x, const json_t *arr, const char *kw)
 		return fail(x, "'%s' must be a non-empty array", kw);
 	if (json_array_size(arr) > MAX_ALTS)
 		return fail(x, "'%s' with more than %d schemas", kw, MAX_ALTS);
-	int alt[MAX_ALTS], n = (int)json_array_size(arr);
-	for (int i = 0; i < n; i++) {
+	int n = (int)json_array_size(arr), *alt = malloc(sizeof *alt * (size_t)n);
+	if (!alt)
+		return nomem(x);
+	for (int i = 0; i < n && !x->err; i++) {
 		char seg[16];
 		size_t old = path_push(x, kw);
 		snprintf(seg, sizeof seg, "%d", i);
 		path_push(x, seg);
 		alt[i] = compile(x, json_array_get(arr, i));
 		path_pop(x, old);
-		if (alt[i] < 0)
-			return alt[i];
 	}
-	int id = node_new(x, K_ANYOF);
-	if (id < 0 || alts_add(x, id, alt, n) < 0)
-		return x->err;
-	if (!strcmp(kw, "oneOf")) {
+	int id = x->err ? x->err : node_new(x, K_ANYOF);
+	if (id >= 0 && alts_add(x, id, alt, n) >= 0 && !strcmp(kw, "oneOf")) {
+		/* the branches, for check_oneofs: it owns alt then */
 		if (!grow(&x->oneofs, &x->cap_oneofs, x->n_oneofs, sizeof *x->oneofs))
-			return nomem(x);
-		struct oneof *o = &x->oneofs[x->n_oneofs++];
-		*o = (struct oneof){ malloc(sizeof *o->branch * (size_t)n), n, strdup(x->plen ? x->path : "/") };
-		if (!o->branch || !o->path)
-			return nomem(x);
-		memcpy(o->branch, alt, sizeof *alt * (size_t)n);
+			id = nomem(x);
+		else {
+			struct oneof *o = &x->oneofs[x->n_oneofs++];
+			*o = (struct oneof){ alt, n, strdup(x->plen ? x->path : "/") };
+			alt = NULL;
+			if (!o->path)
+				id = nomem(x);
+		}
 	}
-	return id;
+	free(alt);
+	return x->err ? x->err : id;
 }
 
 static int compile_enum(cctx *x, const json_t *s, uint32_t tm)
@@ -1089,7 +1103,7 @@ static int compile_object(cctx *x, const json_t *s)
 	prop *ps = malloc(sizeof *ps * (n ? n : 1));
 	if (!ps)
 		return nomem(x);
-	int k = 0, r = 0;
+	int k = 0;
 	const char *name;
 	json_t *sub;
 	json_object_foreach((json_t *)props, name, sub) {
@@ -1097,10 +1111,10 @@ static int compile_object(cctx *x, const json_t *s)
 		path_push(x, name);
 		int child = compile(x, sub);
 		path_pop(x, old);
-		if (child < 0 || (r = pool_add_string(x, name, strlen(name), &ps[k].key)))
+		if (child < 0 || pool_add_string(x, name, strlen(name), &ps[k].key))
 			break;
 		if (ps[k].key.len > MAX_LIT) {
-			r = fail(x, "a property name longer than %d bytes", MAX_LIT);
+			fail(x, "a property name longer than %d bytes", MAX_LIT);
 			break;
 		}
 		ps[k].node = child;
@@ -1316,67 +1330,58 @@ static int flatten(cctx *x)
 	return r;
 }
 
-/* need[] of every node, as a shortest hyperpath (Knuth's generalization of Dijkstra): a leaf needs
+/* the children that decide a node's need (required properties, the items of an array with
+ * minItems, an anyOf's alternatives, the root) into out[MAX_PROPS]; returns how many */
+static int need_edges(const jsonc *c, int v, int *out)
+{
+	const node *nd = &c->nodes[v];
+	int n = 0;
+	if (nd->kind == K_OBJ) {
+		for (int i = 0; i < nd->n; i++)
+			if (c->props[nd->first + i].required)
+				out[n++] = c->props[nd->first + i].node;
+	} else if (nd->kind == K_ANYOF) {
+		for (int i = 0; i < nd->n; i++)
+			out[n++] = c->alts[nd->first + i];
+	} else if (nd->kind == K_DOC || (nd->kind == K_ARR && nd->min > 0))
+		out[n++] = nd->child;
+	return n;
+}
+
+/* need of every node, as a shortest hyperpath (Knuth's generalization of Dijkstra): a leaf needs
  * one frame, an object 1 + the most any required property needs, an array with minItems 1 + its
- * items', an anyOf the least of its alternatives'. Values are small, so buckets by value. */
+ * items', an anyOf the least of its alternatives' (it is no frame). Needs are small: a bucket
+ * queue by need, each node final when it leaves its bucket. */
 static int compute_need(cctx *x)
 {
 	jsonc *c = x->c;
-	int n = c->n_nodes;
-	/* the edges child -> parent that decide a parent's need */
-	int *deg = calloc((size_t)n + 1, sizeof *deg), *pending = calloc((size_t)n, sizeof *pending);
-	int *mx = calloc((size_t)n, sizeof *mx), *next = malloc(sizeof *next * (size_t)n);
-	int head[MAXF + 2], n_edges = 0;
-	for (int v = 0; v < n; v++) {
-		const node *nd = &c->nodes[v];
-		if (nd->kind == K_OBJ)
-			for (int i = 0; i < nd->n; i++)
-				n_edges += c->props[nd->first + i].required;
-		else if (nd->kind == K_ANYOF)
-			n_edges += nd->n;
-		else if (nd->kind == K_DOC || (nd->kind == K_ARR && nd->min > 0))
-			n_edges++;
+	int n = c->n_nodes, edge[MAX_PROPS > MAX_ALTS ? MAX_PROPS : MAX_ALTS];
+	int *start = calloc((size_t)n + 1, sizeof *start), *pending = calloc((size_t)n, sizeof *pending);
+	int *most = calloc((size_t)n, sizeof *most), *next = malloc(sizeof *next * (size_t)n), *fill = NULL, *par = NULL;
+	if (start && pending && most && next) {
+		/* the parents of each node, by the edges above: start[v] .. start[v + 1] in par */
+		for (int v = 0; v < n; v++)
+			for (int i = 0, k = need_edges(c, v, edge); i < k; i++)
+				start[edge[i] + 1]++;
+		for (int v = 0; v < n; v++)
+			start[v + 1] += start[v];
+		par = malloc(sizeof *par * (size_t)(start[n] + 1));
+		fill = calloc((size_t)n, sizeof *fill);
 	}
-	int *par = malloc(sizeof *par * (size_t)(n_edges + 1)), *fill = calloc((size_t)n + 1, sizeof *fill);
-	if (!deg || !pending || !mx || !next || !par || !fill) {
-		free(deg), free(pending), free(mx), free(next), free(par), free(fill);
+	if (!par || !fill) {
+		free(start), free(pending), free(most), free(next), free(par), free(fill);
 		return nomem(x);
 	}
-#define EDGES(v, EACH)                                                                         \
-	do {                                                                                   \
-		const node *nd_ = &c->nodes[v];                                                \
-		if (nd_->kind == K_OBJ) {                                                      \
-			for (int i_ = 0; i_ < nd_->n; i_++)                                    \
-				if (c->props[nd_->first + i_].required)                        \
-					EACH(c->props[nd_->first + i_].node);                  \
-		} else if (nd_->kind == K_ANYOF) {                                             \
-			for (int i_ = 0; i_ < nd_->n; i_++)                                    \
-				EACH(c->alts[nd_->first + i_]);                                \
-		} else if (nd_->kind == K_DOC || (nd_->kind == K_ARR && nd_->min > 0))         \
-			EACH(nd_->child);                                                      \
-	} while (0)
-#define COUNT(ch) deg[(ch) + 1]++
-#define PLACE(ch) par[deg[ch] + fill[ch]++] = v
-	for (int v = 0; v < n; v++)
-		EDGES(v, COUNT);
-	for (int v = 0; v < n; v++)
-		deg[v + 1] += deg[v];
-	for (int v = 0; v < n; v++)
-		EDGES(v, PLACE);
-#undef COUNT
-#undef PLACE
+	int head[MAXF + 2];
 	for (int d = 0; d < MAXF + 2; d++)
 		head[d] = -1;
 	for (int v = 0; v < n; v++) {
-		const node *nd = &c->nodes[v];
-		pending[v] = 0;
-#define PEND(ch) (void)(ch), pending[v]++
-		if (nd->kind != K_ANYOF)
-			EDGES(v, PEND);
-#undef PEND
-#undef EDGES
+		int k = need_edges(c, v, edge);
+		for (int i = 0; i < k; i++)
+			par[start[edge[i]] + fill[edge[i]]++] = v;
 		c->nodes[v].need = NEED_INF;
-		if (nd->kind != K_ANYOF && !pending[v]) {
+		pending[v] = c->nodes[v].kind == K_ANYOF ? 0 : k;
+		if (c->nodes[v].kind != K_ANYOF && !k) { /* a leaf */
 			next[v] = head[1];
 			head[1] = v;
 		}
@@ -1388,24 +1393,27 @@ static int compute_need(cctx *x)
 			if (c->nodes[v].need != NEED_INF)
 				continue;
 			c->nodes[v].need = (uint8_t)d;
-			for (int e = deg[v]; e < deg[v + 1]; e++) {
-				int p = par[e];
+			for (int e = start[v]; e < start[v + 1]; e++) {
+				int p = par[e], to;
 				if (c->nodes[p].need != NEED_INF)
 					continue;
 				if (c->nodes[p].kind == K_ANYOF) {
-					next[p] = head[d];
-					head[d] = p;
+					if (pending[p]) /* queued already, at this need */
+						continue;
+					pending[p] = 1;
+					to = d;
 				} else {
-					mx[p] = SH_MAX(mx[p], d);
-					if (--pending[p] == 0 && mx[p] + 1 <= MAXF) {
-						next[p] = head[mx[p] + 1];
-						head[mx[p] + 1] = p;
-					}
+					most[p] = SH_MAX(most[p], d);
+					if (--pending[p] || most[p] + 1 > MAXF)
+						continue;
+					to = most[p] + 1;
 				}
+				next[p] = head[to];
+				head[to] = p;
 			}
 		}
 	}
-	free(deg), free(pending), free(mx), free(next), free(par), free(fill);
+	free(start), free(pending), free(most), free(next), free(par), free(fill);
 	return 0;
 }
 
@@ -1504,8 +1512,7 @@ static int check_oneofs(cctx *x)
 
 static void cctx_free(cctx *x)
 {
-	free(x->ref_s);
-	free(x->ref_node);
+	free(x->refs);
 	for (int i = 0; i < x->n_oneofs; i++) {
 		free(x->oneofs[i].branch);
 		free(x->oneofs[i].path);
@@ -1544,8 +1551,8 @@ jsonc *jsonc_compile(const json_t *schema, char *msg, size_t cap, int *err)
 			check_oneofs(&x);
 	}
 	cctx_free(&x);
+	*err = x.err;
 	if (x.err) {
-		*err = x.err;
 		jsonc_free(c);
 		return NULL;
 	}
@@ -1656,28 +1663,39 @@ static bool fits(const jsonc *c, const thread *t, int id)
 	return t->n + c->nodes[id].need <= MAXF;
 }
 
+/* literal l against the bytes p[0..k) then b: <0, 0 (l begins with them), >0 */
+static int lit_vs(const jsonc *c, const lit *l, const char *p, uint32_t k, int b)
+{
+	const char *q = c->pool + l->off;
+	int r = memcmp(q, p, SH_MIN(l->len, k));
+	if (r || l->len < k)
+		return r ? r : -1;
+	return l->len == k ? -1 : (uint8_t)q[k] - b;
+}
+
+/* The literals are sorted, so those that begin with what came (the first is x, a: its bytes that
+ * came) are the next ones, by the byte that follows: a binary search finds the first with b. */
 static int step_lit(const jsonc *c, const node *nd, frame *f, int b)
 {
-	uint32_t j = (uint32_t)f->x, k = f->a, end = (uint32_t)(nd->first + nd->n);
+	uint32_t j = (uint32_t)f->x, k = f->a, lo = j, hi = (uint32_t)(nd->first + nd->n), end = hi;
 	const char *p = c->pool + c->lits[j].off;
-	for (uint32_t i = j; i < end; i++) {
-		const lit *m = &c->lits[i];
-		const char *q = c->pool + m->off;
-		if (m->len < k || memcmp(q, p, k))
-			break;             /* past the literals that begin with what came */
-		if (m->len == k || (uint8_t)q[k] < b)
-			continue;
-		if ((uint8_t)q[k] > b)
-			break;             /* sorted: none further has b here */
-		f->x = i;
-		f->a = (uint16_t)(k + 1);
-		/* complete, and no literal continues it: the value ends with this byte */
-		if (m->len == k + 1 && (i + 1 == end || c->lits[i + 1].len <= m->len ||
-					memcmp(c->pool + c->lits[i + 1].off, q, m->len)))
-			return R_DONE;
-		return R_TAKE;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (lit_vs(c, &c->lits[mid], p, k, b) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return c->lits[j].len == k ? R_PASS : R_FAIL;
+	if (lo == end || lit_vs(c, &c->lits[lo], p, k, b))
+		return c->lits[j].len == k ? R_PASS : R_FAIL;
+	const lit *m = &c->lits[lo];
+	f->x = lo;
+	f->a = (uint16_t)(k + 1);
+	/* complete, and no literal continues it: the value ends with this byte */
+	if (m->len == k + 1 && (lo + 1 == end || c->lits[lo + 1].len <= m->len ||
+				memcmp(c->pool + c->lits[lo + 1].off, c->pool + m->off, m->len)))
+		return R_DONE;
+	return R_TAKE;
 }
 
 static int step_str(const node *nd, frame *f, int b)

@@ -1106,6 +1106,34 @@ Test(jsonc, bytes_objects)
 	tvocab_free(&t);
 }
 
+/* a tool call among 40 tools: every alternative stays reachable while all are alive at once */
+Test(jsonc, many_alternatives)
+{
+	tvocab t = byte_vocab();
+	json_t *tools = json_array();
+	for (int i = 0; i < 40; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "tool_%d", i);
+		json_array_append_new(tools, json_pack("{s:s,s:{s:{s:s},s:{s:s}},s:[s,s],s:b}", "type", "object",
+						       "properties", "name", "const", name, "arguments", "type", "object",
+						       "required", "name", "arguments", "additionalProperties", 0));
+	}
+	json_t *s = json_pack("{s:o}", "anyOf", tools);
+	char msg[256];
+	int err;
+	jsonc *c = jsonc_compile(s, msg, sizeof msg, &err);
+	cr_assert(c, "%s", msg);
+	for (int i = 0; i < 40; i++) {
+		char text[64];
+		snprintf(text, sizeof text, "{\"name\":\"tool_%d\",\"arguments\":{}}", i);
+		ACCEPTS(c, &t, text);
+	}
+	REJECTS(c, &t, "{\"name\":\"tool_40\",\"arguments\":{}}");
+	jsonc_free(c);
+	json_decref(s);
+	tvocab_free(&t);
+}
+
 /* tokens spanning structure are allowed exactly where all their bytes fit */
 Test(jsonc, multi_byte_tokens)
 {
