@@ -67,7 +67,7 @@ const schemas = {
 
 const ask = (extra) => client.chat.completions.create({ model: 'x', messages: [{ role: 'user', content: 'Answer in JSON.' }], max_tokens: 600, temperature: 1, ...extra });
 
-test('json_schema replies parse and validate for 20 seeds x 5 schemas, whatever the weights', { timeout: 300000 }, async () => {
+test('json_schema replies parse and validate for 20 seeds x 5 schemas, whatever the weights', { timeout: 600000 }, async () => {
 	let n = 0;
 	for (const [name, schema] of Object.entries(schemas)) {
 		const validate = ajv.compile(schema);
@@ -84,18 +84,18 @@ test('json_schema replies parse and validate for 20 seeds x 5 schemas, whatever 
 	assert.equal(n, 100);
 });
 
-test('json_object replies are JSON objects', { timeout: 120000 }, async () => {
+test('json_object replies are JSON objects', { timeout: 300000 }, async () => {
 	// a free-form object is bounded (docs/architecture.md "Structured output") but a random model's may
 	// be longer than max_tokens: those that end are objects, and most end
 	let ended = 0;
-	for (let seed = 1; seed <= 10; seed++) {
-		const r = await ask({ seed, max_tokens: 1500, response_format: { type: 'json_object' } });
+	for (let seed = 1; seed <= 6; seed++) {
+		const r = await ask({ seed, max_tokens: 1000, response_format: { type: 'json_object' } });
 		if (r.choices[0].finish_reason !== 'stop') continue;
 		ended++;
 		const v = JSON.parse(r.choices[0].message.content);
 		assert.ok(v && typeof v === 'object' && !Array.isArray(v), r.choices[0].message.content);
 	}
-	assert.ok(ended >= 5, `${ended} of 10 ended within 1500 tokens`);
+	assert.ok(ended >= 3, `${ended} of 6 ended within 1000 tokens`);
 });
 
 const tools = [
