@@ -516,17 +516,10 @@ int ollama_request_parse(enum api_kind kind, const char *body, size_t len, const
 	memset(x, 0, sizeof *x);
 	req->kind = kind;
 	sample_params_default(&req->sp.sp);
-	if (len == 0)
-		return BAD("invalid_json", NULL, "the request body is empty: it must be a JSON object");
-	if (!text_utf8_valid(body, len))
-		return BAD("invalid_encoding", NULL, "the request body is not valid UTF-8");
-	json_error_t je;
-	json_t *o = json_loadb(body, len, 0, &je);
-	if (!o)
-		return BAD("invalid_json", NULL, "the request body is not valid JSON: %s (line %d, column %d)", je.text,
-			   je.line, je.column);
-	int rc = json_is_object(o) ? parse_object(kind, o, accept, req, err, x)
-				   : BAD("invalid_json", NULL, "the request body must be a JSON object, not %s", api_type_name(o));
+	json_t *o;
+	if (api_body_object(body, len, &o, err))
+		return SH_EINVAL;
+	int rc = parse_object(kind, o, accept, req, err, x);
 	json_decref(o);
 	return rc;
 }

@@ -90,6 +90,9 @@ bool api_tool_name_ok(const json_t *n);
  * req->schema) or a required or named tool_choice's (then forced_call); a schema that cannot be
  * enforced is a 400 naming it */
 int api_request_constraint(api_request *req, api_error *err);
+/* a request body as a JSON object: valid UTF-8, well-formed JSON (jansson, strict), an object;
+ * else SH_EINVAL with the 400 in err. *o is the caller's. */
+int api_body_object(const char *body, size_t len, json_t **o, api_error *err);
 
 /* ---------------------------------------------------------------- responses */
 typedef struct {

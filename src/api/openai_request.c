@@ -704,6 +704,25 @@ static int parse_object(enum api_kind kind, json_t *o, const api_limits *lim, ap
 	return parse_stop(o, sp, err);
 }
 
+int api_body_object(const char *body, size_t len, json_t **o, api_error *err)
+{
+	*o = NULL;
+	if (len == 0)
+		return BAD("invalid_json", NULL, "the request body is empty: it must be a JSON object");
+	if (!text_utf8_valid(body, len))
+		return BAD("invalid_encoding", NULL, "the request body is not valid UTF-8");
+	json_error_t je;
+	if (!(*o = json_loadb(body, len, 0, &je)))
+		return BAD("invalid_json", NULL, "the request body is not valid JSON: %s (line %d, column %d)", je.text,
+			   je.line, je.column);
+	if (json_is_object(*o))
+		return 0;
+	(void)BAD("invalid_json", NULL, "the request body must be a JSON object, not %s", api_type_name(*o));
+	json_decref(*o);
+	*o = NULL;
+	return SH_EINVAL;
+}
+
 int api_request_parse(enum api_kind kind, const char *body, size_t len, const api_limits *lim, api_request *req,
 		      api_error *err)
 {
@@ -711,17 +730,10 @@ int api_request_parse(enum api_kind kind, const char *body, size_t len, const ap
 	memset(err, 0, sizeof *err);
 	req->kind = kind;
 	sample_params_default(&req->sp.sp);
-	if (len == 0)
-		return BAD("invalid_json", NULL, "the request body is empty: it must be a JSON object");
-	if (!text_utf8_valid(body, len))
-		return BAD("invalid_encoding", NULL, "the request body is not valid UTF-8");
-	json_error_t je;
-	json_t *o = json_loadb(body, len, 0, &je);
-	if (!o)
-		return BAD("invalid_json", NULL, "the request body is not valid JSON: %s (line %d, column %d)", je.text,
-			   je.line, je.column);
-	int rc = json_is_object(o) ? parse_object(kind, o, lim, req, err)
-				   : BAD("invalid_json", NULL, "the request body must be a JSON object, not %s", api_type_name(o));
+	json_t *o;
+	if (api_body_object(body, len, &o, err))
+		return SH_EINVAL;
+	int rc = parse_object(kind, o, lim, req, err);
 	json_decref(o);
 	return rc;
 }
