@@ -9,7 +9,8 @@
  *             /v1/chat/completions checks them (openai_request.c's api_parse_tools)
  *   message   {id: "msg_...", type: "message", role: "assistant", model, content: [{type: "text",
  *             text}, {type: "tool_use", id, name, input}...], stop_reason: end_turn | max_tokens |
- *             tool_use, stop_sequence: null, usage: {input_tokens, output_tokens}}
+ *             stop_sequence | tool_use, stop_sequence (the one that matched, else null), usage:
+ *             {input_tokens, output_tokens}}
  *   stream    server-sent events, each "event: TYPE" and its data: message_start (the message,
  *             no content yet), content_block_start (index 0, empty text), ping, a
  *             content_block_delta ({type: "text_delta", text}) per piece of text,
@@ -19,9 +20,8 @@
  *   errors    {type: "error", error: {type, message}} with the HTTP status; mid-stream an
  *             `event: error` of it (type api_error)
  *
- * What is not known where it is asked for: which stop sequence ended the text (the scheduler cuts the text before it and says
- * only "stop": stop_reason is end_turn, stop_sequence null). The dialect keeps no state: text after
- * a tool call (rare: a call is most often the reply's end) goes to block 0 after its stop.
+ * The dialect keeps no state: text after a tool call (rare: a call is most often the reply's end)
+ * goes to block 0 after its stop.
  *
  * Text blocks of one message (or of the system prompt) are joined with "\n", as the OpenAI
  * parser joins content parts. The sampler's defaults are the server's, the same for every API.
@@ -598,22 +598,33 @@ static json_t *str(const char *s, size_t n)
 	return v ? v : json_string("");
 }
 
-/* end_turn (an end-of-generation token or a stop sequence: the scheduler does not say which),
- * max_tokens (or the context's end), tool_use (the reply called tools) */
-static const char *stop_reason(enum sched_finish f, const json_t *calls)
+/* tool_use (the reply called tools), stop_sequence (one of stop_sequences ended it), max_tokens (or
+ * the context's end), end_turn (an end-of-generation token) */
+static const char *stop_reason(const api_done *d)
 {
-	return json_array_size(calls) ? "tool_use" : f == SCHED_FINISH_LENGTH ? "max_tokens" : "end_turn";
+	if (json_array_size(d->calls))
+		return "tool_use";
+	if (d->stop)
+		return "stop_sequence";
+	return d->finish == SCHED_FINISH_LENGTH ? "max_tokens" : "end_turn";
+}
+
+/* the stop sequence that ended the reply, or null */
+static json_t *stop_sequence(const api_done *d)
+{
+	return d->stop && !json_array_size(d->calls) ? json_string(d->stop) : json_null();
 }
 
 /* the message, its content given */
-static json_t *message(const api_resp_meta *m, json_t *content, json_t *reason, int n_prompt, int n_gen)
+static json_t *message(const api_resp_meta *m, json_t *content, json_t *reason, json_t *stop, int n_prompt,
+		       int n_gen)
 {
 	const char *dash = strchr(m->id, '-');
 	char id[64];
 	snprintf(id, sizeof id, "msg_%s", dash ? dash + 1 : m->id);
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:n, s:{s:i, s:i}}", "id", id, "type", "message", "role",
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:{s:i, s:i}}", "id", id, "type", "message", "role",
 			 "assistant", "model", m->model ? m->model : "", "content", content, "stop_reason", reason,
-			 "stop_sequence", "usage", "input_tokens", n_prompt, "output_tokens", n_gen);
+			 "stop_sequence", stop, "usage", "input_tokens", n_prompt, "output_tokens", n_gen);
 }
 
 /* an OpenAI call (tools.h) as Anthropic's block {type: "tool_use", id: "toolu_...", name, input}
@@ -653,7 +664,7 @@ static int block_stop(text_buf *out, int index)
 static int stream_start(const api_resp_meta *m, text_buf *out)
 {
 	int rc = event(out, "message_start",
-		       json_pack("{s:s, s:o}", "type", "message_start", "message", message(m, json_array(), json_null(), m->n_prompt, 0)));
+		       json_pack("{s:s, s:o}", "type", "message_start", "message", message(m, json_array(), json_null(), json_null(), m->n_prompt, 0)));
 	rc |= event(out, "content_block_start",
 		    json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start", "index", 0, "content_block", "type",
 			      "text", "text", ""));
@@ -691,8 +702,8 @@ static int stream_calls(const api_resp_meta *m, json_t *calls, int index, text_b
 static int stream_end(const api_resp_meta *m, const api_done *d, text_buf *out)
 {
 	int rc = json_array_size(d->calls) ? 0 : block_stop(out, 0);
-	json_t *delta = json_pack("{s:s, s:{s:s, s:n}, s:{s:i, s:i}}", "type", "message_delta", "delta", "stop_reason",
-				  stop_reason(d->finish, d->calls), "stop_sequence", "usage", "input_tokens", d->n_prompt,
+	json_t *delta = json_pack("{s:s, s:{s:s, s:o}, s:{s:i, s:i}}", "type", "message_delta", "delta", "stop_reason",
+				  stop_reason(d), "stop_sequence", stop_sequence(d), "usage", "input_tokens", d->n_prompt,
 				  "output_tokens", d->n_gen);
 	if (delta && d->nodes)
 		json_object_set_new(delta, "shoal", json_pack("{s:O}", "nodes", d->nodes));
@@ -716,7 +727,7 @@ static json_t *response(const api_resp_meta *m, const api_done *d, json_t *lp)
 	json_t *c;
 	json_array_foreach(d->calls, i, c)
 		json_array_append_new(content, tool_use_block(c, true));
-	json_t *j = message(m, content, json_string(stop_reason(d->finish, d->calls)), d->n_prompt, d->n_gen);
+	json_t *j = message(m, content, json_string(stop_reason(d)), stop_sequence(d), d->n_prompt, d->n_gen);
 	if (j && d->nodes)
 		json_object_set_new(j, "shoal", json_pack("{s:O}", "nodes", d->nodes));
 	return j;

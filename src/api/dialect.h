@@ -21,6 +21,7 @@ typedef struct {
 	const char *text;        /* the whole text (whole answers) */
 	size_t len;
 	enum sched_finish finish;
+	const char *stop;        /* the stop string that ended it, or NULL */
 	int n_prompt, n_gen;
 	double t_submit, t_first, t_last;  /* sh_time_sec() */
 	json_t *nodes;           /* the nodes that computed it (borrowed), or NULL */

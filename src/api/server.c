@@ -504,11 +504,13 @@ static json_t *take_logprobs(const served *sv, sched_req *r, enum api_kind kind,
 }
 
 /* ---------------------------------------------------------------- streaming */
-/* what the dialect's end needs: the status, and the nodes (a new array, or NULL) */
-static api_done done_of(const served *sv, const sched_status *ss, const char *text, size_t len)
+/* what the dialect's end needs: the status, the stop string (r's: valid while r is held), and the
+ * nodes (a new array, or NULL) */
+static api_done done_of(const served *sv, const sched_req *r, const sched_status *ss, const char *text, size_t len)
 {
-	return (api_done){ .text = text, .len = len, .finish = ss->finish, .n_prompt = ss->n_prompt, .n_gen = ss->n_gen,
-			   .t_submit = ss->t_submit, .t_first = ss->t_first, .t_last = ss->t_last, .nodes = nodes_json(sv) };
+	return (api_done){ .text = text, .len = len, .finish = ss->finish, .stop = sched_req_stop(r, ss->stop),
+			   .n_prompt = ss->n_prompt, .n_gen = ss->n_gen, .t_submit = ss->t_submit, .t_first = ss->t_first,
+			   .t_last = ss->t_last, .nodes = nodes_json(sv) };
 }
 
 /* the new text through the tool-call reader: st->text becomes what may be shown, calls go to
@@ -570,7 +572,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			json_decref(fresh);
 		}
 		if (over) {
-			api_done dn = done_of(st->sv, &ss, NULL, 0);
+			api_done dn = done_of(st->sv, st->r, &ss, NULL, 0);
 			dn.calls = st->calls;
 			rc |= d->stream_end(&st->meta, &dn, &st->out);
 			json_decref(dn.nodes);
@@ -734,8 +736,7 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 	json_t *lp = logprobs ? take_logprobs(sv, r, kind, &offset) : NULL;
 	if (logprobs && !lp) /* asked for, and no token: an empty list */
 		lp = api_logprobs(kind, sv->m.v, NULL, 0, &offset);
-	sched_req_release(r);
-	api_done dn = done_of(sv, &ss, text.p, text.len);
+	api_done dn = done_of(sv, r, &ss, text.p, text.len);
 	text_buf content = { 0 };
 	if (read_tools) { /* the text but the calls, and the calls */
 		tools_stream ts;
@@ -750,6 +751,7 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 		dn.len = content.len;
 	}
 	ret = send_json(srv, c, 200, d->response(&meta, &dn, lp), NULL, NULL);
+	sched_req_release(r);
 	json_decref(dn.nodes);
 	json_decref(dn.calls);
 	text_buf_free(&content);

@@ -214,10 +214,12 @@ static void req_finish(sched *s, sched_req *r, slot *sl, enum sched_finish why)
 		int n = vocab_stream_flush(&r->vs, tail, sizeof tail);
 		piece_add(&r->gen, tail, n);
 		size_t safe;
-		long m = r->p.n_stop ? text_stop_scan(r->gen.p, r->gen.len, r->shown, r->stops, r->p.n_stop, &safe) : -1;
+		int which;
+		long m = text_stop_scan(r->gen.p, r->gen.len, r->shown, r->stops, r->p.n_stop, &safe, &which);
 		if (m >= 0) {
 			r->gen.len = (size_t)m;
 			r->gen.p[m] = 0;
+			r->st.stop = which;
 			why = SCHED_FINISH_STOP;
 		}
 	}
@@ -520,11 +522,13 @@ static void row_commit(sched *s, slot *sl, double now)
 	}
 	if (r->p.n_stop) {
 		size_t safe;
-		long m = text_stop_scan(r->gen.p, r->gen.len, r->shown, r->stops, r->p.n_stop, &safe);
+		int which;
+		long m = text_stop_scan(r->gen.p, r->gen.len, r->shown, r->stops, r->p.n_stop, &safe, &which);
 		if (m >= 0) {
 			r->gen.len = (size_t)m;
 			r->gen.p[m] = 0;
 			r->shown = (size_t)m;
+			r->st.stop = which;
 			req_finish(s, r, sl, SCHED_FINISH_STOP);
 			return;
 		}
@@ -843,6 +847,7 @@ sched_req *sched_submit(sched *s, const int *prompt, int n, const sched_params *
 	}
 	r->st.n_prompt = n;
 	r->st.t_submit = sh_time_sec();
+	r->st.stop = -1;
 
 	pthread_mutex_lock(&s->mu);
 	if (s->stopping || s->n_active + s->n_queued >= s->o.n_slots + s->o.max_queue) {
@@ -906,6 +911,11 @@ int sched_req_tokens(sched_req *r, sched_token *out, int cap)
 		out[n++] = r->toks[r->toks_read++];
 	pthread_mutex_unlock(&s->mu);
 	return n;
+}
+
+const char *sched_req_stop(const sched_req *r, int stop)
+{
+	return stop >= 0 && stop < r->p.n_stop ? r->p.stop[stop] : NULL;
 }
 
 void sched_req_cancel(sched_req *r)

@@ -99,6 +99,7 @@ enum sched_finish {
 
 typedef struct {
 	enum sched_finish finish;
+	int stop;                /* SCHED_FINISH_STOP by a stop string: its index in sched_params.stop; else -1 */
 	bool started;            /* admitted into a slot */
 	int n_prompt;            /* prompt tokens */
 	int n_cached;            /* of which reused from the slot's cache */
@@ -157,6 +158,8 @@ typedef struct {
  * up to cap into out; returns how many. A token whose text a stop string cut is not given; one that
  * produced no text of its own (part of a UTF-8 character) comes with the token completing it. */
 int sched_req_tokens(sched_req *r, sched_token *out, int cap);
+/* The stop string sched_status.stop names (valid while the reference is held), or NULL for -1. */
+const char *sched_req_stop(const sched_req *r, int stop);
 /* Stops the request; its slot is freed at the scheduler's next iteration. */
 void sched_req_cancel(sched_req *r);
 /* Drops the caller's reference (the request is cancelled if still running). NULL: no-op. */

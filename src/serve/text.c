@@ -119,16 +119,20 @@ int text_utf8_repair(text_buf *b, const char *s, size_t n)
 	return text_buf_add(b, s + run, n - run);
 }
 
-long text_stop_scan(const char *text, size_t len, size_t from, char *const *stops, int n_stop, size_t *safe)
+long text_stop_scan(const char *text, size_t len, size_t from, char *const *stops, int n_stop, size_t *safe,
+		    int *which)
 {
 	*safe = len;
+	*which = -1;
 	for (size_t p = from; p < len; p++) {
 		for (int k = 0; k < n_stop; k++) {
 			size_t sl = strlen(stops[k]);
 			size_t avail = len - p;
 			if (avail >= sl) {
-				if (memcmp(text + p, stops[k], sl) == 0)
+				if (memcmp(text + p, stops[k], sl) == 0) {
+					*which = k;
 					return (long)p;
+				}
 			} else if (*safe == len && memcmp(text + p, stops[k], avail) == 0) {
 				*safe = p;
 			}

@@ -25,9 +25,11 @@ bool text_utf8_valid(const char *s, size_t n);
 int text_utf8_repair(text_buf *b, const char *s, size_t n);
 
 /* Scans text[from..len) for the stop strings stops[0..n_stop) (non-empty). Returns the offset of
- * the earliest match, or -1 when none; *safe is then the end of the text that cannot begin a stop
+ * the earliest match (*which: the matching string's index, the lowest where several match there), or
+ * -1 when none (*which -1); *safe is then the end of the text that cannot begin a stop
  * string (text[*safe..len) is a proper prefix of one), so text[0..*safe) may be shown. The caller
  * keeps `from` at or before the first offset not yet shown. */
-long text_stop_scan(const char *text, size_t len, size_t from, char *const *stops, int n_stop, size_t *safe);
+long text_stop_scan(const char *text, size_t len, size_t from, char *const *stops, int n_stop, size_t *safe,
+		    int *which);
 
 #endif

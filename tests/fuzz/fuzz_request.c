@@ -161,7 +161,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (strlen(stop) == sl) {
 				char *stops[1] = { stop };
 				size_t safe, from = data[0] % (size + 1);
-				long m = text_stop_scan((const char *)data, size, from, stops, 1, &safe);
+				int which;
+				long m = text_stop_scan((const char *)data, size, from, stops, 1, &safe, &which);
+				CHECK(which == (m >= 0 ? 0 : -1));
 				CHECK(m == -1 || ((size_t)m >= from && (size_t)m + sl <= size && !memcmp(data + m, stop, sl)));
 				CHECK(m >= 0 || (safe <= size && (safe >= from || safe == size)));
 			}

@@ -48,22 +48,29 @@ Test(text, utf8_repair)
 
 Test(text, stop_scan)
 {
-	char *stops[] = { "END", "\n\n" };
+	char *stops[] = { "END", "\n\n", "EN" };
 	size_t safe;
+	int which;
 	const char *t = "hello EN";
-	cr_expect_eq(text_stop_scan(t, strlen(t), 0, stops, 2, &safe), -1);
+	cr_expect_eq(text_stop_scan(t, strlen(t), 0, stops, 2, &safe, &which), -1);
 	cr_expect_eq(safe, 6u, "'EN' may begin 'END': held back");
+	cr_expect_eq(which, -1);
 	t = "hello END more";
-	cr_expect_eq(text_stop_scan(t, strlen(t), 0, stops, 2, &safe), 6);
+	cr_expect_eq(text_stop_scan(t, strlen(t), 0, stops, 2, &safe, &which), 6);
+	cr_expect_eq(which, 0);
 	t = "a\n\nb END";
-	cr_expect_eq(text_stop_scan(t, strlen(t), 0, stops, 2, &safe), 1, "the earliest match wins");
+	cr_expect_eq(text_stop_scan(t, strlen(t), 0, stops, 2, &safe, &which), 1, "the earliest match wins");
+	cr_expect_eq(which, 1, "and says which string matched");
+	t = "x END";
+	cr_expect_eq(text_stop_scan(t, strlen(t), 0, stops, 3, &safe, &which), 2);
+	cr_expect_eq(which, 0, "two matching at one offset: the first listed");
 	t = "abc\n";
-	cr_expect_eq(text_stop_scan(t, strlen(t), 2, stops, 2, &safe), -1);
+	cr_expect_eq(text_stop_scan(t, strlen(t), 2, stops, 2, &safe, &which), -1);
 	cr_expect_eq(safe, 3u);
 	t = "abc";
-	cr_expect_eq(text_stop_scan(t, 3, 0, stops, 2, &safe), -1);
+	cr_expect_eq(text_stop_scan(t, 3, 0, stops, 2, &safe, &which), -1);
 	cr_expect_eq(safe, 3u, "nothing held back");
-	cr_expect_eq(text_stop_scan(t, 3, 0, stops, 0, &safe), -1);
+	cr_expect_eq(text_stop_scan(t, 3, 0, stops, 0, &safe, &which), -1);
 	cr_expect_eq(safe, 3u);
 }
 
@@ -324,11 +331,13 @@ Test(sched, stop_strings)
 	sched_status st;
 	char *full = run(f.s, ids, n, &p, &st);
 	cr_assert(strstr(full, "Lily"));
+	cr_expect_eq(st.stop, -1, "no stop string ended it");
 	p.n_stop = 2;
 	strcpy(p.stop[0], "park");
 	strcpy(p.stop[1], "Lily");
 	char *cut = run(f.s, ids, n, &p, &st);
 	cr_expect_eq(st.finish, SCHED_FINISH_STOP);
+	cr_expect_eq(st.stop, 1, "'Lily' (stop[1]) ended it");
 	cr_expect_eq(strlen(cut), (size_t)(strstr(full, "Lily") - full));
 	cr_expect_eq(strncmp(cut, full, strlen(cut)), 0);
 	cr_expect_lt(st.n_gen, 57);
@@ -343,6 +352,7 @@ Test(sched, stop_strings)
 		cr_assert(!seen.p || !strstr(seen.p, "Lily"), "'Lily' shown before it was known not to stop: %s", seen.p);
 	} while (st.finish == SCHED_RUNNING);
 	sched_req_release(r);
+	cr_expect_eq(st.stop, 0);
 	cr_expect_eq(strlen(seen.p), (size_t)(strstr(full, "Lily. She") - full));
 	text_buf_free(&seen);
 	free(full);

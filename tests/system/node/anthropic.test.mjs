@@ -102,9 +102,12 @@ test('stop_sequences, top_k and top_p reach the sampler', async () => {
 	const word = greedy.trim().split(/\s+/)[3];
 	const cut = await client.messages.create({ model: 'x', max_tokens: 60, temperature: 0, system, messages, stop_sequences: [word, 'zzzz'] });
 	assert.equal(cut.content[0].text, greedy.slice(0, greedy.indexOf(word)));
-	// the scheduler does not say which stop string ended the text
-	assert.equal(cut.stop_reason, 'end_turn');
-	assert.equal(cut.stop_sequence, null);
+	assert.equal(cut.stop_reason, 'stop_sequence');
+	assert.equal(cut.stop_sequence, word, 'the stop sequence that matched');
+	let delta;
+	for await (const ev of await client.messages.create({ model: 'x', max_tokens: 60, temperature: 0, system, messages, stop_sequences: ['zzzz', word], stream: true }))
+		if (ev.type === 'message_delta') delta = ev.delta;
+	assert.deepEqual(delta, { stop_reason: 'stop_sequence', stop_sequence: word }, 'streamed too');
 	const k1 = await client.messages.create({ model: 'x', max_tokens: 60, temperature: 1, top_k: 1, system, messages });
 	assert.equal(k1.content[0].text, greedy);
 	const p0 = await client.messages.create({ model: 'x', max_tokens: 60, temperature: 1, top_p: 0.0001, system, messages });
