@@ -42,6 +42,7 @@ typedef struct {
 	int (*stream_error)(const api_resp_meta *m, const api_error *e, text_buf *out);
 	json_t *(*response)(const api_resp_meta *m, const api_done *d, json_t *lp);
 	json_t *(*error_json)(const api_error *e);
+	bool chat_logprobs;      /* lp in the chat shape on every route (else the route's own) */
 } api_dialect;
 
 extern const api_dialect api_openai;

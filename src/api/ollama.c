@@ -12,6 +12,8 @@
  *                       done: true, done_reason, the counts and the durations (nanoseconds); a
  *                       tool call (tools.h reads them) a line with message.tool_calls
  *   whole answer        that last object with the whole text
+ *   logprobs            with logprobs: true, each object's tokens as "logprobs": [{token, logprob,
+ *                       bytes, top_logprobs}] (the chat shape of /v1/chat/completions, both routes)
  *   errors              {"error": "message"} with the HTTP status; mid-stream, a line of it
  *
  * and the listings: /api/tags (the model served, then the whole models of the cache), /api/show,
@@ -254,16 +256,18 @@ static int parse_unsupported(enum api_kind kind, json_t *o, api_error *err)
 	if (b)
 		return BAD("unsupported_parameter", "shift", "'shift' is not supported: the reply ends where the context "
 			   "does, done_reason \"length\" (send false or leave it out)");
-	if (api_get_bool(o, "logprobs", &b, err))
-		return SH_EINVAL;
-	if (b)
-		return BAD("unsupported_parameter", "logprobs", "'logprobs' is not supported yet on /api/chat and "
-			   "/api/generate (/v1/chat/completions has them)");
+	return 0;
+}
+
+/* logprobs (a boolean) and top_logprobs (0..20, with logprobs), on both routes */
+static int parse_logprobs(json_t *o, sched_params *sp, api_error *err)
+{
 	int64_t n = 0;
-	if (api_get_int(o, "top_logprobs", 0, SCHED_MAX_TOP, &n, NULL, err))
+	if (api_get_bool(o, "logprobs", &sp->logprobs, err) || api_get_int(o, "top_logprobs", 0, SCHED_MAX_TOP, &n, NULL, err))
 		return SH_EINVAL;
-	if (n)
-		return BAD("unsupported_parameter", "top_logprobs", "'top_logprobs' is not supported yet");
+	if (n && !sp->logprobs)
+		return BAD("invalid_value", "top_logprobs", "'top_logprobs' needs 'logprobs': true");
+	sp->top_logprobs = (int)n;
 	return 0;
 }
 
@@ -502,6 +506,7 @@ static int parse_object(enum api_kind kind, json_t *o, unsigned accept, api_requ
 		return BAD("invalid_type", "model", "'model' must be a string, not %s", api_type_name(model));
 	req->stream = true; /* Ollama streams unless told not to */
 	if (api_get_bool(o, "stream", &req->stream, err) || parse_keep_alive(o, err) || parse_unsupported(kind, o, err) ||
+	    parse_logprobs(o, &req->sp, err) ||
 	    (kind == API_CHAT && parse_ollama_tools(o, req, err)) ||
 	    parse_format(o, accept, req, err) || parse_options(o, req, x, err) || api_request_constraint(req, err))
 		return SH_EINVAL;
@@ -637,10 +642,20 @@ static int stream_start(const api_resp_meta *m, text_buf *out)
 	return 0;
 }
 
+/* j with the logprobs of its tokens (lp: the chat shape's, taken over), Ollama's
+ * [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}] */
+static json_t *with_logprobs(json_t *j, json_t *lp)
+{
+	json_t *content = json_object_get(lp, "content");
+	if (j && content)
+		json_object_set(j, "logprobs", content);
+	json_decref(lp);
+	return j;
+}
+
 static int stream_text(const api_resp_meta *m, const char *text, size_t len, json_t *lp, text_buf *out)
 {
-	json_decref(lp);
-	return ndjson(out, answer(m, text, len, false));
+	return ndjson(out, with_logprobs(answer(m, text, len, false), lp));
 }
 
 /* a call's arguments (OpenAI's: a JSON string) as the object Ollama gives */
@@ -690,8 +705,7 @@ static int stream_error(const api_resp_meta *m, const api_error *e, text_buf *ou
 
 static json_t *response(const api_resp_meta *m, const api_done *d, json_t *lp)
 {
-	json_decref(lp);
-	json_t *j = with_end(answer(m, d->text, d->len, true), d);
+	json_t *j = with_logprobs(with_end(answer(m, d->text, d->len, true), d), lp);
 	if (j && m->kind == API_CHAT && json_array_size(d->calls))
 		json_object_set_new(json_object_get(j, "message"), "tool_calls", ollama_calls(d->calls, 0));
 	return j;
@@ -700,7 +714,7 @@ static json_t *response(const api_resp_meta *m, const api_done *d, json_t *lp)
 const api_dialect api_ollama = {
 	.name = "ollama", .parse = parse, .stream_type = "application/x-ndjson", .stream_start = stream_start,
 	.stream_text = stream_text, .stream_calls = stream_calls, .stream_end = stream_end, .stream_error = stream_error,
-	.response = response, .error_json = error_json,
+	.response = response, .error_json = error_json, .chat_logprobs = true,
 };
 
 int ollama_precheck(enum api_kind kind, const char *body, size_t len, const api_limits *lim, const ollama_served *s,

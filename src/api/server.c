@@ -483,6 +483,12 @@ static json_t *topology_rated(const served *sv)
 	return t;
 }
 
+/* the shape of the logprobs d takes on a route of this kind */
+static enum api_kind lp_kind(const api_dialect *d, enum api_kind kind)
+{
+	return d->chat_logprobs ? API_CHAT : kind;
+}
+
 /* the logprobs of the tokens whose text has been read and not yet shown with it (NULL: none, or
  * not asked for) */
 static json_t *take_logprobs(const served *sv, sched_req *r, enum api_kind kind, size_t *offset)
@@ -557,7 +563,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		if (sched_req_read(st->r, WAIT_SLICE, &st->text, &ss))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		int rc = 0;
-		json_t *lp = st->logprobs ? take_logprobs(st->sv, st->r, st->meta.kind, &st->lp_offset) : NULL;
+		json_t *lp = st->logprobs ? take_logprobs(st->sv, st->r, lp_kind(d, st->meta.kind), &st->lp_offset) : NULL;
 		bool over = ss.finish == SCHED_FINISH_STOP || ss.finish == SCHED_FINISH_LENGTH;
 		if (st->ts)
 			rc |= tools_filter(st, over);
@@ -733,9 +739,9 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 			 "the request was aborted: the server is stopping or a cluster node failed");
 	}
 	size_t offset = 0;
-	json_t *lp = logprobs ? take_logprobs(sv, r, kind, &offset) : NULL;
+	json_t *lp = logprobs ? take_logprobs(sv, r, lp_kind(d, kind), &offset) : NULL;
 	if (logprobs && !lp) /* asked for, and no token: an empty list */
-		lp = api_logprobs(kind, sv->m.v, NULL, 0, &offset);
+		lp = api_logprobs(lp_kind(d, kind), sv->m.v, NULL, 0, &offset);
 	api_done dn = done_of(sv, r, &ss, text.p, text.len);
 	text_buf content = { 0 };
 	if (read_tools) { /* the text but the calls, and the calls */

@@ -1,6 +1,6 @@
 // ollama.test.mjs - the official `ollama` npm client against a real `shoal run` on stories260K:
 // /api/chat and /api/generate (streamed and not) give the greedy text of /v1/chat/completions and
-// /v1/completions for the same request; options reach the sampler (seed, num_predict, stop,
+// /v1/completions for the same request, and its logprobs; options reach the sampler (seed, num_predict, stop,
 // top_k, penalties and their window); the shapes of /api/tags (the model served and a model of the
 // cache), /api/show, /api/ps and /api/version as the client and Open WebUI read them; Ollama's
 // errors ({"error"}: a bad body, an unknown option, another model, embeddings); Ollama's "load"
@@ -101,6 +101,25 @@ test('/api/generate: raw is /v1/completions, else the prompt through the chat te
 	const templated = await client.generate({ model: 'stories260K', system: messages[0].content, prompt: messages[1].content, options: { temperature: 0, num_predict: 30 } });
 	assert.equal(templated.response, chat.choices[0].message.content);
 	assert.equal(templated.prompt_eval_count, chat.usage.prompt_tokens);
+});
+
+test('logprobs and top_logprobs: those of /v1/chat/completions, on both routes, streamed and whole', async () => {
+	const want = await openai('/v1/chat/completions', { model: 'x', messages, max_tokens: 20, temperature: 0, logprobs: true, top_logprobs: 3 });
+	const lp = want.choices[0].logprobs.content;
+	assert.equal(lp.length, want.usage.completion_tokens);
+	const options = { temperature: 0, num_predict: 20 };
+	const whole = await client.chat({ model: 'stories260K', messages, options, logprobs: true, top_logprobs: 3 });
+	assert.deepEqual(whole.logprobs, lp);
+	const parts = await collect(await client.chat({ model: 'stories260K', messages, options, logprobs: true, top_logprobs: 3, stream: true }));
+	assert.deepEqual(parts.flatMap((p) => p.logprobs ?? []), lp, 'each token with the piece that carries its text');
+	for (const p of parts.slice(0, -1)) assert.equal(p.logprobs.map((e) => e.token).join(''), p.message.content);
+	const gen = await client.generate({ model: 'stories260K', system: messages[0].content, prompt: messages[1].content, options, logprobs: true, top_logprobs: 3 });
+	assert.deepEqual(gen.logprobs, lp, '/api/generate: the same shape');
+	const plain = await client.chat({ model: 'stories260K', messages, options });
+	assert.equal(plain.logprobs, undefined, 'none unless asked for');
+	const bad = await post(srv.base, '/api/chat', JSON.stringify({ model: 'stories260K', messages, top_logprobs: 2 }));
+	assert.equal(bad.status, 400);
+	assert.match(bad.json.error, /top_logprobs/);
 });
 
 test('options reach the sampler', async () => {
