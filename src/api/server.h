@@ -1,8 +1,12 @@
 /*
- * server.h - the HTTP server of a node: the OpenAI-compatible API over the slot scheduler.
+ * server.h - the HTTP server of a node: the OpenAI-compatible API, Anthropic's and Ollama's over
+ * the slot scheduler (one generation path: dialect.h; every field: docs/api.md).
  *
  *   POST /v1/chat/completions   chat (rendered with the model's template), JSON or SSE stream
  *   POST /v1/completions        raw prompt, JSON or SSE stream
+ *   POST /v1/messages           Anthropic's Messages API (anthropic.h)
+ *   POST /api/chat, /api/generate   Ollama's, NDJSON stream (ollama.h); GET /api/tags, /api/ps,
+ *                               /api/version, POST /api/show; /api/embed 501
  *   GET  /v1/models             the one model; GET /v1/models/{id}
  *   GET  /health                200 {"status":"ok"} while serving (never needs the API key)
  *   GET  /metrics               Prometheus text: requests by status, tokens, tokens/s, queue, slots
@@ -16,8 +20,9 @@
  * the scheduler and waits on its request (a stream's content callback waits for the next text).
  * While waiting it polls the client's socket, so a client that goes away (mid-stream, or while
  * queued, or while a non-streaming answer is generated) cancels its request at once; MHD's
- * end-of-response callback cancels too. Every failure is an OpenAI error object with a 4xx
- * status, or 503 when the queue is full or the server is stopping.
+ * end-of-response callback cancels too. Every failure is an error object in the route's API's
+ * shape with a 4xx status, or 503 when the queue is full or the server is stopping. With an API
+ * key, every route but /health wants it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'.
  *
  * The model served (api_model: its scheduler, vocabulary, name, ...) is held by each request that
  * uses it, so another can take its place (api_server_swap) while those requests finish on it.

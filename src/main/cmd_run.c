@@ -63,8 +63,8 @@ static int run_parse(int argc, char **argv, run_opts *o)
 			 "IPv6 and IPv4)"),
 		OPTS_INT("--port", NULL, "PORT", &o->port, 0, 65535, "the API's TCP port; 0: any free one (logged)"),
 		OPTS_STR("--api-key", NULL, "KEY", &o->api_key,
-			 "require the header 'Authorization: Bearer KEY' on every API request but /health (default: "
-			 "$SHOAL_API_KEY; none when unset)"),
+			 "require the key on every API request but /health, as 'Authorization: Bearer KEY' or as "
+			 "Anthropic's clients send it, 'x-api-key: KEY' (default: $SHOAL_API_KEY; none when unset)"),
 		OPTS_INT("--parallel", "-np", "N", &o->parallel, 1, ENGINE_MAX_SEQ,
 			 "requests served at once, each in its own slot with its own KV cache of -c tokens. The next "
 			 "tokens of all of them are computed in one forward step, so N streams cost about one read of "
@@ -100,8 +100,10 @@ static int run_parse(int argc, char **argv, run_opts *o)
 		OPTS_DONE,
 	};
 	const opts_cmd cmd = { "run", "-m MODEL [options]",
-			       "Serves the model over HTTP: the OpenAI-compatible API at /v1 (chat/completions, "
-			       "completions, models; streaming or not), /health and /metrics. The node finds the other "
+			       "Serves the model over HTTP: the web UI at /, the OpenAI-compatible API at /v1 "
+			       "(chat/completions, completions, models; streaming or not), Anthropic's /v1/messages, "
+			       "Ollama's /api (chat, generate, tags, show, ps, pull), /health and /metrics (docs/api.md). "
+			       "The node finds the other "
 			       "nodes of its LAN that serve the same model and splits the model's layers with them in "
 			       "proportion to their memory; any node answers any request. Ctrl-C stops it cleanly.",
 			       table };
