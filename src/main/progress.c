@@ -4,6 +4,7 @@
 #include "main/progress.h"
 
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -29,6 +30,45 @@ static void eta_fmt(double s, char *buf, size_t cap)
 		snprintf(buf, cap, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
 }
 
+/* the terminal's width in columns (80 when it does not say) */
+static int term_width(FILE *f)
+{
+	struct winsize ws;
+	return ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+}
+
+/* one bar line redrawn in place, cut to the terminal's width so that it never wraps: the bar
+ * shrinks first (to 10 columns), then the name column, which keeps the name's end ("...-00002-of-
+ * 00003.gguf"); the bar goes when even that does not fit, and the rest is cut last */
+static void bar_draw(progress_view *v, const char *name, double frac, const char *done, const char *total,
+		     const char *rate, const char *eta, const char *from)
+{
+	char stats[160], bar[PROGRESS_BAR_COLS + 4] = "", shown[PROGRESS_NAME_COLS + 1], line[512];
+	int width = SH_MIN(term_width(v->f), (int)sizeof line) - 1;
+	int ns = snprintf(stats, sizeof stats, "%9s / %-9s %11s  ETA %-6s%s", done, total, rate, eta, from);
+	int avail = width - ns - 6; /* " 100% " */
+	int len = (int)strlen(name), want = SH_MIN(len, PROGRESS_NAME_COLS);
+	int bar_w = SH_MIN(PROGRESS_BAR_COLS, avail - want - 3);
+	if (bar_w < 10)
+		bar_w = avail - 12 - 3 >= 10 ? 10 : 0;
+	int name_w = SH_MAX(1, SH_MIN(want, avail - (bar_w ? bar_w + 3 : 0)));
+	if (len > name_w && name_w > 3)
+		snprintf(shown, sizeof shown, "...%s", name + len - (name_w - 3));
+	else
+		snprintf(shown, sizeof shown, "%.*s", name_w, name);
+	if (bar_w) {
+		int fill = (int)(frac * bar_w + 0.5);
+		bar[0] = '[';
+		for (int i = 0; i < bar_w; i++)
+			bar[1 + i] = i < fill ? '#' : '.';
+		memcpy(bar + bar_w + 1, "] ", 3);
+	}
+	int n = snprintf(line, sizeof line, "%-*s %3d%% %s%s", name_w, shown, (int)(frac * 100), bar, stats);
+	if (n > width)
+		line[width] = 0;
+	fprintf(v->f, "\r%s\033[K", line);
+}
+
 void progress_view_show(void *user, const hub_progress *p)
 {
 	progress_view *v = user;
@@ -43,13 +83,10 @@ void progress_view_show(void *user, const hub_progress *p)
 	if (p->source)
 		snprintf(from, sizeof from, " from %s", p->source);
 	if (v->tty) {
-		char bar[31];
-		int fill = (int)(frac * 30 + 0.5);
-		for (int i = 0; i < 30; i++)
-			bar[i] = i < fill ? '#' : '.';
-		bar[30] = 0;
-		fprintf(v->f, "\r%-36.36s %3d%% [%s] %9s / %-9s %9s/s  ETA %-6s%s", name, (int)(frac * 100), bar, done,
-			total, rate, p->finished ? "0s" : eta, from);
+		char speed[40] = "--"; /* none measured yet */
+		if (p->rate > 0)
+			snprintf(speed, sizeof speed, "%s/s", rate);
+		bar_draw(v, name, frac, done, total, speed, p->finished ? "0s" : eta, from);
 		if (p->finished)
 			fputc('\n', v->f);
 		fflush(v->f);

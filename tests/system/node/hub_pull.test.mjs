@@ -112,6 +112,25 @@ test('the cache layout is exactly huggingface_hub\'s', async () => {
 	assert.equal((await stats()).bytes['test-org/tiny-GGUF/tiny-Q8_0.gguf'] || 0, 0);
 });
 
+test('on a terminal: one bar per file, redrawn in place, never wider than the terminal', async () => {
+	await reset();
+	const cache = cacheDir();
+	const file = 'test-org/tiny-GGUF/tiny-F16.gguf';
+	const size = fs.statSync(path.join(root, file)).size;
+	await faults({ file, throttle: Math.ceil(size / 2) }); // about 2 s: several redraws
+	const env = { ...process.env, HF_ENDPOINT: hubUrl, HF_HUB_CACHE: cache, HF_TOKEN: '' };
+	for (const cols of [100, 48]) {
+		fs.rmSync(cache, { recursive: true, force: true });
+		// script(1) gives shoal a terminal of that width; what shoal writes to it comes back on stdout
+		const out = execFileSync('script', ['-qec', `stty cols ${cols} rows 20; ${shoal} pull --no-discovery test-org/tiny-GGUF:F16`, '/dev/null'], { env, encoding: 'utf8' });
+		const draws = out.split(/\r|\n/).map((l) => l.replace(/\x1b\[K/g, '')).filter((l) => /%/.test(l) && !/^shoal:/.test(l));
+		assert.ok(draws.length >= 2, out);
+		for (const d of draws) assert.ok(d.length <= cols - 1, `${d.length} columns on a terminal of ${cols}: '${d}'`);
+		assert.match(draws.at(-1), /100%/);
+		if (cols === 100) assert.match(draws.at(-1), /^tiny-F16\.gguf +100% \[#+\] +[0-9.]+ [KM]iB \/ [0-9.]+ [KM]iB +[0-9.]+ [KM]iB\/s +ETA 0s/);
+	}
+});
+
 test('a pull cut mid-file resumes with Range: less than 1.1x the file crosses the wire', async () => {
 	await reset();
 	const cache = cacheDir();
