@@ -2,7 +2,7 @@
  * ollama.c - Ollama's API (ollama.h) on the one generation path:
  *
  *   POST /api/chat      {model, messages: [{role, content}], stream (default true), options, tools,
- *                       ...}: tools, an assistant's tool_calls and tool messages as
+ *                       system (the first message, unless one is), num_predict (as the option), ...}: tools, an assistant's tool_calls and tool messages as
  *                       /v1/chat/completions takes them (openai_request.c checks the tools)
  *   POST /api/generate  {model, prompt, system, raw, stream, options, ...}: the prompt rendered
  *                       with the chat template as a user message after the system one (raw: the
@@ -28,6 +28,7 @@
 #include "api/ollama.h"
 
 #include <limits.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,8 @@ static const struct {
 	const char *name;
 	int kinds;
 } fields[] = {
-	{ "model", F_BOTH }, { "messages", F_CHAT }, { "prompt", F_GENERATE }, { "system", F_GENERATE },
+	{ "model", F_BOTH }, { "messages", F_CHAT }, { "prompt", F_GENERATE }, { "system", F_BOTH },
+	{ "num_predict", F_BOTH },
 	{ "raw", F_GENERATE }, { "suffix", F_GENERATE }, { "template", F_GENERATE }, { "context", F_GENERATE },
 	{ "images", F_GENERATE }, { "stream", F_BOTH }, { "options", F_BOTH }, { "keep_alive", F_BOTH },
 	{ "format", F_BOTH }, { "tools", F_CHAT }, { "think", F_BOTH }, { "truncate", F_BOTH }, { "shift", F_BOTH },
@@ -107,8 +109,20 @@ static int in_options(api_error *err)
 static const char *const known_options[] = {
 	"temperature", "top_p", "top_k", "min_p", "num_predict", "stop", "seed", "repeat_penalty", "presence_penalty",
 	"frequency_penalty", "repeat_last_n", "ignore_eos", "num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap",
-	"num_thread", "numa", "num_keep", "typical_p", "mirostat",
+	"use_mlock", "num_thread", "numa", "num_keep", "typical_p", "tfs_z", "mirostat", "mirostat_eta", "mirostat_tau",
 };
+
+/* num_predict: -1 (Ollama's default), -2 (until the context is full) and 0: no limit */
+static int parse_num_predict(json_t *o, const char *name, sched_params *sp, api_error *err)
+{
+	int64_t n = 0;
+	bool has = false;
+	if (api_get_int(o, name, -2, INT32_MAX, &n, &has, err))
+		return SH_EINVAL;
+	if (has)
+		sp->max_tokens = n > 0 ? (int)n : 0;
+	return 0;
+}
 
 static int parse_options(json_t *o, api_request *req, ollama_extra *x, api_error *err)
 {
@@ -142,10 +156,7 @@ static int parse_options(json_t *o, api_request *req, ollama_extra *x, api_error
 	OPT(api_get_int(opts, "top_k", 0, INT32_MAX, &n, &has, err));
 	if (has)
 		sp->sp.top_k = (int)n;
-	/* -1 (Ollama's default) and -2 (until the context is full) and 0: no limit */
-	OPT(api_get_int(opts, "num_predict", -2, INT32_MAX, &n, &has, err));
-	if (has)
-		sp->max_tokens = n > 0 ? (int)n : 0;
+	OPT(parse_num_predict(opts, "num_predict", sp, err));
 	/* -1: every token so far (Ollama: the whole context), 0: no penalties */
 	OPT(api_get_int(opts, "repeat_last_n", -1, PENALTY_WINDOW_MAX, &n, &has, err));
 	if (has)
@@ -166,16 +177,24 @@ static int parse_options(json_t *o, api_request *req, ollama_extra *x, api_error
 	OPT(api_get_int(opts, "num_thread", 0, INT32_MAX, &n, NULL, err));
 	OPT(api_get_int(opts, "num_keep", -1, INT32_MAX, &n, NULL, err));
 	OPT(api_get_bool(opts, "use_mmap", &b, err));
+	OPT(api_get_bool(opts, "use_mlock", &b, err));
 	OPT(api_get_bool(opts, "numa", &b, err));
-	/* samplers shoal does not have: accepted when off */
-	float f = 1;
-	OPT(api_get_num(opts, "typical_p", 0, 1, &f, err));
-	if (f != 1)
-		return BAD("unsupported_parameter", "options.typical_p", "options: 'typical_p' is not supported: only 1 (off)");
+	/* samplers shoal does not have: accepted when off (mirostat's eta and tau mean nothing then) */
+	static const char *const off_at_1[] = { "typical_p", "tfs_z" };
+	for (size_t k = 0; k < SH_ARRAY_LEN(off_at_1); k++) {
+		float f = 1;
+		OPT(api_get_num(opts, off_at_1[k], 0, 1, &f, err));
+		if (f != 1)
+			return BAD("unsupported_parameter", k ? "options.tfs_z" : "options.typical_p",
+				   "options: '%s' is not supported: only 1 (off)", off_at_1[k]);
+	}
 	n = 0;
 	OPT(api_get_int(opts, "mirostat", 0, 2, &n, NULL, err));
 	if (n != 0)
 		return BAD("unsupported_parameter", "options.mirostat", "options: 'mirostat' is not supported: only 0 (off)");
+	float inert;
+	OPT(api_get_num(opts, "mirostat_eta", 0, 1e6, &inert, err));
+	OPT(api_get_num(opts, "mirostat_tau", 0, 1e6, &inert, err));
 
 	json_t *stop = json_object_get(opts, "stop");
 	if (stop && json_is_string(stop))
@@ -242,9 +261,9 @@ static int parse_unsupported(enum api_kind kind, json_t *o, api_error *err)
 		if (given(o, gen_only[i]))
 			return BAD("unsupported_parameter", gen_only[i], "'%s' is not supported (%s)", gen_only[i], why[i]);
 	json_t *think = json_object_get(o, "think");
-	if (think && !json_is_null(think))
+	if (think && !json_is_null(think) && !json_is_false(think))
 		return BAD("unsupported_parameter", "think", "'think' is not supported: the reply is not split into "
-			   "thinking and content");
+			   "thinking and content (send false or leave it out)");
 	bool b = false;
 	if (api_get_bool(o, "truncate", &b, err))
 		return SH_EINVAL;
@@ -344,6 +363,21 @@ static const char *answered_call(json_t *m, json_t *calls, json_t *used)
 
 /* messages: [{role: system | user | assistant | tool, content: string, tool_calls?, tool_name?}],
  * to req->messages; none: load */
+/* chat's system (Ollama ignores it; Open WebUI sends a model's system prompt there and as the first
+ * message): the first message when the conversation has no system message first */
+static int chat_system(json_t *o, api_request *req, api_error *err)
+{
+	json_t *sys = given(o, "system"), *first = json_array_get(req->messages, 0);
+	if (!sys)
+		return 0;
+	if (!json_is_string(sys))
+		return BAD("invalid_type", "system", "'system' must be a string, not %s", api_type_name(sys));
+	if (!strcmp(json_string_value(json_object_get(first, "role")), "system"))
+		return 0;
+	json_t *m = json_pack("{s:s, s:s%}", "role", "system", "content", json_string_value(sys), json_string_length(sys));
+	return m && !json_array_insert_new(req->messages, 0, m) ? 0 : NOMEM();
+}
+
 static int parse_messages(json_t *o, api_request *req, ollama_extra *x, api_error *err)
 {
 	json_t *ms = json_object_get(o, "messages");
@@ -450,7 +484,7 @@ static int parse_messages(json_t *o, api_request *req, ollama_extra *x, api_erro
 		}
 	}
 	json_decref(used);
-	return rc;
+	return rc ? rc : chat_system(o, req, err);
 }
 
 /* generate: prompt (none or "": load), system, raw */
@@ -508,7 +542,8 @@ static int parse_object(enum api_kind kind, json_t *o, unsigned accept, api_requ
 	if (api_get_bool(o, "stream", &req->stream, err) || parse_keep_alive(o, err) || parse_unsupported(kind, o, err) ||
 	    parse_logprobs(o, &req->sp, err) ||
 	    (kind == API_CHAT && parse_ollama_tools(o, req, err)) ||
-	    parse_format(o, accept, req, err) || parse_options(o, req, x, err) || api_request_constraint(req, err))
+	    parse_format(o, accept, req, err) || parse_num_predict(o, "num_predict", &req->sp, err) ||
+	    parse_options(o, req, x, err) || api_request_constraint(req, err))
 		return SH_EINVAL;
 	return kind == API_CHAT ? parse_messages(o, req, x, err) : parse_prompt(o, req, x, err);
 }
@@ -811,9 +846,14 @@ static void entry_of_served(model_entry *e, const ollama_served *s, const hub_ca
 		memset(e, 0, sizeof *e);
 		e->mtime = s->created;
 		hub_quant_of(s->id, e->quant, sizeof e->quant);
+		struct stat st;
+		if (s->path && stat(s->path, &st) == 0 && (size_t)snprintf(e->path, sizeof e->path, "%s", s->path) < sizeof e->path)
+			e->size = (uint64_t)st.st_size;
+		else
+			e->path[0] = 0;
 	}
 	snprintf(e->name, sizeof e->name, "%s", s->id);
-	if (!e->path[0])
+	if (*match < 0)
 		digest_of(e);
 	e->served = s;
 }

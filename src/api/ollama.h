@@ -43,6 +43,7 @@ bool ollama_model_is(const char *served, const char *asked);
 /* the model served, as these answers show it */
 typedef struct {
 	const char *id;           /* its name (/v1/models' id) */
+	const char *path;         /* its GGUF file, or NULL: the details of a model served by path */
 	int n_ctx, n_layers, n_vocab;
 	time_t created;
 } ollama_served;

@@ -78,7 +78,7 @@ static const struct {
  * stream until it is freed; the server holds the current one */
 typedef struct {
 	api_model m;
-	char *id;
+	char *id, *path;
 	int n_vocab;
 	int refs;                    /* under the server's mu */
 } served;
@@ -127,12 +127,15 @@ typedef struct {
 static served *served_new(const api_model *m)
 {
 	served *sv = calloc(1, sizeof *sv);
-	if (!sv || !(sv->id = strdup(m->id ? m->id : "model"))) {
+	if (!sv || !(sv->id = strdup(m->id ? m->id : "model")) || (m->path && !(sv->path = strdup(m->path)))) {
+		if (sv)
+			free(sv->id);
 		free(sv);
 		return NULL;
 	}
 	sv->m = *m;
 	sv->m.id = sv->id;
+	sv->m.path = sv->path;
 	sv->n_vocab = vocab_n_tokens(m->v);
 	sv->refs = 1; /* the server's */
 	return sv;
@@ -140,8 +143,10 @@ static served *served_new(const api_model *m)
 
 static void served_free(served *sv)
 {
-	if (sv)
+	if (sv) {
 		free(sv->id);
+		free(sv->path);
+	}
 	free(sv);
 }
 
@@ -1117,7 +1122,7 @@ static enum MHD_Result handle_metrics(api_server *srv, const served *sv, struct 
 /* the model served as Ollama's answers show it */
 static ollama_served ollama_of(const served *sv)
 {
-	return (ollama_served){ .id = sv->id, .n_ctx = sv->m.n_ctx, .n_layers = sv->m.n_layers, .n_vocab = sv->n_vocab,
+	return (ollama_served){ .id = sv->id, .path = sv->path, .n_ctx = sv->m.n_ctx, .n_layers = sv->m.n_layers, .n_vocab = sv->n_vocab,
 				.created = sv->m.created };
 }
 

@@ -53,6 +53,7 @@ typedef struct {
 	sched *s;
 	const vocab *v;
 	const char *id;          /* what /v1/models lists and responses name (copied) */
+	const char *path;        /* its GGUF file (a split set's first part; copied), or NULL */
 	time_t created;          /* /v1/models "created" */
 	int n_ctx;               /* positions per slot: longer prompts are refused */
 	int n_layers;            /* the model's, for the web UI */

@@ -180,7 +180,7 @@ int serving_load(const serving_opts *o, serving *sv, double timeout)
 	if ((rc = model_hparams_read(g, &hp)))
 		return rc;
 	struct stat st;
-	sv->am = (api_model){ .s = sv->s, .v = be.v, .id = sv->id,
+	sv->am = (api_model){ .s = sv->s, .v = be.v, .id = sv->id, .path = sv->mo.model,
 			      .created = stat(sv->mo.model, &st) == 0 ? st.st_mtime : time(NULL), .n_ctx = n_ctx,
 			      .n_layers = hp.n_layers, .chat_render = render_chat, .chat_ctx = &sv->chat,
 			      .tools_family = (int)tmpl_tools_family_of(sv->chat.t),

@@ -200,7 +200,9 @@ test("Ollama's errors: {error} with the status", async () => {
 		['/api/chat', 'nope', 400, /not valid JSON/],
 		['/api/chat', '', 400, /empty/],
 		['/api/chat', JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }), 400, /'model' is required/],
-		['/api/chat', JSON.stringify({ model: 'stories260K', messages: [{ role: 'user', content: 'x' }], options: { mirostat_eta: 0.1 } }), 400, /mirostat_eta/],
+		['/api/chat', JSON.stringify({ model: 'stories260K', messages: [{ role: 'user', content: 'x' }], options: { mirostat: 1 } }), 400, /mirostat/],
+		['/api/chat', JSON.stringify({ model: 'stories260K', messages: [{ role: 'user', content: 'x' }], options: { reasoning_effort: 'low' } }), 400, /reasoning_effort/],
+		['/api/chat', JSON.stringify({ model: 'stories260K', messages: [{ role: 'user', content: 'x' }], system: 5 }), 400, /'system' must be a string/],
 		['/api/chat', JSON.stringify({ model: 'stories260K', messages: [{ role: 'user', content: 'x' }], options: { num_ctx: 1 << 20 } }), 400, /num_ctx/],
 		['/api/chat', JSON.stringify({ model: 'stories260K', messages: [{ role: 'wizard', content: 'x' }] }), 400, /messages\[0\]\.role/],
 		['/api/chat', JSON.stringify({ model: 'stories260K', messages: [{ role: 'user', content: 'x' }], think: true }), 400, /think/],
@@ -221,11 +223,96 @@ test("Ollama's errors: {error} with the status", async () => {
 		assert.match(r.json.error, re, r.text);
 	}
 	await assert.rejects(client.chat({ model: 'gpt-nothing', messages }), (e) => e.status_code === 404 && /not found/.test(e.error));
-	await assert.rejects(client.generate({ model: 'stories260K', prompt: 'x', options: { tfs_z: 1 } }), (e) => e.status_code === 400 && /tfs_z/.test(e.error));
+	await assert.rejects(client.generate({ model: 'stories260K', prompt: 'x', options: { tfs_z: 0.5 } }), (e) => e.status_code === 400 && /tfs_z/.test(e.error));
 	await assert.rejects(client.embed({ model: 'stories260K', input: 'x' }), (e) => e.status_code === 501);
 	const wrong = await fetch(`${srv.base}/api/tags`, { method: 'POST' });
 	assert.equal(wrong.status, 405);
 	assert.ok((await wrong.json()).error);
+});
+
+// Open WebUI (0.9.5: backend/open_webui/routers/ollama.py, utils/payload.py, utils/response.py) talks
+// to Ollama through aiohttp: these are its requests as it builds them, and the fields it reads back.
+// Its JSON replies must say application/json (aiohttp's r.json() refuses others), a stream is read a
+// line at a time, each a JSON object with a message object, and the counts of the last are numbers.
+test("Open WebUI's requests, as its backend sends them", async () => {
+	const headers = { 'Content-Type': 'application/json' }; // on GETs too
+	const get = async (route) => {
+		const r = await fetch(srv.base + route, { headers });
+		assert.equal(r.status, 200, route);
+		assert.match(r.headers.get('content-type'), /^application\/json/, route);
+		return r.json();
+	};
+	const tags = await get('/api/tags');
+	for (const m of tags.models) {
+		assert.equal(typeof m.model, 'string'); // its id, sent back as it is
+		assert.equal(typeof m.name, 'string'); // a model without one breaks its whole list
+	}
+	const served = tags.models[0];
+	assert.equal(served.model, 'stories260K');
+	assert.equal(served.details.family, 'llama', 'a model served by path: its details from its header');
+	assert.match(served.details.parameter_size, /^\d+K$/);
+	assert.equal(served.size, fs.statSync(model).size);
+	const ps = await get('/api/ps');
+	assert.equal(ps.models[0].model, 'stories260K');
+	assert.ok(!Number.isNaN(Date.parse(ps.models[0].expires_at)));
+	// tuple(map(int, re.sub(r'^v|-.*', '', version).split('.')))
+	const { version } = await get('/api/version');
+	assert.ok(version.replace(/^v|-.*/g, '').split('.').every((x) => /^\d+$/.test(x)), version);
+
+	const chat = async (body) => {
+		const r = await fetch(`${srv.base}/api/chat`, { method: 'POST', headers, body: JSON.stringify(body) });
+		assert.equal(r.status, 200, await r.clone().text());
+		return r;
+	};
+	const usage = ['prompt_eval_count', 'eval_count', 'eval_duration', 'prompt_eval_duration', 'total_duration', 'load_duration'];
+	// the chat page: the model's id from the list, options as the settings give them (nulls kept)
+	const main = {
+		model: served.model, messages, stream: true, keep_alive: '5m',
+		options: { temperature: 0, num_predict: 60, top_p: null, num_ctx: 2048, stop: ['zzzz'], presence_penalty: 0, frequency_penalty: 0, use_mlock: false, tfs_z: 1, mirostat: 0, mirostat_eta: 0.1, mirostat_tau: 5, think: null, format: null, keep_alive: null },
+	};
+	const r = await chat(main);
+	assert.match(r.headers.get('content-type'), /^application\/x-ndjson/);
+	const text = await r.text();
+	assert.ok(text.endsWith('\n'));
+	const lines = text.slice(0, -1).split('\n');
+	for (const l of lines) assert.ok(l.length > 0 && l.length < 128 * 1024, 'one object a line, none empty or over aiohttp\'s line limit');
+	const chunks = lines.map((l) => JSON.parse(l));
+	for (const c of chunks) assert.equal(typeof c.message, 'object');
+	const last = chunks.at(-1);
+	assert.equal(last.done, true);
+	for (const k of usage) assert.ok(Number.isInteger(last[k]), k);
+	const want = await openai('/v1/chat/completions', { model: 'x', messages, max_tokens: 60, temperature: 0, stop: ['zzzz'] });
+	assert.equal(chunks.map((c) => c.message.content).join(''), want.choices[0].message.content);
+	// the title and tags tasks: max_tokens becomes a top-level num_predict
+	const title = await (await chat({ model: served.model, messages: [{ role: 'user', content: 'Once upon a time' }], stream: false, num_predict: 7 })).json();
+	assert.equal(title.eval_count, 7);
+	for (const k of usage) assert.ok(Number.isInteger(title[k]), k);
+	// a model's system prompt, at the top and as the first message; think off; options {}
+	const sys = await (await chat({ model: served.model, messages, system: messages[0].content, think: false, options: {}, stream: false, num_predict: 30 })).json();
+	assert.equal(sys.done, true);
+	const sysWant = await openai('/v1/chat/completions', { model: 'x', messages, max_tokens: 30, temperature: 0 });
+	const greedySys = await (await chat({ model: served.model, messages: [messages[1]], system: messages[0].content, stream: false, options: { temperature: 0, num_predict: 30 } })).json();
+	assert.equal(greedySys.message.content, sysWant.choices[0].message.content, 'a top-level system with no system message: the first message');
+	// a tool round trip as its payload converter writes it: the call's id null, the result by tool_call_id
+	const tools = await (await chat({
+		model: served.model, stream: false, options: { num_predict: 5 },
+		messages: [messages[1], { role: 'assistant', content: '', tool_calls: [{ index: 0, id: null, function: { name: 'get_time', arguments: { zone: 'UTC' } } }] }, { role: 'tool', tool_call_id: 'call_1', content: '12:00' }],
+	})).json();
+	assert.equal(tools.done, true);
+	// non-ASCII as Python's json.dumps writes it: \\u escapes, emoji as surrogate pairs
+	const esc = await fetch(`${srv.base}/api/chat`, { method: 'POST', headers, body: '{"model": "stories260K", "messages": [{"role": "user", "content": "caf\\u00e9 \\ud83d\\ude00"}], "stream": false, "options": {"num_predict": 3}}' });
+	assert.equal(esc.status, 200, await esc.text());
+	// unloading a model: an empty prompt, keep_alive 0, no stream field; only the status is read
+	const unload = await fetch(`${srv.base}/api/generate`, { method: 'POST', headers, body: JSON.stringify({ model: served.model, keep_alive: 0, prompt: '' }) });
+	assert.equal(unload.status, 200);
+	// /api/show with both name and model
+	const show = await fetch(`${srv.base}/api/show`, { method: 'POST', headers, body: JSON.stringify({ model: served.model, name: served.model }) });
+	assert.equal(show.status, 200);
+	// an error: {error} as JSON, what its error path reads
+	const bad = await fetch(`${srv.base}/api/chat`, { method: 'POST', headers, body: JSON.stringify({ ...main, model: 'llama3.2:latest' }) });
+	assert.equal(bad.status, 404);
+	assert.match(bad.headers.get('content-type'), /^application\/json/);
+	assert.equal(typeof (await bad.json()).error, 'string');
 });
 
 test('nothing to generate: Ollama\'s "load" answer', async () => {
