@@ -654,6 +654,18 @@ static enum MHD_Result handle_completion(api_server *srv, served *sv, struct MHD
 		snprintf(req.sp.wrap_pre, sizeof req.sp.wrap_pre, "<tool_call>\n");
 		snprintf(req.sp.wrap_post, sizeof req.sp.wrap_post, "\n</tool_call>");
 	}
+	if (req.sp.constraint) { /* the shortest value the constraint allows must fit the reply's tokens */
+		long need = (long)jsonc_min_tokens(req.sp.constraint) + (long)strlen(req.sp.wrap_pre) +
+			    (long)strlen(req.sp.wrap_post);
+		long room = req.sp.max_tokens > 0 ? req.sp.max_tokens : sv->m.n_ctx - n;
+		if (room < need) {
+			free(ids);
+			api_request_free(&req);
+			SEND_ERR(400, "invalid_request_error", "invalid_value", "max_tokens",
+				 "the shortest reply the format allows takes %ld tokens, more than the %ld this request "
+				 "may generate (max_tokens)", need, room);
+		}
+	}
 	int e = 0;
 	sched_req *r = sched_submit(sv->m.s, ids, n, &req.sp, &e);
 	req.sp.constraint = NULL; /* the scheduler's now, whether or not it took the request */

@@ -15,11 +15,17 @@
  * (16 bytes a frame) and a set is packed in a byte buffer, so copying one is a memcpy.
  *
  * Always completable. Every live thread can be finished: each node has `need`, the frames its
- * smallest value needs on a stack (computed once, as a shortest hyperpath), and nothing is pushed
- * or begun (an optional property, an item past minItems, an anyOf alternative) unless it fits in
- * MAXF frames; a number prefix is taken only if some completion lies within the bounds; optional
- * items and free-form members also draw on one budget per output (JSONC_MAX_VALUES). So the
- * output is finite and every state has a way forward, given tokens for it.
+ * least nested value needs on a stack, and nothing is pushed or begun (an optional property, an
+ * item past minItems, an anyOf alternative) unless it fits in MAXF frames; a number prefix is
+ * taken only if some completion lies within the bounds; optional items and free-form members also
+ * draw on JSONC_MAX_VALUES per output. So the output is finite and every state has a way forward.
+ *
+ * Within a budget of tokens. Each node also has ml[d], the bytes of its shortest value within d
+ * frames (computed once, layer by layer: a shortest hyperpath), so the bytes a thread needs to end
+ * are a sum over its frames (thread_est, exact for the machine). A token is allowed only if the
+ * set after it needs at most the tokens left after it, one byte a token; as a thread needing e
+ * bytes always has a byte that leaves e - 1, the budget is never stranded. The count is taken per
+ * token only near the end (jsonc_mask).
  *
  * The mask. The vocabulary's tokens form a trie stored in preorder, each node knowing where its
  * subtree ends; the walk keeps one state per depth and steps it by the node's byte; a dead state
@@ -39,6 +45,7 @@
  */
 #include "sample/jsonc.h"
 
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -53,6 +60,10 @@
 #define MAX_LIT 65535              /* bytes of one literal */
 #define EOF_BYTE 256               /* "the output ends here", fed like a byte */
 #define NEED_INF 255
+#define LEN_INF UINT32_MAX                 /* jsonc.ml: no value within the frames */
+#define LEN_CAP ((uint32_t)1 << 31)        /* jsonc.ml: longer values are stored as this (> any budget) */
+#define EST_MAX ((int64_t)1 << 40)         /* byte counts saturate here: more than any budget */
+#define UNBOUNDED INT64_MAX                /* jsonc_state.left without a budget */
 #define RANGE_MAX (((int64_t)1 << 53) - 1) /* numbers exact in a double, scaled by 10^frac */
 
 /* ---------------------------------------------------------------- the string lexer */
@@ -161,6 +172,7 @@ typedef struct {
 	int n;
 	uint8_t next[FMT_STATES][256]; /* 0xFF: no transition */
 	bool accept[FMT_STATES];
+	uint8_t dist[FMT_STATES];      /* bytes from the state to an accepting one, at the fewest */
 } fmt_dfa;
 static fmt_dfa fmt_dfas[FMT_N];
 static pthread_once_t fmt_once = PTHREAD_ONCE_INIT;
@@ -271,6 +283,24 @@ static void fb_time(fmt_dfa *d, int s0, int end)
 	fb_hhmm(d, sign, end);
 }
 
+/* dist of every state, by relaxing until nothing changes (the DFAs are small and acyclic) */
+static void fmt_dist(fmt_dfa *d)
+{
+	for (int s = 0; s < d->n; s++)
+		d->dist[s] = d->accept[s] ? 0 : 0xFF;
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (int s = 0; s < d->n; s++)
+			for (int b = 0; b < 256; b++) {
+				int to = d->next[s][b];
+				if (to != 0xFF && d->dist[to] != 0xFF && d->dist[to] + 1 < d->dist[s]) {
+					d->dist[s] = (uint8_t)(d->dist[to] + 1);
+					changed = true;
+				}
+			}
+	}
+}
+
 static void fmt_build(void)
 {
 	fmt_dfa *d = &fmt_dfas[FMT_DATE];
@@ -301,6 +331,8 @@ static void fmt_build(void)
 		}
 		s = n;
 	}
+	for (int k = 0; k < FMT_N; k++)
+		fmt_dist(&fmt_dfas[k]);
 }
 
 /* ---------------------------------------------------------------- the compiled constraint */
@@ -308,7 +340,7 @@ enum { K_DOC, K_LIT, K_STR, K_FMT, K_NUM, K_RANGE, K_OBJ, K_MAP, K_ARR, K_ANYOF 
 
 typedef struct {
 	uint8_t kind;
-	uint8_t need;      /* frames its smallest value needs on a stack, its own included; NEED_INF */
+	uint8_t need;      /* frames its least nested value needs on a stack, its own included; NEED_INF */
 	uint8_t fmt;       /* K_FMT: FMT_* */
 	uint8_t frac;      /* K_RANGE: digits after the point (0: integers) */
 	int32_t first, n;  /* K_LIT: literals (sorted); K_OBJ: properties; K_ANYOF: alternatives */
@@ -341,6 +373,10 @@ struct jsonc {
 	size_t pool_len, pool_cap;
 	int doc;           /* the K_DOC node every state starts in */
 	int key;           /* the K_STR of free-form keys (K_MAP) */
+	uint32_t *ml;      /* [n_nodes][MAXF + 1] bytes of the shortest value of node v within d frames
+	                    * (its own included) at ml[v * (MAXF + 1) + d]; LEN_INF: none */
+	uint32_t *lmin;    /* [2 * n_lits] a segment tree of the literals' lengths (minimum of a range) */
+	int64_t rise;      /* the most one byte can add to the bytes a thread needs to end */
 };
 
 /* room for one more of *n elements of size in *p; false when out of memory */
@@ -1330,92 +1366,7 @@ static int flatten(cctx *x)
 	return r;
 }
 
-/* the children that decide a node's need (required properties, the items of an array with
- * minItems, an anyOf's alternatives, the root) into out[MAX_PROPS]; returns how many */
-static int need_edges(const jsonc *c, int v, int *out)
-{
-	const node *nd = &c->nodes[v];
-	int n = 0;
-	if (nd->kind == K_OBJ) {
-		for (int i = 0; i < nd->n; i++)
-			if (c->props[nd->first + i].required)
-				out[n++] = c->props[nd->first + i].node;
-	} else if (nd->kind == K_ANYOF) {
-		for (int i = 0; i < nd->n; i++)
-			out[n++] = c->alts[nd->first + i];
-	} else if (nd->kind == K_DOC || (nd->kind == K_ARR && nd->min > 0))
-		out[n++] = nd->child;
-	return n;
-}
-
-/* need of every node, as a shortest hyperpath (Knuth's generalization of Dijkstra): a leaf needs
- * one frame, an object 1 + the most any required property needs, an array with minItems 1 + its
- * items', an anyOf the least of its alternatives' (it is no frame). Needs are small: a bucket
- * queue by need, each node final when it leaves its bucket. */
-static int compute_need(cctx *x)
-{
-	jsonc *c = x->c;
-	int n = c->n_nodes, edge[MAX_PROPS > MAX_ALTS ? MAX_PROPS : MAX_ALTS];
-	int *start = calloc((size_t)n + 1, sizeof *start), *pending = calloc((size_t)n, sizeof *pending);
-	int *most = calloc((size_t)n, sizeof *most), *next = malloc(sizeof *next * (size_t)n), *fill = NULL, *par = NULL;
-	if (start && pending && most && next) {
-		/* the parents of each node, by the edges above: start[v] .. start[v + 1] in par */
-		for (int v = 0; v < n; v++)
-			for (int i = 0, k = need_edges(c, v, edge); i < k; i++)
-				start[edge[i] + 1]++;
-		for (int v = 0; v < n; v++)
-			start[v + 1] += start[v];
-		par = malloc(sizeof *par * (size_t)(start[n] + 1));
-		fill = calloc((size_t)n, sizeof *fill);
-	}
-	if (!par || !fill) {
-		free(start), free(pending), free(most), free(next), free(par), free(fill);
-		return nomem(x);
-	}
-	int head[MAXF + 2];
-	for (int d = 0; d < MAXF + 2; d++)
-		head[d] = -1;
-	for (int v = 0; v < n; v++) {
-		int k = need_edges(c, v, edge);
-		for (int i = 0; i < k; i++)
-			par[start[edge[i]] + fill[edge[i]]++] = v;
-		c->nodes[v].need = NEED_INF;
-		pending[v] = c->nodes[v].kind == K_ANYOF ? 0 : k;
-		if (c->nodes[v].kind != K_ANYOF && !k) { /* a leaf */
-			next[v] = head[1];
-			head[1] = v;
-		}
-	}
-	for (int d = 1; d <= MAXF; d++) {
-		while (head[d] >= 0) {
-			int v = head[d];
-			head[d] = next[v];
-			if (c->nodes[v].need != NEED_INF)
-				continue;
-			c->nodes[v].need = (uint8_t)d;
-			for (int e = start[v]; e < start[v + 1]; e++) {
-				int p = par[e], to;
-				if (c->nodes[p].need != NEED_INF)
-					continue;
-				if (c->nodes[p].kind == K_ANYOF) {
-					if (pending[p]) /* queued already, at this need */
-						continue;
-					pending[p] = 1;
-					to = d;
-				} else {
-					most[p] = SH_MAX(most[p], d);
-					if (--pending[p] || most[p] + 1 > MAXF)
-						continue;
-					to = most[p] + 1;
-				}
-				next[p] = head[to];
-				head[to] = p;
-			}
-		}
-	}
-	free(start), free(pending), free(most), free(next), free(par), free(fill);
-	return 0;
-}
+static int compute_min(cctx *x);
 
 /* the JSON types a node's values may have (anyOf: of its flattened alternatives) */
 static uint32_t node_types(const jsonc *c, int id)
@@ -1545,7 +1496,7 @@ jsonc *jsonc_compile(const json_t *schema, char *msg, size_t cap, int *err)
 		root = compile_target(&x, schema, "");
 	if (root >= 0) {
 		c->nodes[c->doc].child = root;
-		if (!flatten(&x) && !compute_need(&x) && c->nodes[c->doc].need == NEED_INF)
+		if (!flatten(&x) && !compute_min(&x) && c->nodes[c->doc].need == NEED_INF)
 			fail(&x, "no value meets the schema within %d levels of nesting", JSONC_MAX_DEPTH);
 		if (!x.err)
 			check_oneofs(&x);
@@ -1568,7 +1519,15 @@ void jsonc_free(jsonc *c)
 	free(c->lits);
 	free(c->alts);
 	free(c->pool);
+	free(c->ml);
+	free(c->lmin);
 	free(c);
+}
+
+int jsonc_min_tokens(const jsonc *c)
+{
+	uint32_t m = c->ml[c->doc * (MAXF + 1) + MAXF];
+	return m >= LEN_CAP ? INT_MAX : (int)m;
 }
 
 /* ---------------------------------------------------------------- threads */
@@ -1594,7 +1553,7 @@ typedef struct {
 
 typedef struct {
 	uint16_t n;        /* frames */
-	uint16_t budget;   /* optional items and free-form members left */
+	uint16_t values;   /* optional items and free-form members left (JSONC_MAX_VALUES) */
 	uint32_t zero;     /* (padding, kept 0: threads are compared bytewise) */
 	frame f[MAXF];
 } thread;
@@ -1622,9 +1581,13 @@ static void set_clear(uint8_t *s)
 	*(set_hdr *)s = (set_hdr){ 0, 0 };
 }
 
-/* adds t to the set unless it is there already or the set is full (a thread dropped is a way
- * forward lost, never a wrong one: every thread can be completed) */
-static void emit(uint8_t *out, const thread *t)
+static int64_t thread_est(const jsonc *c, const thread *t);
+
+/* adds t to the set unless it is there already. A full set keeps the MAXT threads that need the
+ * fewest bytes to end: t replaces the one needing the most if it needs fewer (a thread dropped is
+ * a way forward lost, never a wrong one, and the shortest completion stays, which the budget
+ * counts on) */
+static void emit(const jsonc *c, uint8_t *out, const thread *t)
 {
 	set_hdr *h = (set_hdr *)out;
 	size_t sz = thread_size(t);
@@ -1635,8 +1598,24 @@ static void emit(uint8_t *out, const thread *t)
 			return;
 		p += usz;
 	}
-	if (h->n == MAXT)
-		return;
+	if (h->n == MAXT) {
+		uint8_t *q = out + sizeof *h, *worst = q;
+		int64_t most = -1;
+		for (uint32_t i = 0; i < h->n; q += thread_size((const thread *)q), i++) {
+			int64_t e = thread_est(c, (const thread *)q);
+			if (e > most) {
+				most = e;
+				worst = q;
+			}
+		}
+		if (thread_est(c, t) >= most)
+			return;
+		size_t wsz = thread_size((const thread *)worst);
+		memmove(worst, worst + wsz, (size_t)(p - worst - (ptrdiff_t)wsz));
+		p -= wsz;
+		h->n--;
+		h->len -= (uint32_t)wsz;
+	}
 	memcpy(p, t, sz);
 	h->n++;
 	h->len += (uint32_t)sz;
@@ -1989,10 +1968,10 @@ static int step_obj(const jsonc *c, thread *t, const node *nd, frame *f, int b, 
 	return R_FAIL;
 }
 
-/* one more member of a free-form object: within its maximum, the budget and the depth */
+/* one more member of a free-form object: within its maximum, JSONC_MAX_VALUES and the depth */
 static bool map_may_add(const jsonc *c, const thread *t, const node *nd, const frame *f)
 {
-	return f->a < nd->max && t->budget > 0 && fits(c, t, nd->child);
+	return f->a < nd->max && t->values > 0 && fits(c, t, nd->child);
 }
 
 static int step_map(const jsonc *c, thread *t, const node *nd, frame *f, int b, int *child)
@@ -2009,7 +1988,7 @@ static int step_map(const jsonc *c, thread *t, const node *nd, frame *f, int b, 
 	case O_COMMA:
 		if (b == '"' && map_may_add(c, t, nd, f)) {
 			f->a++;
-			t->budget--;
+			t->values--;
 			f->st = O_COLON;
 			f->ws = 0;
 			*child = c->key;
@@ -2038,12 +2017,12 @@ static int step_map(const jsonc *c, thread *t, const node *nd, frame *f, int b, 
 	return R_FAIL;
 }
 
-/* one more item: within maxItems, and past minItems within the budget and the depth */
+/* one more item: within maxItems, and past minItems within JSONC_MAX_VALUES and the depth */
 static bool arr_may_add(const jsonc *c, const thread *t, const node *nd, const frame *f)
 {
 	if (f->a >= nd->max)
 		return false;
-	return f->a < nd->min || (t->budget > 0 && fits(c, t, nd->child));
+	return f->a < nd->min || (t->values > 0 && fits(c, t, nd->child));
 }
 
 static int step_arr(const jsonc *c, thread *t, const node *nd, frame *f, int b, int *child)
@@ -2070,7 +2049,7 @@ static int step_arr(const jsonc *c, thread *t, const node *nd, frame *f, int b, 
 	case A_COMMA:
 		if (!arr_may_add(c, t, nd, f))
 			return R_FAIL;
-		t->budget -= f->a >= nd->min;
+		t->values -= f->a >= nd->min;
 		f->a++;
 		f->st = A_AFTER;
 		f->ws = 0;
@@ -2078,6 +2057,321 @@ static int step_arr(const jsonc *c, thread *t, const node *nd, frame *f, int b, 
 		return R_PUSH;
 	}
 	return R_FAIL;
+}
+
+/* ---------------------------------------------------------------- bytes to the end */
+/* How many bytes a thread still needs to end its output, at the fewest: the sum over its frames
+ * of what each needs to end its own value once the frames above it have ended (the values still to
+ * come at their shortest: ml). A frame at index i has d = MAXF - i frames for its value, so its
+ * children have d - 1 (fits: a child that cannot fit has no ml within them). Exact for the machine
+ * (each count is a way it can take, byte by byte, each byte one less), which the budget needs: a
+ * thread with e bytes to go always has a byte that leaves one with e - 1. */
+
+static int64_t sat(int64_t v)
+{
+	return v > EST_MAX ? EST_MAX : v;
+}
+
+/* bytes of node v's shortest value within d frames; EST_MAX if none */
+static int64_t mlen(const jsonc *c, int v, int d)
+{
+	uint32_t m = d > 0 ? c->ml[v * (MAXF + 1) + d] : LEN_INF;
+	return m == LEN_INF ? EST_MAX : m;
+}
+
+/* bytes still needed inside a string by lexer state: the rest of an escape or UTF-8 character */
+static const uint8_t sb_pend[SB_N] = {
+	[SB_ESC] = 1, [SB_U0] = 4, [SB_U1] = 3, [SB_U1Z] = 3, [SB_U1D] = 3, [SB_U2] = 2, [SB_U2Z] = 2,
+	[SB_U3] = 1, [SB_U3Z] = 1, [SB_C1] = 1, [SB_C2] = 2, [SB_C3] = 3, [SB_E0] = 2, [SB_ED] = 2,
+	[SB_F0] = 3, [SB_F4] = 3,
+};
+
+/* the shortest literal of the sorted group [x, end) that begins with literal x's first a bytes:
+ * the group's end by binary search, its minimum from the segment tree */
+static int64_t lit_rem(const jsonc *c, const node *nd, const frame *f)
+{
+	uint32_t x = (uint32_t)f->x, a = f->a, lo = x + 1, hi = (uint32_t)(nd->first + nd->n);
+	const char *p = c->pool + c->lits[x].off;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const lit *l = &c->lits[mid];
+		if (l->len >= a && !memcmp(c->pool + l->off, p, a))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint32_t m = UINT32_MAX, n = (uint32_t)c->n_lits;
+	for (uint32_t l = x + n, r = lo + n; l < r; l >>= 1, r >>= 1) {
+		if (l & 1)
+			m = SH_MIN(m, c->lmin[l]), l++;
+		if (r & 1)
+			r--, m = SH_MIN(m, c->lmin[r]);
+	}
+	return (int64_t)m - a;
+}
+
+static i128 pow10i(int k)
+{
+	i128 v = 1;
+	while (k-- > 0)
+		v *= 10;
+	return v;
+}
+
+/* some N in { A + s q : 0 <= q < Q } is a value of the node (negated if neg) */
+static bool range_hits(const node *nd, bool neg, i128 A, i128 s, i128 Q)
+{
+	i128 lo = nd->lo, hi = nd->hi;
+	if (neg) { /* the magnitude, never 0 ("-0") */
+		i128 t = -hi;
+		hi = -lo;
+		lo = t < 1 ? 1 : t;
+	}
+	if (lo > hi)
+		return false;
+	i128 q = lo > A ? (lo - A + s - 1) / s : 0;
+	return q < Q && A + s * q <= hi;
+}
+
+/* bytes a K_RANGE number begun so (phase st | R_NEG, the digits m, ni before the point, nf after)
+ * needs to be complete: the fewest k digits (and point) that reach a value within the bounds,
+ * tried by k ascending */
+static int64_t range_rem(const node *nd, int st, uint64_t m, int ni, int nf)
+{
+	bool neg = st & R_NEG;
+	int fr = nd->frac;
+	int64_t best = EST_MAX;
+	switch (st & 3) {
+	case R_BEGIN:
+		best = sat(1 + range_rem(nd, R_SIGN | R_NEG, 0, 0, 0));
+		/* fallthrough */
+	case R_SIGN:
+		for (int d = 0; d <= 9; d++)
+			best = SH_MIN(best, sat(1 + range_rem(nd, (st & R_NEG) | R_INT, (uint64_t)d, 1, 0)));
+		return best;
+	case R_FRAC: /* f more fraction digits: (m 10^f + w) 10^(frac - nf - f), w < 10^f */
+		for (int f = nf ? 0 : 1; f <= fr - nf; f++)
+			if (range_hits(nd, neg, (i128)m * pow10i(fr - nf), pow10i(fr - nf - f), pow10i(f)))
+				return f;
+		return EST_MAX;
+	}
+	/* R_INT: j more integer digits (none after a leading 0), then maybe a point and f digits: the
+	 * multiples of 10^(frac - f) in [m 10^(j + frac), (m + 1) 10^(j + frac)) */
+	int jmax = m ? 16 - ni : 0;
+	for (int k = 0; k <= jmax + 1 + fr; k++)
+		for (int f = 0; f <= fr; f++) {
+			int j = f ? k - 1 - f : k;
+			if (j < 0 || j > jmax)
+				continue;
+			if (range_hits(nd, neg, (i128)m * pow10i(j + fr), pow10i(fr - f), pow10i(j + f)))
+				return k;
+		}
+	return EST_MAX;
+}
+
+/* the first required property at or after i (n: none) */
+static int obj_req(const jsonc *c, const node *nd, int i)
+{
+	return i < nd->n ? c->props[nd->first + i].next_req : nd->n;
+}
+
+/* property j's key, colon and shortest value (its value within d frames) */
+static int64_t obj_cost(const jsonc *c, const node *nd, int j, int d)
+{
+	const prop *p = &c->props[nd->first + j];
+	return sat(p->key.len + 1 + mlen(c, p->node, d));
+}
+
+/* after the properties before i: a comma and cost for each required one from i on, the brace */
+static int64_t obj_rest(const jsonc *c, const node *nd, int i, int d)
+{
+	int64_t n = 1;
+	for (int r = obj_req(c, nd, i); r < nd->n; r = obj_req(c, nd, r + 1))
+		n = sat(n + 1 + obj_cost(c, nd, r, d));
+	return n;
+}
+
+/* bytes the frame at index i of t needs to end its value (see above) */
+static int64_t frame_rem(const jsonc *c, const thread *t, int i)
+{
+	const frame *f = &t->f[i];
+	const node *nd = &c->nodes[f->node];
+	int d = MAXF - i - 1; /* frames of its children */
+	int64_t e, v;
+	switch (nd->kind) {
+	case K_DOC:
+		return f->st ? 0 : mlen(c, nd->child, d);
+	case K_LIT:
+		return lit_rem(c, nd, f);
+	case K_STR:
+		if (f->st == STR_OPEN)
+			return 2 + nd->min;
+		return sb_pend[f->st] + SH_MAX(0, nd->min - f->a) + 1;
+	case K_FMT:
+		return f->st ? fmt_dfas[nd->fmt].dist[f->x] + 1 : fmt_dfas[nd->fmt].dist[0] + 2;
+	case K_NUM:
+		return f->st == N_ZERO || f->st == N_INT || f->st == N_FRAC || f->st == N_EXP ? 0 : 1;
+	case K_RANGE:
+		return range_rem(nd, f->st, f->x, f->a, f->b);
+	case K_OBJ:
+		switch (f->st) {
+		case O_FIRST:
+		case O_COMMA:
+			if (obj_req(c, nd, f->a) < nd->n) /* the required ones, the first without a comma */
+				return obj_rest(c, nd, f->a, d) - 1;
+			if (f->st == O_FIRST)
+				return 1;
+			e = EST_MAX; /* after a comma some optional property must come */
+			for (int j = f->a; j < nd->n; j++)
+				e = SH_MIN(e, obj_cost(c, nd, j, d));
+			return sat(e + 1);
+		case O_KEY: { /* the cheapest property whose key begins with the bytes so far */
+			int last = obj_last(c, nd, f->a);
+			const prop *ps = c->props + nd->first;
+			int64_t before = obj_rest(c, nd, last, d), after = obj_rest(c, nd, last + 1, d);
+			e = EST_MAX;
+			for (int j = f->b; j <= last; j++)
+				if (ps[j].key.len > f->x &&
+				    !memcmp(c->pool + ps[j].key.off, c->pool + ps[f->b].key.off, (size_t)f->x))
+					e = SH_MIN(e, obj_cost(c, nd, j, d) - (int64_t)f->x + (j < last ? before : after));
+			return sat(e);
+		}
+		case O_COLON:
+		case O_VAL:
+			v = mlen(c, c->props[nd->first + f->b].node, d);
+			return sat((f->st == O_COLON) + v + obj_rest(c, nd, f->b + 1, d));
+		case O_AFTER:
+			return obj_rest(c, nd, f->a, d);
+		}
+		return mlen(c, f->node, d + 1);
+	case K_MAP:
+		v = mlen(c, nd->child, d);
+		switch (f->st) {
+		case O_FIRST:
+		case O_AFTER:
+			return 1;
+		case O_COMMA: /* "": value } */
+			return sat(4 + v);
+		case O_COLON:
+		case O_VAL:
+			return sat((f->st == O_COLON) + v + 1);
+		}
+		return 2;
+	case K_ARR: {
+		v = mlen(c, nd->child, d);
+		int k = f->st == A_COMMA ? SH_MAX(nd->min - f->a, 1) : nd->min - f->a; /* items to come */
+		if (f->st == A_OPEN)
+			return mlen(c, f->node, d + 1);
+		if (k <= 0)
+			return 1;
+		return sat(k * v + k - (f->st != A_AFTER) + 1);
+	}
+	}
+	return 0;
+}
+
+static int64_t thread_est(const jsonc *c, const thread *t)
+{
+	int64_t e = 0;
+	for (int i = 0; i < t->n; i++)
+		e = sat(e + frame_rem(c, t, i));
+	return e;
+}
+
+/* the fewest bytes any thread of the set needs to end */
+static int64_t set_est(const jsonc *c, const uint8_t *s)
+{
+	const uint8_t *p = s + sizeof(set_hdr);
+	int64_t e = EST_MAX;
+	for (uint32_t i = 0; i < ((const set_hdr *)s)->n; i++, p += thread_size((const thread *)p))
+		e = SH_MIN(e, thread_est(c, (const thread *)p));
+	return e;
+}
+
+/* ml of every node, layer by layer: within d frames a container's children have d - 1, an anyOf
+ * (no frame) takes its alternatives' least at d. need is the least d with a value. Then the
+ * segment tree of literal lengths, and rise: a bound on what one byte adds to a thread's count
+ * (choosing a longer literal, an optional property or item, an alternative: at most the longest
+ * such value, key, literal, plus 40 for numbers, formats and escapes). */
+static int compute_min(cctx *x)
+{
+	jsonc *c = x->c;
+	int n = c->n_nodes, w = MAXF + 1;
+	c->ml = malloc(sizeof *c->ml * (size_t)n * (size_t)w);
+	c->lmin = malloc(sizeof *c->lmin * (size_t)(2 * c->n_lits + 1));
+	if (!c->ml || !c->lmin)
+		return nomem(x);
+	for (int i = 0; i < c->n_lits; i++)
+		c->lmin[c->n_lits + i] = c->lits[i].len;
+	for (int i = c->n_lits - 1; i > 0; i--)
+		c->lmin[i] = SH_MIN(c->lmin[2 * i], c->lmin[2 * i + 1]);
+	int64_t longest = 0;
+	for (int v = 0; v < n; v++)
+		c->ml[v * w] = LEN_INF;
+	for (int d = 1; d <= MAXF; d++)
+		for (int pass = 0; pass < 2; pass++) /* anyOf last: its alternatives at d first */
+			for (int v = 0; v < n; v++) {
+				const node *nd = &c->nodes[v];
+				if ((nd->kind == K_ANYOF) != pass)
+					continue;
+				int64_t m = 0;
+				switch (nd->kind) {
+				case K_DOC:
+					m = mlen(c, nd->child, d - 1);
+					break;
+				case K_LIT:
+					m = EST_MAX;
+					for (int i = 0; i < nd->n; i++)
+						m = SH_MIN(m, (int64_t)c->lits[nd->first + i].len);
+					break;
+				case K_STR:
+					m = 2 + nd->min;
+					break;
+				case K_FMT:
+					m = fmt_dfas[nd->fmt].dist[0] + 2;
+					break;
+				case K_NUM:
+					m = 1;
+					break;
+				case K_RANGE:
+					m = range_rem(nd, R_BEGIN, 0, 0, 0);
+					break;
+				case K_OBJ: {
+					int k = 0;
+					m = 2;
+					for (int r = obj_req(c, nd, 0); r < nd->n; r = obj_req(c, nd, r + 1), k++)
+						m = sat(m + obj_cost(c, nd, r, d - 1));
+					m = sat(m + SH_MAX(k - 1, 0));
+					break;
+				}
+				case K_MAP:
+					m = 2;
+					break;
+				case K_ARR:
+					m = nd->min ? sat(2 + nd->min * mlen(c, nd->child, d - 1) + nd->min - 1) : 2;
+					break;
+				case K_ANYOF:
+					m = EST_MAX;
+					for (int i = 0; i < nd->n; i++)
+						m = SH_MIN(m, mlen(c, c->alts[nd->first + i], d));
+					break;
+				}
+				c->ml[v * w + d] = m >= EST_MAX ? LEN_INF : m >= LEN_CAP ? LEN_CAP : (uint32_t)m;
+				if (m < EST_MAX)
+					longest = SH_MAX(longest, m);
+			}
+	for (int v = 0; v < n; v++) {
+		int d = 1;
+		while (d <= MAXF && c->ml[v * w + d] == LEN_INF)
+			d++;
+		c->nodes[v].need = d <= MAXF ? (uint8_t)d : NEED_INF;
+	}
+	for (int i = 0; i < c->n_props; i++)
+		longest = SH_MAX(longest, (int64_t)c->props[i].key.len);
+	for (int i = 0; i < c->n_lits; i++)
+		longest = SH_MAX(longest, (int64_t)c->lits[i].len);
+	c->rise = sat(3 * longest + 40);
+	return 0;
 }
 
 /* feeds byte b (EOF_BYTE: the end) to the top frame */
@@ -2123,11 +2417,11 @@ static void feed(const jsonc *c, thread *t, int b, uint8_t *out)
 		int child = -1;
 		switch (frame_step(c, t, b, &child)) {
 		case R_TAKE:
-			emit(out, t);
+			emit(c, out, t);
 			return;
 		case R_DONE:
 			t->n--;
-			emit(out, t);
+			emit(c, out, t);
 			return;
 		case R_PASS:
 			t->n--;
@@ -2217,6 +2511,7 @@ typedef struct {
 typedef struct {
 	int32_t *stay;      /* tokens that stay inside, by the characters they begin, ascending */
 	uint16_t *stay_c;
+	uint8_t *stay_p;    /* the bytes of a character (escape) they leave to finish: sb_pend */
 	int n_stay;
 	uint8_t *full;      /* [n] all of them as a mask, when they are many (else NULL) */
 	int32_t *close;     /* tokens that close it after close_c characters, sorted by what follows the */
@@ -2308,9 +2603,10 @@ static int build_sb(jsonc_vocab *v, int s)
 {
 	sb_list *l = &v->sb[s];
 	uint32_t *res = malloc(sizeof *res * (size_t)v->n); /* chars << 16 | (bytes to the quote + 1), or ~0u */
+	uint8_t *pend = malloc((size_t)v->n);                /* stayers: sb_pend of the state they end in */
 	int *hist = calloc(JSONC_MAX_TOKEN + 2, sizeof *hist);
 	str_sort *rest = malloc(sizeof *rest * (size_t)v->n);
-	int r = res && hist && rest ? 0 : SH_ENOMEM;
+	int r = res && pend && hist && rest ? 0 : SH_ENOMEM;
 	for (int i = 0; !r && i < v->n; i++) {
 		res[i] = ~0u;
 		if (v->is_end[i] || v->len[i] <= 0 || v->len[i] > JSONC_MAX_TOKEN)
@@ -2329,6 +2625,7 @@ static int build_sb(jsonc_vocab *v, int s)
 		}
 		if (st != SB_FAIL && st != SB_CLOSE) {
 			res[i] = (uint32_t)chars << 16;
+			pend[i] = sb_pend[st];
 			l->n_stay++;
 			hist[chars + 1]++;
 		}
@@ -2336,10 +2633,11 @@ static int build_sb(jsonc_vocab *v, int s)
 	if (!r) {
 		l->stay = malloc(sizeof *l->stay * (size_t)(l->n_stay + 1));
 		l->stay_c = malloc(sizeof *l->stay_c * (size_t)(l->n_stay + 1));
+		l->stay_p = malloc((size_t)(l->n_stay + 1));
 		l->close = malloc(sizeof *l->close * (size_t)(l->n_close + 1));
 		l->close_c = malloc(sizeof *l->close_c * (size_t)(l->n_close + 1));
 		l->close_g = malloc(sizeof *l->close_g * (size_t)(l->n_close + 1));
-		r = l->stay && l->stay_c && l->close && l->close_c && l->close_g ? 0 : SH_ENOMEM;
+		r = l->stay && l->stay_c && l->stay_p && l->close && l->close_c && l->close_g ? 0 : SH_ENOMEM;
 	}
 	if (!r) {
 		for (int c = 1; c <= JSONC_MAX_TOKEN + 1; c++)
@@ -2349,6 +2647,7 @@ static int build_sb(jsonc_vocab *v, int s)
 				int k = hist[res[i] >> 16]++;
 				l->stay[k] = i;
 				l->stay_c[k] = (uint16_t)(res[i] >> 16);
+				l->stay_p[k] = pend[i];
 			}
 		qsort(rest, (size_t)l->n_close, sizeof *rest, str_cmp);
 		int m = 0; /* the distinct non-empty remainders, their id the group */
@@ -2372,6 +2671,7 @@ static int build_sb(jsonc_vocab *v, int s)
 			l->full[l->stay[i]] = 1;
 	}
 	free(res);
+	free(pend);
 	free(hist);
 	free(rest);
 	return r;
@@ -2441,6 +2741,7 @@ void jsonc_vocab_free(jsonc_vocab *v)
 	for (int s = 0; s < SB_N; s++) {
 		free(v->sb[s].stay);
 		free(v->sb[s].stay_c);
+		free(v->sb[s].stay_p);
 		free(v->sb[s].close);
 		free(v->sb[s].close_c);
 		free(v->sb[s].close_g);
@@ -2464,6 +2765,7 @@ int jsonc_vocab_n_tokens(const jsonc_vocab *v)
 /* ---------------------------------------------------------------- states */
 struct jsonc_state {
 	const jsonc *c;
+	int64_t left;       /* tokens of the budget left; UNBOUNDED */
 	uint8_t *set;       /* [SET_MAX] the threads now */
 	uint8_t *slow;      /* [SET_MAX] jsonc_mask: the threads not inside a string */
 	uint8_t *buf;       /* scratch: the sets of a trie walk, one per depth, packed */
@@ -2474,30 +2776,33 @@ struct jsonc_state {
 	int ok_cap;
 };
 
-jsonc_state *jsonc_state_init(const jsonc *c)
+jsonc_state *jsonc_state_init(const jsonc *c, int budget)
 {
 	jsonc_state *s = calloc(1, sizeof *s);
 	if (!s)
 		return NULL;
 	s->c = c;
+	s->left = budget > 0 ? budget : UNBOUNDED;
 	s->set = malloc(SET_MAX);
 	s->slow = malloc(SET_MAX);
 	if (!s->set || !s->slow) {
 		jsonc_state_free(s);
 		return NULL;
 	}
-	thread t = { .n = 1, .budget = JSONC_MAX_VALUES };
+	thread t = { .n = 1, .values = JSONC_MAX_VALUES };
 	t.f[0] = (frame){ .node = (uint16_t)c->doc };
 	set_clear(s->set);
-	emit(s->set, &t);
+	emit(c, s->set, &t);
 	return s;
 }
 
 jsonc_state *jsonc_state_clone(const jsonc_state *s)
 {
-	jsonc_state *d = jsonc_state_init(s->c);
-	if (d)
+	jsonc_state *d = jsonc_state_init(s->c, 0);
+	if (d) {
 		memcpy(d->set, s->set, set_size(s->set));
+		d->left = s->left;
+	}
 	return d;
 }
 
@@ -2544,8 +2849,10 @@ static int run_bytes(jsonc_state *s, const uint8_t *in, const uint8_t *p, int n,
 }
 
 /* the trie walk: the set at each depth stepped by each node's byte, dead subtrees skipped; marks
- * mark[id] for every string of t the set can take */
-static int walk(jsonc_state *s, const trie *t, const uint8_t *start, uint8_t *mark)
+ * mark[id] for every string of t the set can take and then end in at most lim bytes (INT64_MAX: no
+ * need to count). No thread of start needs more than most bytes, so a string of k bytes leaves at
+ * most most + k rise: only past that are the bytes counted. */
+static int walk(jsonc_state *s, const trie *t, const uint8_t *start, uint8_t *mark, int64_t lim, int64_t most)
 {
 	if (s->off_cap < t->max_len + 1) {
 		size_t *o = realloc(s->off, sizeof *o * (size_t)(t->max_len + 1));
@@ -2568,8 +2875,10 @@ static int walk(jsonc_state *s, const trie *t, const uint8_t *start, uint8_t *ma
 			continue;
 		}
 		s->off[tn->depth + 1] = at;
-		for (int id = tn->id; id >= 0; id = t->dup[id])
-			mark[id] = 1;
+		if (tn->id >= 0 && (lim == INT64_MAX || most + (tn->depth + 1) * s->c->rise <= lim ||
+				    set_est(s->c, s->buf + at) <= lim))
+			for (int id = tn->id; id >= 0; id = t->dup[id])
+				mark[id] = 1;
 		i++;
 	}
 	return 0;
@@ -2577,15 +2886,22 @@ static int walk(jsonc_state *s, const trie *t, const uint8_t *start, uint8_t *ma
 
 /* The tokens a thread inside a free string allows, from the lexer state's lists: those that stay
  * inside up to the length bound, and those that close it (within the bounds) followed by what the
- * value's parent takes (one walk of the remainders from the thread with the string popped).
- * fresh: mask is all 0 so far. */
-static int string_mask(jsonc_state *s, const jsonc_vocab *v, const thread *t, uint8_t *mask, bool fresh)
+ * value's parent takes (one walk of the remainders from the thread with the string popped), each
+ * leaving the thread at most lim bytes to end (INT64_MAX: no need to count; else a stayer leaves
+ * the parent's count, the quote, sb_pend of where it ends and the characters still short of
+ * minLength). fresh: mask is all 0 so far. */
+static int string_mask(jsonc_state *s, const jsonc_vocab *v, const thread *t, uint8_t *mask, bool fresh,
+		       int64_t lim)
 {
 	const frame *f = &t->f[t->n - 1];
 	const node *nd = &s->c->nodes[f->node];
 	const sb_list *l = &v->sb[f->st];
 	int room = nd->max - f->a, lo = 0, hi = l->n_stay;
 	const int32_t *stay = l->stay;
+	thread w; /* the parent, whose state was set when the string was pushed */
+	memcpy(&w, t, thread_size(t));
+	w.n--;
+	int64_t parent = lim == INT64_MAX ? 0 : thread_est(s->c, &w);
 	while (lo < hi) { /* the first stayer too long for the room */
 		int mid = (lo + hi) / 2;
 		if (l->stay_c[mid] <= room)
@@ -2593,7 +2909,11 @@ static int string_mask(jsonc_state *s, const jsonc_vocab *v, const thread *t, ui
 		else
 			hi = mid;
 	}
-	if (l->full && fresh && lo > l->n_stay / 2) { /* most fit: all, less the long tail */
+	if (parent + 1 + 4 + SH_MAX(0, nd->min - f->a) > lim) { /* some stayers would leave too much */
+		for (int i = 0; i < lo; i++)
+			if (parent + 1 + l->stay_p[i] + SH_MAX(0, nd->min - f->a - l->stay_c[i]) <= lim)
+				mask[stay[i]] = 1;
+	} else if (l->full && fresh && lo > l->n_stay / 2) { /* most fit: all, less the long tail */
 		memcpy(mask, l->full, (size_t)v->n);
 		for (int i = lo, n = l->n_stay; i < n; i++)
 			mask[stay[i]] = 0;
@@ -2612,17 +2932,14 @@ static int string_mask(jsonc_state *s, const jsonc_vocab *v, const thread *t, ui
 		}
 		memset(s->ok, 0, (size_t)l->n_groups);
 		uint8_t one[sizeof(set_hdr) + sizeof(thread)];
-		thread w;
-		memcpy(&w, t, thread_size(t));
-		w.n--; /* the parent's state was set when the string was pushed */
 		set_clear(one);
-		emit(one, &w);
-		if (walk(s, &l->rest, one, s->ok))
+		emit(s->c, one, &w);
+		if (walk(s, &l->rest, one, s->ok, lim, parent))
 			return SH_ENOMEM;
 	}
 	for (int i = 0; i < l->n_close; i++) {
 		int chars = f->a + l->close_c[i];
-		if (chars <= nd->max && chars >= nd->min && (l->close_g[i] < 0 || s->ok[l->close_g[i]]))
+		if (chars <= nd->max && chars >= nd->min && (l->close_g[i] < 0 ? parent <= lim : s->ok[l->close_g[i]]))
 			mask[l->close[i]] = 1;
 	}
 	return 0;
@@ -2654,22 +2971,40 @@ static int count_ones(const uint8_t *mask, int n)
 	return total;
 }
 
+/* The budget: a token may come only if the state after it can end within the tokens left after
+ * it, one byte a token: lim = left - 1 bytes. Counting that per token is needed only near the end:
+ * one byte adds at most rise to a thread's count, so while every thread of the set needs at most
+ * lim - rise * (the longest token) bytes, every token the machine takes fits, and the mask is
+ * computed as without a budget; nearer the end, only the tokens long enough to matter are counted
+ * (walk, string_mask). */
 int jsonc_mask(jsonc_state *s, const jsonc_vocab *v, uint8_t *mask)
 {
 	memset(mask, 0, (size_t)v->n);
 	const uint8_t *p = s->set + sizeof(set_hdr);
+	int64_t lim = INT64_MAX, most = 0, slow = 0;
+	if (s->left != UNBOUNDED) {
+		for (uint32_t i = 0; i < ((const set_hdr *)s->set)->n; i++, p += thread_size((const thread *)p)) {
+			int64_t e = thread_est(s->c, (const thread *)p);
+			most = SH_MAX(most, e);
+			if (!in_string(s->c, (const thread *)p))
+				slow = SH_MAX(slow, e);
+		}
+		if (sat(most + s->c->rise * v->all.max_len) > s->left - 1)
+			lim = s->left - 1;
+		p = s->set + sizeof(set_hdr);
+	}
 	bool fresh = true;
 	set_clear(s->slow);
 	for (uint32_t i = 0; i < ((const set_hdr *)s->set)->n; i++, p += thread_size((const thread *)p)) {
 		const thread *t = (const thread *)p;
 		if (!in_string(s->c, t))
-			emit(s->slow, t);
-		else if (string_mask(s, v, t, mask, fresh))
+			emit(s->c, s->slow, t);
+		else if (string_mask(s, v, t, mask, fresh, lim))
 			return SH_ENOMEM;
 		else
 			fresh = false;
 	}
-	if (((set_hdr *)s->slow)->n && walk(s, &v->all, s->slow, mask))
+	if (((set_hdr *)s->slow)->n && walk(s, &v->all, s->slow, mask, lim, slow))
 		return SH_ENOMEM;
 	if (set_may_end(s->c, s->set))
 		for (int i = 0; i < v->n_ends; i++)
@@ -2690,7 +3025,11 @@ int jsonc_accept(jsonc_state *s, const jsonc_vocab *v, int token)
 	int r = run_bytes(s, s->set, v->data + v->off[token], v->len[token], &at);
 	if (r <= 0)
 		return r < 0 ? r : SH_EINVAL;
+	if (s->left != UNBOUNDED && set_est(s->c, s->buf + at) > s->left - 1)
+		return SH_EINVAL;
 	memcpy(s->set, s->buf + at, set_size(s->buf + at));
+	if (s->left != UNBOUNDED)
+		s->left--;
 	return 0;
 }
 

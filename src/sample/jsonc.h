@@ -18,11 +18,18 @@
  *   jsonc_accept(st, v, token);
  *
  * Until the value is complete the end tokens (EOS/EOT) are masked; once it is complete only they
- * are allowed (the caller may also stop right away when jsonc_done is true). The output is bounded
- * (string lengths, array sizes, number digits, nesting, whitespace: the limits below), so a
- * random-weight model ends too. What is generated, precisely (the schema keywords, the choices
- * made where a schema allows more, the whitespace policy) is in docs/architecture.md,
- * "Structured output".
+ * are allowed (the caller may also stop right away when jsonc_done is true).
+ *
+ * The bound is the request's token budget: a state made with a budget of B tokens allows a token
+ * only if the value can still be completed in the tokens left after it (counting one token per
+ * byte, as a vocabulary with byte fallback can always do), so whatever is drawn among the allowed
+ * tokens, the value is complete within B tokens, and then only end tokens are allowed. This holds
+ * when B >= jsonc_min_tokens (the caller refuses a smaller max_tokens) and the vocabulary has a
+ * one-byte token for each byte the shortest completions use (byte fallback: all of them); else
+ * jsonc_mask may come to SH_ERANGE, never to a wrong token. The fixed limits below are only
+ * safety nets (number digits, nesting and whitespace are bounded by them alone). What is
+ * generated, precisely (the schema keywords, the choices made where a schema allows more, the
+ * whitespace policy) is in docs/architecture.md, "Structured output".
  *
  * Errors are negative SH_E* codes (base.h); nothing here logs or exits.
  */
@@ -33,13 +40,14 @@
 
 #include "base/base.h"
 
-/* bounds of the output (a schema's own smaller bounds apply where it has them) */
+/* bounds of the output besides the token budget (a schema's own smaller bounds apply where it has
+ * them); the 16-bit counters of the machine hold them */
 #define JSONC_MAX_DEPTH 32        /* values nested one in another (a container and its item: 2) */
-#define JSONC_MAX_STRING 256      /* characters (code points) of a string without maxLength */
-#define JSONC_MAX_KEY 64          /* characters of a key of a free-form object */
-#define JSONC_MAX_ITEMS 16        /* items of an array without maxItems (or minItems, if more) */
-#define JSONC_MAX_MEMBERS 16      /* members of a free-form object without maxProperties */
-#define JSONC_MAX_VALUES 64       /* optional items and free-form members in one output, in all */
+#define JSONC_MAX_STRING 65535    /* characters (code points) of a string without maxLength */
+#define JSONC_MAX_KEY 65535       /* characters of a key of a free-form object */
+#define JSONC_MAX_ITEMS 65535     /* items of an array without maxItems (or minItems, if more) */
+#define JSONC_MAX_MEMBERS 65535   /* members of a free-form object without maxProperties */
+#define JSONC_MAX_VALUES 65535    /* optional items and free-form members in one output, in all */
 #define JSONC_MAX_WS 20           /* whitespace bytes between two tokens of structure */
 /* bounds of a schema (it is untrusted input: an HTTP body) */
 #define JSONC_MAX_SCHEMA_DEPTH 64 /* nesting of schemas, $refs followed included */
@@ -71,22 +79,29 @@ typedef struct jsonc jsonc;
  * /properties/a". SH_ENOMEM when out of memory. msg may be NULL (cap 0). */
 jsonc *jsonc_compile(const json_t *schema, char *msg, size_t cap, int *err);
 void jsonc_free(jsonc *c);
+/* the fewest tokens an output of c can take: the bytes of its shortest value (one token per byte,
+ * the worst case); INT_MAX when that does not fit an int. A budget below it cannot be met. */
+int jsonc_min_tokens(const jsonc *c);
 
 /* ---------------------------------------------------------------- one generation */
 typedef struct jsonc_state jsonc_state;
 
-/* a state at the start of the output (c must outlive it); NULL when out of memory */
-jsonc_state *jsonc_state_init(const jsonc *c);
+/* a state at the start of the output (c must outlive it) that may take budget tokens that do not
+ * end generation (each jsonc_accept of one uses one); budget <= 0: no budget, only the limits
+ * above. NULL when out of memory. */
+jsonc_state *jsonc_state_init(const jsonc *c, int budget);
 jsonc_state *jsonc_state_clone(const jsonc_state *s);
 void jsonc_state_free(jsonc_state *s);
 
-/* mask[0..n_tokens) = 1 for the tokens that may come next, 0 for the others. Returns how many
- * are allowed (> 0), or SH_ERANGE when no token of v can continue the output (a vocabulary that
- * lacks the pieces the constraint needs: the caller ends the request with an error), SH_ENOMEM.
+/* mask[0..n_tokens) = 1 for the tokens that may come next (within the budget), 0 for the others.
+ * Returns how many are allowed (> 0), or SH_ERANGE when no token of v can continue the output (a
+ * vocabulary that lacks the pieces the constraint needs, or a budget below jsonc_min_tokens: the
+ * caller ends the request with an error), SH_ENOMEM.
  * v must be the vocabulary every call of this state uses. */
 int jsonc_mask(jsonc_state *s, const jsonc_vocab *v, uint8_t *mask);
-/* advances by the token's bytes: 0, or SH_EINVAL when the token is not allowed (the state is then
- * unchanged), SH_ENOMEM. An end token is allowed once the value is complete and changes nothing. */
+/* advances by the token's bytes and uses one token of the budget: 0, or SH_EINVAL when the token
+ * is not allowed (the state is then unchanged), SH_ENOMEM. An end token is allowed once the value
+ * is complete and changes nothing. */
 int jsonc_accept(jsonc_state *s, const jsonc_vocab *v, int token);
 /* a complete value has been produced: an end token may come now (for an object, array or string
  * nothing else may; a number at the root may still take digits) */

@@ -428,6 +428,13 @@ static const char *wrap_text(sched_req *r)
 	return r->after && r->wrap_pos < strlen(r->p.wrap_post) ? r->p.wrap_post + r->wrap_pos : NULL;
 }
 
+/* the constrained output is whole: the value complete and the text after it given */
+static bool constrained_whole(const sched_req *r)
+{
+	return r->js && r->in_value && jsonc_done(r->js) &&
+	       (!r->p.wrap_post[0] || (r->after && r->wrap_pos >= strlen(r->p.wrap_post)));
+}
+
 /* a complete value whose wrap_post follows (a number may still take digits: the value ends only
  * where the constraint allows nothing but the end) */
 static void wrap_after(sched_req *r)
@@ -539,7 +546,8 @@ static void row_commit(sched *s, slot *sl, double now)
 	toks_show(r, false);
 	int max = r->p.max_tokens > 0 ? r->p.max_tokens : s->be.n_ctx;
 	if (r->st.n_gen >= max || r->n_prompt + r->st.n_gen - 1 >= s->be.n_ctx) {
-		req_finish(s, r, sl, SCHED_FINISH_LENGTH);
+		/* a constrained value fits its budget (jsonc.h): whole at the limit, it stopped there */
+		req_finish(s, r, sl, constrained_whole(r) ? SCHED_FINISH_STOP : SCHED_FINISH_LENGTH);
 		return;
 	}
 	sl->next = sl->tok;
@@ -828,7 +836,11 @@ sched_req *sched_submit(sched *s, const int *prompt, int n, const sched_params *
 		e = SH_EINVAL;
 		goto fail;
 	}
-	if (p->constraint && ((e = constraint_vocab(s)) || !(r->js = jsonc_state_init(p->constraint)))) {
+	/* the value's budget: the tokens the request may generate, less those of the text around it (a
+	 * token of it at least a byte) */
+	int budget = (p->max_tokens > 0 ? p->max_tokens : s->be.n_ctx - n) - (int)strlen(p->wrap_pre) -
+		     (int)strlen(p->wrap_post);
+	if (p->constraint && ((e = constraint_vocab(s)) || !(r->js = jsonc_state_init(p->constraint, SH_MAX(budget, 1))))) {
 		e = e ? e : SH_ENOMEM;
 		goto fail;
 	}

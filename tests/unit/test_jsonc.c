@@ -417,11 +417,15 @@ static void check_valid(const char *text, size_t len, const json_t *schema, cons
 }
 
 /* ---------------------------------------------------------------- walks */
-enum { PICK_UNIFORM, PICK_STRUCTURE, PICK_LONG, PICK_ESCAPES, PICK_MODES };
+enum { PICK_UNIFORM, PICK_STRUCTURE, PICK_LONG, PICK_ESCAPES, PICK_OPEN, PICK_MODES };
 
-/* the tokens a pick mode draws half the time: of structure, or backslashes and quotes */
+/* the tokens a pick mode draws half the time: of structure; backslashes and quotes; none that
+ * closes anything (PICK_OPEN, always: strings and containers go on until the budget closes them) */
 static bool liked(const tvocab *t, int id, int mode)
 {
+	if (mode == PICK_OPEN)
+		return !t->end[id] && !memchr(t->bytes[id], '"', (size_t)t->lens[id]) &&
+		       !memchr(t->bytes[id], ']', (size_t)t->lens[id]) && !memchr(t->bytes[id], '}', (size_t)t->lens[id]);
 	for (int i = 0; i < t->lens[id]; i++) {
 		uint8_t b = (uint8_t)t->bytes[id][i];
 		if (mode == PICK_STRUCTURE && strchr("\"]},:", b) && b)
@@ -439,14 +443,15 @@ typedef struct {
 	bool escapes, unicode; /* a backslash / a non-ASCII byte came inside the output */
 } walk_out;
 
-/* One random walk of seed and mode: mask, draw, accept, until an end token (an end token is drawn
- * as soon as one is allowed, half the time; always when nothing else is). The mask is never
- * empty and never allows a token that jsonc_accept refuses. */
-static walk_out walk(const jsonc *c, const tvocab *t, uint64_t seed, int mode, int cap)
+/* One random walk of seed and mode with a budget of tokens (<= 0: none): mask, draw, accept, until
+ * an end token (an end token is drawn as soon as one is allowed, half the time; always when nothing
+ * else is; PICK_OPEN draws what it likes whenever it can). The mask is never empty and never allows a token that jsonc_accept refuses; the walk
+ * ends within cap steps, and within the budget. */
+static walk_out walk(const jsonc *c, const tvocab *t, uint64_t seed, int mode, int budget, int cap)
 {
 	sh_rng r;
 	sh_rng_seed(&r, seed);
-	jsonc_state *s = jsonc_state_init(c);
+	jsonc_state *s = jsonc_state_init(c, budget);
 	cr_assert(s);
 	uint8_t *mask = malloc((size_t)t->n);
 	int *ok = malloc(sizeof *ok * (size_t)t->n), *pref = malloc(sizeof *pref * (size_t)t->n);
@@ -471,7 +476,7 @@ static walk_out walk(const jsonc *c, const tvocab *t, uint64_t seed, int mode, i
 			do
 				id = ok[sh_rng_u64(&r) % (uint64_t)k];
 			while (!t->end[id]);
-		} else if (np && sh_rng_u64(&r) % 2)
+		} else if (np && (mode == PICK_OPEN || sh_rng_u64(&r) % 2))
 			id = pref[sh_rng_u64(&r) % (uint64_t)np];
 		else if (mode == PICK_LONG) {
 			id = ok[sh_rng_u64(&r) % (uint64_t)k];
@@ -486,6 +491,8 @@ static walk_out walk(const jsonc *c, const tvocab *t, uint64_t seed, int mode, i
 			cr_assert(jsonc_done(s));
 			break;
 		}
+		cr_assert(budget <= 0 || w.steps < budget, "seed %llu: a token past the budget %d", (unsigned long long)seed,
+			  budget);
 		if (w.len + (size_t)t->lens[id] > w.cap) {
 			w.cap *= 2;
 			cr_assert(w.text = realloc(w.text, w.cap));
@@ -504,14 +511,15 @@ static walk_out walk(const jsonc *c, const tvocab *t, uint64_t seed, int mode, i
 	return w;
 }
 
-/* walks of every mode over seeds, each output valid; returns the most steps one took */
-static int walks(const char *schema, const tvocab *t, int n_seeds, int cap)
+/* walks of every mode over seeds with a budget (<= 0: none), each output valid; returns the most
+ * steps one took */
+static int walks(const char *schema, const tvocab *t, int n_seeds, int budget, int cap)
 {
 	jsonc *c = compile_ok(schema);
 	json_t *js = schema ? parse(schema) : NULL;
 	int most = 0;
 	for (int seed = 0; seed < n_seeds; seed++) {
-		walk_out w = walk(c, t, (uint64_t)seed, seed % PICK_MODES, cap);
+		walk_out w = walk(c, t, (uint64_t)seed, seed % PICK_MODES, budget, cap);
 		char what[64];
 		snprintf(what, sizeof what, "seed %d", seed);
 		check_valid(w.text, w.len, js, what);
@@ -536,7 +544,7 @@ static int feed(jsonc_state *s, const tvocab *t, const char *text)
 /* c takes the whole text and is then complete */
 static bool accepts(const jsonc *c, const tvocab *t, const char *text)
 {
-	jsonc_state *s = jsonc_state_init(c);
+	jsonc_state *s = jsonc_state_init(c, 0);
 	bool ok = feed(s, t, text) < 0 && jsonc_done(s);
 	jsonc_state_free(s);
 	return ok;
@@ -545,7 +553,7 @@ static bool accepts(const jsonc *c, const tvocab *t, const char *text)
 /* c takes the whole text as a prefix of an output (it need not be complete) */
 static bool takes(const jsonc *c, const tvocab *t, const char *text)
 {
-	jsonc_state *s = jsonc_state_init(c);
+	jsonc_state *s = jsonc_state_init(c, 0);
 	bool ok = feed(s, t, text) < 0;
 	jsonc_state_free(s);
 	return ok;
@@ -723,11 +731,14 @@ Test(jsonc, garbage_schemas)
 		jsonc *c = jsonc_compile(g, msg, sizeof msg, &err);
 		if (c) {
 			compiled++;
-			walk_out w = walk(c, &t, (uint64_t)i, i % PICK_MODES, 1 << 17);
-			char what[64];
-			snprintf(what, sizeof what, "garbage schema %d", i);
-			check_valid(w.text, w.len, g, what);
-			free(w.text);
+			int min = jsonc_min_tokens(c);
+			if (min < 1 << 16) { /* a walk with a little more than the least budget */
+				walk_out w = walk(c, &t, (uint64_t)i, i % PICK_MODES, min + 100, min + 101);
+				char what[64];
+				snprintf(what, sizeof what, "garbage schema %d", i);
+				check_valid(w.text, w.len, g, what);
+				free(w.text);
+			}
 		} else
 			cr_assert(err == SH_EINVAL && msg[0], "schema %d: err %d, no message", i, err);
 		jsonc_free(c);
@@ -772,7 +783,7 @@ Test(jsonc, garbage_schemas)
 	s = json_pack("{s:o}", "enum", big);
 	jsonc *c = jsonc_compile(s, msg, sizeof msg, &err);
 	cr_assert(c, "%s", msg);
-	walk_out w = walk(c, &t, 1, PICK_UNIFORM, 64);
+	walk_out w = walk(c, &t, 1, PICK_UNIFORM, 0, 64);
 	check_valid(w.text, w.len, s, "big enum");
 	free(w.text);
 	jsonc_free(c);
@@ -895,8 +906,8 @@ Test(jsonc, bytes_strings)
 	c = compile_ok("{\"type\":\"string\",\"minLength\":2}");
 	REJECTS(c, &t, "\"a\"");
 	ACCEPTS(c, &t, "\"\xc3\xa9\\n\"");
-	char s[600];
-	memset(s, 'x', sizeof s);
+	char *s = malloc(JSONC_MAX_STRING + 8);
+	memset(s, 'x', JSONC_MAX_STRING + 8);
 	s[0] = '"';
 	s[JSONC_MAX_STRING + 1] = '"';
 	s[JSONC_MAX_STRING + 2] = 0;
@@ -905,6 +916,7 @@ Test(jsonc, bytes_strings)
 	s[JSONC_MAX_STRING + 2] = '"';
 	s[JSONC_MAX_STRING + 3] = 0;
 	REJECTS(c, &t, s);
+	free(s);
 	jsonc_free(c);
 	tvocab_free(&t);
 }
@@ -1095,13 +1107,15 @@ Test(jsonc, bytes_objects)
 	REJECTS(c, &t, "[1,\"2\"]");
 	jsonc_free(c);
 	c = compile_ok("{\"type\":\"array\"}");
-	char items[256] = "[0", *p = items + 2;
+	char *items = malloc(2 * JSONC_MAX_ITEMS + 8), *p = items + 2;
+	strcpy(items, "[0");
 	for (int i = 1; i < JSONC_MAX_ITEMS; i++)
-		p += sprintf(p, ",%d", i);
+		p += sprintf(p, ",%d", i % 10);
 	strcpy(p, "]");
 	ACCEPTS(c, &t, items);                        /* the default bound */
 	strcpy(p, ",0]");
 	REJECTS(c, &t, items);
+	free(items);
 	jsonc_free(c);
 	tvocab_free(&t);
 }
@@ -1141,7 +1155,7 @@ Test(jsonc, multi_byte_tokens)
 	jsonc *c = compile_ok("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"},\"b\":{\"type\":\"string\"}},"
 			      "\"required\":[\"a\",\"b\"]}");
 	uint8_t mask[TOK_EXTRA + SH_ARRAY_LEN(extra_tokens)];
-	jsonc_state *s = jsonc_state_init(c);
+	jsonc_state *s = jsonc_state_init(c, 0);
 	int n = jsonc_mask(s, t.v, mask);
 	cr_assert_eq(n, 2, "only '{' and '{\"' may begin (got %d)", n);
 	cr_assert(mask['{'] && mask[TOK_EXTRA + 3]);
@@ -1181,7 +1195,7 @@ Test(jsonc, done_and_clone)
 {
 	tvocab t = byte_vocab();
 	jsonc *c = compile_ok("{\"type\":\"integer\",\"minimum\":1,\"maximum\":50}");
-	jsonc_state *s = jsonc_state_init(c);
+	jsonc_state *s = jsonc_state_init(c, 0);
 	uint8_t mask[TOK_EXTRA + SH_ARRAY_LEN(extra_tokens)];
 	cr_assert(!jsonc_done(s));
 	cr_assert_eq(feed(s, &t, "4"), -1);
@@ -1197,7 +1211,7 @@ Test(jsonc, done_and_clone)
 	cr_assert_eq(feed(k, &t, "0"), 0);             /* 400 is too big: refused, the state unchanged */
 	cr_assert_eq(jsonc_mask(k, t.v, mask), 1);
 	jsonc_state_free(k);
-	k = jsonc_state_init(c);
+	k = jsonc_state_init(c, 0);
 	cr_assert_eq(feed(k, &t, "5"), -1);
 	cr_assert_eq(jsonc_mask(k, t.v, mask), 2);     /* 50, or 5 */
 	cr_assert(mask['0'] && mask[TOK_END]);
@@ -1216,7 +1230,7 @@ Test(jsonc, no_token_can_continue)
 	tvocab_set(&t, 2, "", 0, true);
 	tvocab_index(&t);
 	jsonc *c = compile_ok(NULL);
-	jsonc_state *s = jsonc_state_init(c);
+	jsonc_state *s = jsonc_state_init(c, 0);
 	uint8_t mask[3];
 	cr_assert_eq(jsonc_mask(s, t.v, mask), 1);
 	cr_assert_eq(jsonc_accept(s, t.v, 0), 0);
@@ -1306,9 +1320,9 @@ static const char *const walk_schemas[] = {
 static void walk_all(const char *file, int seeds, int json_object_seeds)
 {
 	tvocab t = real_vocab(file);
-	int most = walks(NULL, &t, json_object_seeds, 4000);
+	int most = walks(NULL, &t, json_object_seeds, 1000, 1001);
 	for (size_t i = 0; i < SH_ARRAY_LEN(walk_schemas); i++)
-		most = SH_MAX(most, walks(walk_schemas[i], &t, seeds, 4000));
+		most = SH_MAX(most, walks(walk_schemas[i], &t, seeds, 1000, 1001));
 	cr_log_info("%s: the longest walk took %d tokens", file, most);
 	tvocab_free(&t);
 }
@@ -1335,7 +1349,7 @@ Test(jsonc, walk_escapes, .timeout = 300)
 		jsonc *c = compile_ok(schema);
 		int escapes = 0, unicode = 0;
 		for (int seed = 0; seed < 20; seed++) {
-			walk_out w = walk(c, &t, (uint64_t)seed, PICK_ESCAPES, 4000);
+			walk_out w = walk(c, &t, (uint64_t)seed, PICK_ESCAPES, 0, 4000);
 			check_valid(w.text, w.len, js, files[f]);
 			escapes += w.escapes;
 			unicode += w.unicode;
@@ -1350,12 +1364,13 @@ Test(jsonc, walk_escapes, .timeout = 300)
 }
 
 /* the mask equals, token by token, what jsonc_accept takes on a clone: the string lists and the
- * trie walk agree with the machine itself, along random walks */
-static void mask_matches(const char *file, const char *schema, int steps)
+ * trie walk agree with the machine itself, along random walks; slack >= 0: with a budget of that
+ * many tokens more than the least (the counts near the end agree too) */
+static void mask_matches(const char *file, const char *schema, int steps, int slack)
 {
 	tvocab t = real_vocab(file);
 	jsonc *c = compile_ok(schema);
-	jsonc_state *s = jsonc_state_init(c);
+	jsonc_state *s = jsonc_state_init(c, slack < 0 ? 0 : jsonc_min_tokens(c) + slack);
 	uint8_t *mask = malloc((size_t)t.n);
 	sh_rng r;
 	sh_rng_seed(&r, 3);
@@ -1387,7 +1402,128 @@ Test(jsonc, mask_matches_accept, .timeout = 300)
 	const char *schema = "{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\",\"minLength\":2,\"maxLength\":6},"
 			     "\"n\":{\"type\":\"number\",\"minimum\":-2,\"maximum\":300},\"a\":{\"type\":\"array\",\"items\":"
 			     "{\"enum\":[\"x\",\"yz\",7]}},\"m\":{\"type\":\"object\"}},\"required\":[\"s\",\"n\",\"a\",\"m\"]}";
-	mask_matches("vocab/ggml-vocab-llama-spm.gguf", schema, 40);
-	mask_matches("vocab/ggml-vocab-llama-bpe.gguf", schema, 12);
-	mask_matches("vocab/ggml-vocab-llama-spm.gguf", NULL, 40);
+	mask_matches("vocab/ggml-vocab-llama-spm.gguf", schema, 40, -1);
+	mask_matches("vocab/ggml-vocab-llama-bpe.gguf", schema, 12, -1);
+	mask_matches("vocab/ggml-vocab-llama-spm.gguf", NULL, 40, -1);
+	mask_matches("vocab/ggml-vocab-llama-spm.gguf", schema, 60, 6);
+	mask_matches("vocab/ggml-vocab-llama-bpe.gguf", NULL, 20, 3);
+}
+
+/* ---------------------------------------------------------------- the token budget */
+/* the bytes of the shortest value: what the least budget is */
+Test(jsonc, min_tokens)
+{
+	static const struct {
+		const char *schema; /* NULL: json_object */
+		int min;
+	} cases[] = {
+		{ NULL, 2 },                                                                  /* {} */
+		{ "true", 1 },                                                                /* 0 */
+		{ "{\"type\":\"string\",\"minLength\":3}", 5 },
+		{ "{\"type\":\"string\",\"format\":\"date-time\"}", 22 },
+		{ "{\"type\":\"integer\",\"minimum\":100}", 3 },
+		{ "{\"type\":\"integer\",\"minimum\":-50,\"maximum\":-3}", 2 },                 /* -3 */
+		{ "{\"type\":\"number\",\"minimum\":0.25,\"maximum\":0.75}", 3 },               /* 0.3 */
+		{ "{\"enum\":[\"alpha\",12345,null,[1]]}", 3 },                                     /* [1] */
+		{ "{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"minItems\":3}", 16 },  /* [true,true,true] */
+		{ "{\"anyOf\":[{\"type\":\"string\",\"minLength\":5},{\"type\":\"null\"}]}", 4 },
+		{ "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"o\":{\"type\":\"string\"},"
+		  "\"b\":{\"type\":\"string\"}},\"required\":[\"a\",\"b\"]}", 14 },                  /* {"a":0,"b":""} */
+		{ "{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"object\",\"properties\":{\"y\":{\"const\":1}},"
+		  "\"required\":[\"y\"]}},\"required\":[\"x\"]}", 13 },                               /* {"x":{"y":1}} */
+	};
+	for (size_t i = 0; i < SH_ARRAY_LEN(cases); i++) {
+		jsonc *c = compile_ok(cases[i].schema);
+		cr_assert_eq(jsonc_min_tokens(c), cases[i].min, "%s: %d", cases[i].schema, jsonc_min_tokens(c));
+		jsonc_free(c);
+	}
+}
+
+/* random walks with budgets of the least and a little more always end complete and valid within
+ * them, whatever is drawn: on the byte vocabulary (where the count of bytes is exact) and the 32k
+ * SPM one */
+static const char *const budget_schemas[] = {
+	NULL,
+	/* nested required objects */
+	"{\"type\":\"object\",\"properties\":{\"user\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":"
+	"\"integer\",\"minimum\":100},\"geo\":{\"type\":\"object\",\"properties\":{\"lat\":{\"type\":\"number\","
+	"\"minimum\":-90,\"maximum\":90},\"tag\":{\"type\":\"string\",\"minLength\":2}},\"required\":[\"lat\",\"tag\"]},"
+	"\"note\":{\"type\":\"string\"}},\"required\":[\"id\",\"geo\"]}},\"required\":[\"user\"]}",
+	/* arrays with minItems, of objects with arrays */
+	"{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"},"
+	"\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"bb\"]},\"minItems\":2}},\"required\":[\"id\","
+	"\"tags\"]},\"minItems\":2}",
+	/* enums and optional members */
+	"{\"type\":\"object\",\"properties\":{\"e\":{\"enum\":[\"alpha\",\"al\",12345,null,{\"k\":[1,2]}]},"
+	"\"o\":{\"type\":\"array\"},\"m\":{\"type\":\"object\"},\"r\":{\"type\":\"number\",\"minimum\":0.25,"
+	"\"maximum\":0.75}},\"required\":[\"e\",\"r\"]}",
+	/* anyOf of values of different lengths, formats */
+	"{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"minLength\":5}},"
+	"\"required\":[\"a\"]},{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"minimum\":10},\"minItems\":4},"
+	"{\"type\":\"string\",\"format\":\"time\"},{\"type\":\"integer\",\"minimum\":-99999,\"maximum\":-1000}]}",
+};
+
+Test(jsonc, walk_budget, .timeout = 300)
+{
+	static const int slack[] = { 0, 1, 2, 5, 20 };
+	tvocab tb = byte_vocab(), ts = real_vocab("vocab/ggml-vocab-llama-spm.gguf");
+	for (size_t i = 0; i < SH_ARRAY_LEN(budget_schemas); i++) {
+		jsonc *c = compile_ok(budget_schemas[i]);
+		int min = jsonc_min_tokens(c);
+		jsonc_free(c);
+		for (size_t k = 0; k < SH_ARRAY_LEN(slack); k++) {
+			walks(budget_schemas[i], &tb, 30, min + slack[k], min + slack[k] + 1);
+			walks(budget_schemas[i], &ts, 6, min + slack[k], min + slack[k] + 1);
+		}
+	}
+	tvocab_free(&tb);
+	tvocab_free(&ts);
+}
+
+/* with a large budget the fixed limits of old are gone: a string past 256 characters, an array
+ * past 16 items, by bytes and by walks that tend to go on (which still end within the budget) */
+Test(jsonc, budget_lifts_limits, .timeout = 300)
+{
+	tvocab t = byte_vocab();
+	jsonc *c = compile_ok("{\"type\":\"string\"}");
+	char text[2100] = "\"";
+	memset(text + 1, 'x', 2000);
+	strcpy(text + 2001, "\"");
+	ACCEPTS(c, &t, text);
+	jsonc_free(c);
+	c = compile_ok("{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}");
+	char *p = text + sprintf(text, "[0");
+	for (int i = 1; i < 100; i++)
+		p += sprintf(p, ",%d", i);
+	strcpy(p, "]");
+	ACCEPTS(c, &t, text);
+	jsonc_free(c);
+	tvocab_free(&t);
+	t = real_vocab("vocab/ggml-vocab-llama-spm.gguf");
+	static const struct {
+		const char *schema;
+		int past; /* characters, items */
+	} cases[] = {
+		{ "{\"type\":\"string\"}", 256 },
+		{ "{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":9}}", 16 },
+	};
+	for (size_t i = 0; i < SH_ARRAY_LEN(cases); i++) {
+		c = compile_ok(cases[i].schema);
+		json_t *js = parse(cases[i].schema);
+		int longest = 0;
+		for (int seed = 0; seed < 4; seed++) {
+			walk_out w = walk(c, &t, (uint64_t)seed, PICK_OPEN, 3000, 3001);
+			check_valid(w.text, w.len, js, cases[i].schema);
+			json_t *x = json_loadb(w.text, w.len, JSON_DECODE_ANY, NULL);
+			int n = json_is_string(x) ? (int)utf8_chars(json_string_value(x), json_string_length(x))
+						  : (int)json_array_size(x);
+			longest = SH_MAX(longest, n);
+			json_decref(x);
+			free(w.text);
+		}
+		cr_assert_gt(longest, cases[i].past, "%s: the longest walk made %d", cases[i].schema, longest);
+		json_decref(js);
+		jsonc_free(c);
+	}
+	tvocab_free(&t);
 }

@@ -84,18 +84,20 @@ test('json_schema replies parse and validate for 20 seeds x 5 schemas, whatever 
 	assert.equal(n, 100);
 });
 
-test('json_object replies are JSON objects', { timeout: 300000 }, async () => {
-	// a free-form object is bounded (docs/architecture.md "Structured output") but a random model's may
-	// be longer than max_tokens: those that end are objects, and most end
-	let ended = 0;
+test('json_object replies are JSON objects, whole within max_tokens', { timeout: 300000 }, async () => {
+	// the bound is the token budget (docs/architecture.md "Structured output"): a random model's
+	// object ends by max_tokens at the latest, and is whole there
+	const lengths = [];
 	for (let seed = 1; seed <= 6; seed++) {
-		const r = await ask({ seed, max_tokens: 1000, response_format: { type: 'json_object' } });
-		if (r.choices[0].finish_reason !== 'stop') continue;
-		ended++;
+		const max_tokens = [3, 20, 120][seed % 3];
+		const r = await ask({ seed, max_tokens, response_format: { type: 'json_object' } });
+		assert.equal(r.choices[0].finish_reason, 'stop', JSON.stringify(r));
+		assert.ok(r.usage.completion_tokens <= max_tokens);
 		const v = JSON.parse(r.choices[0].message.content);
 		assert.ok(v && typeof v === 'object' && !Array.isArray(v), r.choices[0].message.content);
+		lengths.push(r.choices[0].message.content.length);
 	}
-	assert.ok(ended >= 3, `${ended} of 6 ended within 1000 tokens`);
+	assert.ok(Math.max(...lengths) > 2, `not only {}: ${lengths}`);
 });
 
 const tools = [
@@ -147,4 +149,14 @@ test('a schema keyword that cannot be enforced is a 400 naming it', { timeout: 3
 	assert.equal(r.status, 400);
 	assert.equal(r.json.error.param, 'response_format.json_schema.schema');
 	assert.match(r.json.error.message, /pattern/);
+	// the shortest value of {"a": string} is {"a":""}: 8 tokens at worst, more than max_tokens 5
+	const schema = { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] };
+	const short = await post(srv.base, '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 5, response_format: { type: 'json_schema', json_schema: { name: 'n', schema } } }));
+	assert.equal(short.status, 400, short.text);
+	assert.equal(short.json.error.param, 'max_tokens');
+	assert.match(short.json.error.message, /takes 8 tokens, more than the 5/);
+	const fits = await ask({ seed: 1, max_tokens: 8, response_format: { type: 'json_schema', json_schema: { name: 'n', schema } } });
+	assert.equal(typeof JSON.parse(fits.choices[0].message.content).a, 'string', 'a budget of the minimum fits a value');
+	assert.equal(fits.choices[0].finish_reason, 'stop');
+	assert.ok(fits.usage.completion_tokens <= 8);
 });
