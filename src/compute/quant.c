@@ -70,12 +70,13 @@ typedef struct {
 	quant_gemm_fn gemm_f32, gemm_f16, gemm_bf16, gemm_q4_0, gemm_q8_0, gemm_q4_K, gemm_q5_K, gemm_q6_K;
 	quant_from_float_fn quantize_q8_0, quantize_q8_K;
 	quant_to_float_fn dequant_f16;
+	quant_axpy_fn axpy_f32, axpy_f16, axpy_q8_0;
 } kernel_set;
 
 #define KERNEL_SET(sfx) { #sfx, vec_dot_f32_##sfx, vec_dot_f16_##sfx, vec_dot_bf16_##sfx, vec_dot_q4_0_##sfx, \
 	vec_dot_q8_0_##sfx, vec_dot_q4_K_##sfx, vec_dot_q5_K_##sfx, vec_dot_q6_K_##sfx, gemm_f32_##sfx, gemm_f16_##sfx, \
 	gemm_bf16_##sfx, gemm_q4_0_##sfx, gemm_q8_0_##sfx, gemm_q4_K_##sfx, gemm_q5_K_##sfx, gemm_q6_K_##sfx, \
-	quantize_q8_0_##sfx, quantize_q8_K_##sfx, dequant_f16_##sfx }
+	quantize_q8_0_##sfx, quantize_q8_K_##sfx, dequant_f16_##sfx, axpy_f32_##sfx, axpy_f16_##sfx, axpy_q8_0_##sfx }
 
 static const kernel_set kernels_ref = KERNEL_SET(ref);
 #if defined(__x86_64__)
@@ -110,6 +111,9 @@ static void fill_table(const kernel_set *k)
 	set_format(QT_Q5_K, QT_Q8_K, dequant_q5_K_ref, quantize_q5_K_ref, k->dot_q5_K, k->gemm_q5_K);
 	set_format(QT_Q6_K, QT_Q8_K, dequant_q6_K_ref, quantize_q6_K_ref, k->dot_q6_K, k->gemm_q6_K);
 	set_format(QT_Q8_K, QT_Q8_K, dequant_q8_K_ref, k->quantize_q8_K, NULL, NULL);
+	traits[QT_F32].axpy = k->axpy_f32;
+	traits[QT_F16].axpy = k->axpy_f16;
+	traits[QT_Q8_0].axpy = k->axpy_q8_0;
 	active = k;
 }
 

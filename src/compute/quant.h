@@ -59,6 +59,8 @@ typedef void (*quant_gemm_fn)(int n, float *s, size_t ld, const void *x, size_t 
 #define QUANT_TILE_R 4
 #define QUANT_TILE_C 8
 typedef void (*quant_to_float_fn)(const void *x, float *y, int64_t n);
+/* y[0..n) += a * x[0..n) (x of the type, dequantized): attention's sum over the cached V rows */
+typedef void (*quant_axpy_fn)(int n, float a, const void *x, float *y);
 typedef void (*quant_from_float_fn)(const float *x, void *y, int64_t n);
 
 typedef struct {
@@ -71,6 +73,7 @@ typedef struct {
 	quant_from_float_fn from_float;   /* quantize (dispatched; used for activations and synth) */
 	quant_vec_dot_fn vec_dot;         /* dispatched dot with a vec_dot_type row */
 	quant_gemm_fn gemm;               /* dispatched tile of dots, for batches */
+	quant_axpy_fn axpy;               /* dispatched; F32, F16 and Q8_0 only (the KV cache's types) */
 } quant_traits;
 
 /* a quant_gemm_fn `name` that loops over `dot` (float formats, reference kernels) */
@@ -114,6 +117,10 @@ void quantize_q5_K_ref(const float *x, void *y, int64_t n);
 void quantize_q6_K_ref(const float *x, void *y, int64_t n);
 void quantize_q8_K_ref(const float *x, void *y, int64_t n);
 
+void axpy_f32_ref(int n, float a, const void *x, float *y);
+void axpy_f16_ref(int n, float a, const void *x, float *y);
+void axpy_q8_0_ref(int n, float a, const void *x, float *y);
+
 void vec_dot_f32_ref(int n, float *s, const void *x, const void *y);
 void vec_dot_f16_ref(int n, float *s, const void *x, const void *y);   /* y is f32 */
 void vec_dot_bf16_ref(int n, float *s, const void *x, const void *y);  /* y is f32 */
@@ -148,6 +155,9 @@ QUANT_DECLARE_GEMM(ref)
 	void quantize_q8_0_##sfx(const float *x, void *y, int64_t n); \
 	void quantize_q8_K_##sfx(const float *x, void *y, int64_t n); \
 	void dequant_f16_##sfx(const void *x, float *y, int64_t n); \
+	void axpy_f32_##sfx(int n, float a, const void *x, float *y); \
+	void axpy_f16_##sfx(int n, float a, const void *x, float *y); \
+	void axpy_q8_0_##sfx(int n, float a, const void *x, float *y); \
 	QUANT_DECLARE_GEMM(sfx)
 #if defined(__x86_64__)
 QUANT_DECLARE_SIMD(avx2)

@@ -150,6 +150,42 @@ void dequant_f16_avx2(const void *vx, float *y, int64_t n)
 		y[i] = f16_to_f32(x[i]);
 }
 
+/* ---------------------------------------------------------------- axpy (the KV cache's types) */
+void axpy_f32_avx2(int n, float a, const void *vx, float *y)
+{
+	const float *x = vx;
+	__m256 va = _mm256_set1_ps(a);
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+	for (; i < n; i++)
+		y[i] += a * x[i];
+}
+
+void axpy_f16_avx2(int n, float a, const void *vx, float *y)
+{
+	const sh_f16 *x = vx;
+	__m256 va = _mm256_set1_ps(a);
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
+						       _mm256_loadu_ps(y + i)));
+	for (; i < n; i++)
+		y[i] += a * f16_to_f32(x[i]);
+}
+
+void axpy_q8_0_avx2(int n, float a, const void *vx, float *y)
+{
+	const block_q8_0 *b = vx;
+	for (int i = 0; i < n / QK8_0; i++, y += QK8_0) {
+		__m256 d = _mm256_set1_ps(a * f16_to_f32(b[i].d));
+		for (int j = 0; j < QK8_0; j += 8) {
+			__m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b[i].qs + j))));
+			_mm256_storeu_ps(y + j, _mm256_fmadd_ps(d, q, _mm256_loadu_ps(y + j)));
+		}
+	}
+}
+
 /* ---------------------------------------------------------------- Q4_0 x Q8_0 */
 /* [d0 x4, d1 x4] */
 static FORCE_INLINE __m256 two_scales(float d0, float d1) { return _mm256_setr_m128(_mm_set1_ps(d0), _mm_set1_ps(d1)); }

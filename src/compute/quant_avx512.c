@@ -137,6 +137,39 @@ void dequant_f16_avx512(const void *vx, float *y, int64_t n)
 	}
 }
 
+/* ---------------------------------------------------------------- axpy (the KV cache's types) */
+void axpy_f32_avx512(int n, float a, const void *vx, float *y)
+{
+	const float *x = vx;
+	__m512 va = _mm512_set1_ps(a);
+	for (int i = 0; i < n; i += 16) {
+		__mmask16 k = n - i >= 16 ? 0xFFFF : tail_mask(n - i);
+		_mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, y + i)));
+	}
+}
+
+void axpy_f16_avx512(int n, float a, const void *vx, float *y)
+{
+	const sh_f16 *x = vx;
+	__m512 va = _mm512_set1_ps(a);
+	for (int i = 0; i < n; i += 16) {
+		__mmask16 k = n - i >= 16 ? 0xFFFF : tail_mask(n - i);
+		_mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(va, load_f16x16(x + i, k), _mm512_maskz_loadu_ps(k, y + i)));
+	}
+}
+
+void axpy_q8_0_avx512(int n, float a, const void *vx, float *y)
+{
+	const block_q8_0 *b = vx;
+	for (int i = 0; i < n / QK8_0; i++, y += QK8_0) {
+		__m512 d = _mm512_set1_ps(a * sh_f16_to_f32(b[i].d));
+		for (int j = 0; j < QK8_0; j += 16) {
+			__m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b[i].qs + j))));
+			_mm512_storeu_ps(y + j, _mm512_fmadd_ps(d, q, _mm512_loadu_ps(y + j)));
+		}
+	}
+}
+
 /* ---------------------------------------------------------------- Q4_0 x Q8_0 */
 /* [d0 x4, d1 x4] */
 static FORCE_INLINE __m256 two_scales_x4(float d0, float d1) { return _mm256_setr_m128(_mm_set1_ps(d0), _mm_set1_ps(d1)); }

@@ -285,6 +285,43 @@ void vec_dot_q6_K_neon(int n, float *s, const void *vx, const void *vy)
 	*s = sum;
 }
 
+/* ---------------------------------------------------------------- axpy (the KV cache's types) */
+void axpy_f32_neon(int n, float a, const void *vx, float *y)
+{
+	const float *x = vx;
+	int i = 0;
+	for (; i + 4 <= n; i += 4)
+		vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+	for (; i < n; i++)
+		y[i] += a * x[i];
+}
+
+void axpy_f16_neon(int n, float a, const void *vx, float *y)
+{
+	const sh_f16 *x = vx;
+	int i = 0;
+	for (; i + 8 <= n; i += 8) {
+		float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(x + i));
+		vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vcvt_f32_f16(vget_low_f16(h)), a));
+		vst1q_f32(y + i + 4, vfmaq_n_f32(vld1q_f32(y + i + 4), vcvt_high_f32_f16(h), a));
+	}
+	for (; i < n; i++)
+		y[i] += a * f16_to_f32(x[i]);
+}
+
+void axpy_q8_0_neon(int n, float a, const void *vx, float *y)
+{
+	const block_q8_0 *b = vx;
+	for (int i = 0; i < n / QK8_0; i++, y += QK8_0) {
+		float d = a * sh_f16_to_f32(b[i].d);
+		for (int j = 0; j < QK8_0; j += 8) {
+			int16x8_t q = vmovl_s8(vld1_s8(b[i].qs + j));
+			vst1q_f32(y + j, vfmaq_n_f32(vld1q_f32(y + j), vcvtq_f32_s32(vmovl_s16(vget_low_s16(q))), d));
+			vst1q_f32(y + j + 4, vfmaq_n_f32(vld1q_f32(y + j + 4), vcvtq_f32_s32(vmovl_high_s16(q)), d));
+		}
+	}
+}
+
 /* ---------------------------------------------------------------- tiles (loops over the dots for now) */
 QUANT_GEMM_BY_DOT(gemm_f32_neon, vec_dot_f32_neon)
 QUANT_GEMM_BY_DOT(gemm_f16_neon, vec_dot_f16_neon)

@@ -262,6 +262,30 @@ void vec_dot_q4_0_ref(int n, float *s, const void *x, const void *y)
 }
 
 /* ---------------------------------------------------------------- Q8_0 */
+void axpy_f32_ref(int n, float a, const void *x, float *y)
+{
+	const float *v = x;
+	for (int i = 0; i < n; i++)
+		y[i] += a * v[i];
+}
+
+void axpy_f16_ref(int n, float a, const void *x, float *y)
+{
+	const sh_f16 *v = x;
+	for (int i = 0; i < n; i++)
+		y[i] += a * sh_f16_to_f32(v[i]);
+}
+
+void axpy_q8_0_ref(int n, float a, const void *x, float *y)
+{
+	const block_q8_0 *b = x;
+	for (int i = 0; i < n / QK8_0; i++, y += QK8_0) {
+		float d = a * sh_f16_to_f32(b[i].d);
+		for (int j = 0; j < QK8_0; j++)
+			y[j] += d * b[i].qs[j];
+	}
+}
+
 void dequant_q8_0_ref(const void *x, float *y, int64_t n)
 {
 	const block_q8_0 *b = x;

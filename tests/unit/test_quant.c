@@ -53,6 +53,7 @@ typedef struct {
 	quant_gemm_fn gemm[QT_COUNT];
 	quant_from_float_fn quantize_q8_0, quantize_q8_K;
 	quant_to_float_fn dequant_f16;
+	quant_axpy_fn axpy[QT_COUNT];
 } simd_set;
 
 /* the SIMD sets this CPU can run (and the reference set first, if with_ref) */
@@ -72,7 +73,8 @@ static int kernel_sets(simd_set *out, bool with_ref)
 	k->gemm[QT_Q8_0] = gemm_q8_0_##sfx; k->gemm[QT_Q4_K] = gemm_q4_K_##sfx; \
 	k->gemm[QT_Q5_K] = gemm_q5_K_##sfx; k->gemm[QT_Q6_K] = gemm_q6_K_##sfx; \
 	k->quantize_q8_0 = quantize_q8_0_##sfx; k->quantize_q8_K = quantize_q8_K_##sfx; \
-	k->dequant_f16 = dequant_f16_##sfx; } while (0)
+	k->dequant_f16 = dequant_f16_##sfx; \
+	k->axpy[QT_F32] = axpy_f32_##sfx; k->axpy[QT_F16] = axpy_f16_##sfx; k->axpy[QT_Q8_0] = axpy_q8_0_##sfx; } while (0)
 	if (with_ref)
 		SET(ref);
 #if defined(__x86_64__)
@@ -762,6 +764,42 @@ Test(quant, gemm_tiles)
 			free(fy);
 		}
 	}
+}
+
+/* y += a * x for the KV cache's types: every kernel set against the reference (and the reference
+ * against the dequantized row), odd lengths included for the float types */
+Test(quant, axpy)
+{
+	quant_init(NULL);
+	simd_set sets[4];
+	int ns = kernel_sets(sets, true);
+	static const int types[] = { QT_F32, QT_F16, QT_Q8_0 };
+	static const int lens[] = { 1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 128, 1000 };
+	sh_rng r;
+	sh_rng_seed(&r, 99);
+	float x[1000], y0[1000], want[1000], got[1000], deq[1000];
+	uint8_t row[4000];
+	for (size_t t = 0; t < SH_ARRAY_LEN(types); t++)
+		for (size_t l = 0; l < SH_ARRAY_LEN(lens); l++) {
+			int n = lens[l], blck = quant_get(types[t])->blck_size;
+			if (n % blck)
+				continue;
+			fill_normal(&r, x, n, 1.0f);
+			fill_normal(&r, y0, n, 1.0f);
+			quant_get(types[t])->from_float(x, row, n);
+			quant_get(types[t])->to_float(row, deq, n);
+			float a = 0.1f + sh_rng_f32(&r);
+			memcpy(want, y0, sizeof(float) * (size_t)n);
+			sets[0].axpy[types[t]](n, a, row, want); /* ref */
+			for (int i = 0; i < n; i++)
+				cr_assert_float_eq(want[i], y0[i] + a * deq[i], 1e-5f, "ref %s n %d at %d", quant_get(types[t])->name, n, i);
+			for (int s = 1; s < ns; s++) {
+				memcpy(got, y0, sizeof(float) * (size_t)n);
+				sets[s].axpy[types[t]](n, a, row, got);
+				for (int i = 0; i < n; i++)
+					cr_assert_float_eq(got[i], want[i], 1e-5f, "%s %s n %d at %d", sets[s].name, quant_get(types[t])->name, n, i);
+			}
+		}
 }
 
 Test(quant, simd_quantize_bit_exact)
