@@ -485,7 +485,7 @@ static void shard_forward(cluster *c, const wire_msg *in)
 			send_error(c, f->origin, batch, SH_EIO, why);
 			return;
 		} else {
-			kv_cache *kv = kv_cache_init(c->m, c->n_ctx);
+			kv_cache *kv = kv_cache_init(c->m, c->n_ctx, c->o.cache_type);
 			if (!kv || !(e = seqtab_add(&c->seqs, f->origin, t.request_id, kv, kv_free_void))) {
 				kv_cache_free(kv);
 				send_error(c, f->origin, batch, SH_ENOMEM, "no room for another sequence");
@@ -1398,7 +1398,8 @@ static int model_open(cluster *c)
 	if (!g || !pm || (e = model_hparams_read(g, &hp)) || !(v = vocab_load(g, &e)))
 		goto fail;
 	int n_ctx = o->n_ctx > 0 ? o->n_ctx : SH_MIN(4096, hp.n_ctx_train);
-	if ((e = plan_model_from_gguf(g, (uint64_t)n_ctx * (uint64_t)SH_MAX(o->n_seq, 1), pm)))
+	if ((e = kv_type_check(&hp, o->cache_type)) ||
+	    (e = plan_model_from_gguf(g, (uint64_t)n_ctx * (uint64_t)SH_MAX(o->n_seq, 1), o->cache_type, pm)))
 		goto fail;
 	e = SH_ENOMEM;
 	size_t nb = ENGINE_BATCH, big = (size_t)SH_MAX(hp.dim, hp.n_vocab);
@@ -1761,6 +1762,8 @@ void cluster_topology(cluster *c, cluster_topo *t)
 	t->epoch = c->has_cur ? c->cur_epoch : 0;
 	t->pending = !c->has_cur || c->view_epoch != c->cur_epoch;
 	t->n_layers = c->hp.n_layers;
+	t->cache_type = c->o.cache_type;
+	t->kv_bytes = c->pm.kv_bytes;
 	snprintf(t->cluster, sizeof t->cluster, "%s", c->name);
 	snprintf(t->model, sizeof t->model, "%s", c->model_ident);
 	t->discovery = c->bc != NULL;

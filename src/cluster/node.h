@@ -41,6 +41,7 @@ typedef struct {
 	int n_threads;               /* <= 0: all cores */
 	int n_ctx;                   /* positions per sequence; <= 0: min(4096, the model's) */
 	int n_seq;                   /* sequences (slots) of this node's scheduler, [1, ENGINE_MAX_SEQ] */
+	int cache_type;              /* the KV cache's element type: QT_F32, QT_F16 or QT_Q8_0 (model.h) */
 	bool wire_f16;               /* hidden states as f16 */
 	double peer_timeout;         /* seconds; <= 0: 1.5 */
 	/* the model is a hub blob shared with the peers (share.h): model_path is part->path; both are
@@ -142,6 +143,8 @@ typedef struct {
 	uint32_t epoch;                   /* of the plan this node acts under (0: none yet) */
 	bool pending;                     /* the membership asks for another plan, not applied yet */
 	int n_layers;
+	int cache_type;                   /* this node's KV cache: its element type, */
+	uint64_t kv_bytes;                /* and its bytes per layer held (all slots, the whole context) */
 	char error[400];                  /* plan error, "" if none */
 	char cluster[WIRE_MAX_NAME + 1];
 	char model[WIRE_MAX_MODEL + 1];

@@ -276,12 +276,21 @@ int plan_compute(const plan_node *in, int n_nodes, const plan_model *pm, plan *o
 		goto done;
 	}
 
-	/* selection: who takes part */
-	for (int j = 0; j < k; j++)
-		mem[j] = nodes[cand[j]].memory;
-	ideal_init(nodes, cand, k, by_weight, L, ideal);
+	/* selection: who takes part, the ranges following the ring of ids from one node on: from the
+	 * smallest id, else from the next that fits (the two ends also hold the embedding and the head,
+	 * so which nodes are the ends decides whether whole layers fit) */
+	int rot[PLAN_MAX_NODES];
+	bool fit = false;
 	d.allow_skip = true;
-	if (!dp_run(&d, bound)) {
+	for (int r = 0; r < k && !fit; r++) {
+		for (int j = 0; j < k; j++) {
+			rot[j] = cand[(j + r) % k];
+			mem[j] = nodes[rot[j]].memory;
+		}
+		ideal_init(nodes, rot, k, by_weight, L, ideal);
+		fit = dp_run(&d, bound);
+	}
+	if (!fit) {
 		err = plan_fail(out, SH_ERANGE,
 				"%s, but whole layers cannot be split to fit the nodes (one layer with its extras needs "
 				"up to %s, the largest node has %s)",
@@ -291,7 +300,7 @@ int plan_compute(const plan_node *in, int n_nodes, const plan_model *pm, plan *o
 	int sel[PLAN_MAX_NODES], ks = 0;
 	for (int j = 0; j < k; j++)
 		if (bound[j + 1] > bound[j])
-			sel[ks++] = cand[j];
+			sel[ks++] = rot[j];
 
 	/* final: the selected nodes, targets from their own shares */
 	for (int j = 0; j < ks; j++)
@@ -338,7 +347,7 @@ int plan_check(const plan *p, char *err, size_t cap)
 		return CHECK_FAIL("%d layers (1 to %d)", p->n_layers, PLAN_MAX_LAYERS);
 	if (p->n_nodes < 1 || p->n_nodes > PLAN_MAX_NODES)
 		return CHECK_FAIL("%d nodes (1 to %d)", p->n_nodes, PLAN_MAX_NODES);
-	int next = 0;
+	int held[PLAN_MAX_NODES], m = 0, start = -1;
 	for (int i = 0; i < p->n_nodes; i++) {
 		const plan_shard *s = &p->nodes[i];
 		if (i > 0 && memcmp(p->nodes[i - 1].id, s->id, PLAN_ID_BYTES) >= 0)
@@ -348,6 +357,15 @@ int plan_check(const plan *p, char *err, size_t cap)
 				return CHECK_FAIL("node %d: an empty range must be [0, 0), not [%d, %d)", i, s->first, s->last);
 			continue;
 		}
+		if (s->first == 0)
+			start = m;
+		held[m++] = i;
+	}
+	/* the ranges follow the ring of ids from the node holding layer 0 */
+	int next = 0;
+	for (int t = 0; start >= 0 && t < m; t++) {
+		int i = held[(start + t) % m];
+		const plan_shard *s = &p->nodes[i];
 		if (s->first != next || s->last < s->first || s->last > p->n_layers)
 			return CHECK_FAIL("node %d: range [%d, %d) does not continue at layer %d within %d layers", i,
 					  s->first, s->last, next, p->n_layers);
@@ -412,7 +430,7 @@ bool plan_shard_needs(const gguf_ctx *g, const gguf_tensor *t, int first, int la
 			      !gguf_tensor_find(g, "output.weight"));
 }
 
-int plan_model_from_gguf(const gguf_ctx *g, uint64_t n_ctx_total, plan_model *pm)
+int plan_model_from_gguf(const gguf_ctx *g, uint64_t n_ctx_total, int cache_type, plan_model *pm)
 {
 	memset(pm, 0, sizeof *pm);
 	model_hparams hp;
@@ -424,8 +442,8 @@ int plan_model_from_gguf(const gguf_ctx *g, uint64_t n_ctx_total, plan_model *pm
 		return SH_EUNSUP;
 	}
 	pm->n_layers = hp.n_layers;
-	uint64_t kv_dim = (uint64_t)hp.n_kv_heads * (uint64_t)hp.head_dim, kv;
-	if (!sh_mul_ok(kv_dim, 2 * sizeof(float), &kv) || !sh_mul_ok(kv, n_ctx_total, &pm->kv_bytes)) {
+	uint64_t kv = kv_bytes_per_pos(&hp, cache_type);
+	if (!kv || !sh_mul_ok(kv, n_ctx_total, &pm->kv_bytes)) {
 		sh_log_error("%s: KV cache of %" PRIu64 " tokens overflows", g->path, n_ctx_total);
 		return SH_ERANGE;
 	}

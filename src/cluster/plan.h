@@ -6,9 +6,11 @@
  * the arithmetic breaks every tie the same way on every machine.
  *
  * Strategy (memory-weighted ring, as exo does it, plus a fit guarantee):
- *   - each node holds one contiguous range [first, last) of the layers; ranges follow the id order,
- *     so the node with the smallest id that holds anything is the entry shard (layer 0, token
- *     embedding) and the last one holding anything is the exit shard (output norm and head);
+ *   - each node holds one contiguous range [first, last) of the layers; ranges follow the ring of
+ *     ids from one node on: from the smallest id when whole layers fit that way, else from the
+ *     next node around the ring that makes them fit (the entry shard holds the token embedding,
+ *     the exit shard the output norm and head, so which nodes are the ends matters: three nodes of
+ *     1:2:1 memory fit a model only with the large one at an end);
  *   - the ideal boundary after node i is n_layers * (cumulative share of nodes 0..i), where a
  *     node's share is its compute weight when every node has one, else its usable memory; the
  *     plan picks the integer boundaries closest to the ideal ones (least squares) among those
@@ -74,10 +76,11 @@ int plan_compute(const plan_node *nodes, int n_nodes, const plan_model *pm, plan
 
 /* Sizes of a model file without loading weights, from its tensor infos: blk.N.* to layer N,
  * token_embd to the first shard, output_norm and output (or token_embd when the head is tied) to
- * the last, anything else to every shard. The KV cache is f32 K and V of n_ctx_total tokens per
- * layer (n_ctx_total: the context of every slot a node serves, added up). Errors are logged
+ * the last, anything else to every shard. The KV cache is K and V of n_ctx_total tokens per layer
+ * in cache_type (model.h's kv_bytes_per_pos; n_ctx_total: the context of every slot a node serves,
+ * added up). Errors are logged
  * ("PATH: what is wrong") and returned: SH_EFORMAT, SH_EUNSUP (too many layers), SH_ERANGE. */
-int plan_model_from_gguf(const gguf_ctx *g, uint64_t n_ctx_total, plan_model *pm);
+int plan_model_from_gguf(const gguf_ctx *g, uint64_t n_ctx_total, int cache_type, plan_model *pm);
 
 /* Where a tensor belongs, by that rule: its layer N (>= 0) for blk.N.*, else a PLAN_ROLE_*. */
 enum { PLAN_ROLE_FIRST = -1, PLAN_ROLE_LAST = -2, PLAN_ROLE_SHARED = -3 };
@@ -93,7 +96,7 @@ bool plan_range_bytes(const plan_model *pm, int first, int last, uint64_t *out);
 
 /* Checks a plan's shape (e.g. one received from a peer): 1..PLAN_MAX_LAYERS layers, 1..
  * PLAN_MAX_NODES nodes in strictly ascending id order, non-empty ranges contiguous from layer 0
- * to n_layers in that order, empty ones [0, 0). SH_OK, or SH_EFORMAT with err saying why. */
+ * to n_layers in the ring of that order (from the node holding layer 0), empty ones [0, 0). SH_OK, or SH_EFORMAT with err saying why. */
 int plan_check(const plan *p, char *err, size_t cap);
 
 /* Index in p->nodes of the node with this id, or -1. */

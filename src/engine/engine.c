@@ -6,10 +6,11 @@
 
 int engine_open(engine *e, const char *path, int n_threads, int n_ctx, bool with_vocab)
 {
-	return engine_open_seqs(e, path, n_threads, n_ctx, 1, with_vocab);
+	return engine_open_seqs(e, path, n_threads, n_ctx, 1, KV_TYPE_DEFAULT, with_vocab);
 }
 
-int engine_open_seqs(engine *e, const char *path, int n_threads, int n_ctx, int n_seq, bool with_vocab)
+int engine_open_seqs(engine *e, const char *path, int n_threads, int n_ctx, int n_seq, int cache_type,
+		     bool with_vocab)
 {
 	int err = SH_OK;
 	memset(e, 0, sizeof *e);
@@ -30,7 +31,7 @@ int engine_open_seqs(engine *e, const char *path, int n_threads, int n_ctx, int 
 		goto fail;
 	}
 	for (e->n_seq = 0; e->n_seq < n_seq; e->n_seq++)
-		if (!(e->kvs[e->n_seq] = kv_cache_init(e->m, e->n_ctx))) {
+		if (!(e->kvs[e->n_seq] = kv_cache_init(e->m, e->n_ctx, cache_type))) {
 			sh_log_error("cannot allocate a KV cache of %d positions", e->n_ctx);
 			err = SH_ENOMEM;
 			goto fail;
@@ -40,6 +41,17 @@ int engine_open_seqs(engine *e, const char *path, int n_threads, int n_ctx, int 
 fail:
 	engine_close(e);
 	return err;
+}
+
+engine_memory engine_memory_of(const model_hparams *hp, uint64_t weights, int n_ctx, int n_seq, int cache_type,
+			       int n_threads)
+{
+	n_ctx = n_ctx > 0 ? n_ctx : SH_MIN(4096, hp->n_ctx_train);
+	n_threads = n_threads > 0 ? n_threads : sh_cpu_count();
+	return (engine_memory){ .weights = weights,
+				.kv = kv_bytes_per_pos(hp, cache_type) * (uint64_t)hp->n_layers * (uint64_t)n_ctx * (uint64_t)n_seq,
+				.scratch = model_ctx_bytes(hp, ENGINE_BATCH, n_threads, n_ctx) +
+					   sizeof(float) * ENGINE_BATCH * (uint64_t)hp->n_vocab };
 }
 
 void engine_close(engine *e)

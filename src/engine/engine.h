@@ -31,11 +31,21 @@ typedef struct {
 } engine;
 
 /* n_threads <= 0: all cores; n_ctx <= 0: min(4096, the model's). Returns 0 or an error (logged).
- * engine_open has one sequence; engine_open_seqs n_seq in [1, ENGINE_MAX_SEQ], each with n_ctx
+ * engine_open has one sequence (an f16 cache); engine_open_seqs n_seq in [1, ENGINE_MAX_SEQ], each with n_ctx
  * positions (caches are mmapped: untouched context costs no memory). */
 int engine_open(engine *e, const char *path, int n_threads, int n_ctx, bool with_vocab);
-int engine_open_seqs(engine *e, const char *path, int n_threads, int n_ctx, int n_seq, bool with_vocab);
+int engine_open_seqs(engine *e, const char *path, int n_threads, int n_ctx, int n_seq, int cache_type,
+		     bool with_vocab);
 void engine_close(engine *e);
+
+/* the memory engine_open_seqs takes for a model of hp whose tensors are weights bytes: n_seq caches
+ * of n_ctx positions (<= 0: the default) in cache_type, and the scratch of n_threads (<= 0: every
+ * core) with the logits of a batch */
+typedef struct {
+	uint64_t weights, kv, scratch;
+} engine_memory;
+engine_memory engine_memory_of(const model_hparams *hp, uint64_t weights, int n_ctx, int n_seq, int cache_type,
+			       int n_threads);
 /* Runs tokens [0, n) of sequence 0 at positions pos0.. in chunks; all_logits: logits of every
  * token go to out [n, n_vocab], else only the last token's to out [n_vocab]. Returns 0 or an error. */
 int engine_eval(engine *e, const int *tokens, int n, int pos0, bool all_logits, float *out);

@@ -69,7 +69,7 @@ int cmd_bench(int argc, char **argv)
 	model_opts mo = { 0 };
 	long n_prompt = 128, n_gen = 64, reps = 5;
 	const opt table[] = {
-		OPTS_MODEL(&mo), OPTS_THREADS(&mo),
+		OPTS_MODEL(&mo), OPTS_THREADS(&mo), OPTS_CACHE_TYPE(&mo),
 		OPTS_INT("--n-prompt", "-p", "N", &n_prompt, 1, 8192, "tokens of the prompt-processing test"),
 		OPTS_INT("--n-gen", "-n", "N", &n_gen, 1, 8192, "tokens of the generation test"),
 		OPTS_INT("--repeats", "-r", "N", &reps, 1, 100, "runs of each test; the figures are their medians"),
@@ -88,7 +88,7 @@ int cmd_bench(int argc, char **argv)
 	const char *path = mo.model;
 	long threads = mo.threads;
 	engine e;
-	if (engine_open(&e, path, (int)threads, (int)(n_prompt + n_gen + 1), false))
+	if (engine_open_seqs(&e, path, (int)threads, (int)(n_prompt + n_gen + 1), 1, model_opts_cache_type(&mo), false))
 		return 1;
 	int n_tok = (int)SH_MAX(n_prompt, n_gen);
 	rc = 1;

@@ -62,7 +62,7 @@ static int chat_parse(int argc, char **argv, chat_opts *o)
 		OPTS_INT("--n-predict", "-n", "N", &o->n_predict, -1, 1 << 24,
 			 "tokens per reply at most; -1: until the model ends its turn or the context is full"),
 		OPTS_FLAG("--ignore-eos", NULL, &o->ignore_eos, "keep generating past the end-of-turn token"),
-		OPTS_THREADS(&o->mo), OPTS_CTX(&o->mo),
+		OPTS_THREADS(&o->mo), OPTS_CTX(&o->mo), OPTS_CACHE_TYPE(&o->mo),
 		OPTS_SECTION("sampling"), OPTS_SAMPLING(&o->so), OPTS_DONE,
 	};
 	const opts_cmd cmd = { "chat", "-m MODEL [options]",
@@ -191,7 +191,7 @@ int cmd_chat(int argc, char **argv)
 	sigemptyset(&sigint);
 	sigaddset(&sigint, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigint, NULL);
-	int opened = engine_open(&c.e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, true);
+	int opened = engine_open_seqs(&c.e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, 1, model_opts_cache_type(&o.mo), true);
 	pthread_sigmask(SIG_UNBLOCK, &sigint, NULL);
 	if (opened)
 		return 1;

@@ -107,7 +107,8 @@ int cmd_logits(int argc, char **argv)
 {
 	gen_opts o;
 	gen_init(&o);
-	const opt table[] = { OPTS_MODEL(&o.mo), GEN_PROMPT(&o), GEN_SPECIAL(&o), OPTS_THREADS(&o.mo), OPTS_CTX(&o.mo), OPTS_DONE };
+	const opt table[] = { OPTS_MODEL(&o.mo), GEN_PROMPT(&o), GEN_SPECIAL(&o), OPTS_THREADS(&o.mo), OPTS_CTX(&o.mo),
+			      OPTS_CACHE_TYPE(&o.mo), OPTS_DONE };
 	const opts_cmd cmd = { "logits", "-m MODEL (-p TEXT | -f FILE) [options]",
 			       "Prints the prompt's token ids (with BOS) on one line, then the model's logits at each position, "
 			       "one line of n_vocab numbers per token: what tests compare with other implementations.",
@@ -116,7 +117,7 @@ int cmd_logits(int argc, char **argv)
 	int rc = gen_parse(&cmd, argc, argv, &o, true);
 	if (rc)
 		return rc == OPTS_HELP ? 0 : 1;
-	if (engine_open(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, true))
+	if (engine_open_seqs(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, 1, model_opts_cache_type(&o.mo), true))
 		return 1;
 	int *ids = NULL, n = gen_tokenize(&o, e.v, vocab_add_bos(e.v), &ids);
 	rc = 1;
@@ -156,7 +157,7 @@ int cmd_generate(int argc, char **argv)
 		OPTS_INT("--n-predict", "-n", "N", &o.n_predict, 0, 1 << 24, "tokens to generate at most"),
 		OPTS_FLAG("--ignore-eos", NULL, &o.ignore_eos, "keep generating past the end-of-generation token"),
 		OPTS_FLAG("--no-bos", NULL, &o.no_bos, "do not add the beginning-of-sequence token the model asks for"),
-		GEN_SPECIAL(&o), OPTS_THREADS(&o.mo), OPTS_CTX(&o.mo),
+		GEN_SPECIAL(&o), OPTS_THREADS(&o.mo), OPTS_CTX(&o.mo), OPTS_CACHE_TYPE(&o.mo),
 		OPTS_SECTION("sampling"), OPTS_SAMPLING(&o.so), OPTS_DONE,
 	};
 	const opts_cmd cmd = { "generate", "-m MODEL [-p TEXT | -f FILE] [options]",
@@ -167,7 +168,7 @@ int cmd_generate(int argc, char **argv)
 	int rc = gen_parse(&cmd, argc, argv, &o, false);
 	if (rc)
 		return rc == OPTS_HELP ? 0 : 1;
-	if (engine_open(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, true))
+	if (engine_open_seqs(&e, o.mo.model, (int)o.mo.threads, (int)o.mo.n_ctx, 1, model_opts_cache_type(&o.mo), true))
 		return 1;
 	sample_params sp = sampling_opts_get(&o.so);
 	rc = 1;

@@ -6,6 +6,7 @@
  */
 #include "main/cmds.h"
 #include "compute/quant.h"
+#include "engine/engine.h"
 #include "model/model.h"
 
 #include <jansson.h>
@@ -29,11 +30,17 @@ static int info_main(const char *name_cmd, int argc, char **argv)
 {
 	const char *path = NULL, *path_arg = NULL;
 	hub_cli hub = { 0 };
+	model_opts mo = { 0 };
+	long parallel = 4;
 	bool json = false;
 	char resolved[4096];
 	const opt table[] = { OPTS_STR("--model", "-m", "MODEL", &path, OPTS_MODEL_HELP),
 			      OPTS_ARG("MODEL", &path_arg, "the model, given without -m"),
-			      OPTS_FLAG("--json", NULL, &json, "the same as one JSON object"), OPTS_HUB(&hub), OPTS_DONE };
+			      OPTS_FLAG("--json", NULL, &json, "the same as one JSON object"), OPTS_HUB(&hub),
+			      OPTS_SECTION("the memory `run` would take (weights, KV cache, scratch)"), OPTS_CTX(&mo),
+			      OPTS_INT("--parallel", "-np", "N", &parallel, 1, ENGINE_MAX_SEQ, "run's slots, each with a KV cache "
+				       "of -c tokens (default: 4, as run's)"),
+			      OPTS_CACHE_TYPE(&mo), OPTS_THREADS(&mo), OPTS_DONE };
 	const opts_cmd cmd = { name_cmd, "(-m MODEL | MODEL) [--json]",
 			       "Checks a model file as loading it does and prints its architecture, hyperparameters, "
 			       "tensor types, parameter count and size. Nothing but the metadata and tensor table is read.",
@@ -74,13 +81,20 @@ static int info_main(const char *name_cmd, int argc, char **argv)
 		if (tbytes[t] > tbytes[quant])
 			quant = t;
 	bool separate_head = gguf_tensor_find(g, "output.weight") != NULL;
+	int cache_type = model_opts_cache_type(&mo);
+	if (kv_type_check(hp, cache_type)) {
+		model_free(m);
+		return 1;
+	}
+	engine_memory mem = engine_memory_of(hp, bytes, (int)mo.n_ctx, (int)parallel, cache_type, (int)mo.threads);
+	int n_ctx = mo.n_ctx > 0 ? (int)mo.n_ctx : SH_MIN(4096, hp->n_ctx_train);
 	if (json) {
 		json_t *types = json_object();
 		for (int t = 0; t < QT_COUNT; t++)
 			if (count[t])
 				json_object_set_new(types, quant_get(t)->name, json_integer((json_int_t)count[t]));
 		json_t *o = json_pack("{s:s, s:i, s:I, s:s%, s:s, s:s, s:I, s:I, s:f, s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
-				      "s:o, s:b, s:o, s:i}",
+				      "s:o, s:b, s:o, s:i, s:{s:I, s:I, s:I, s:I, s:s, s:i, s:i}}",
 				      "file", path, "gguf_version", g->version, "file_size", (json_int_t)g->total_size,
 				      "name", name.ptr, (size_t)SH_MIN(name.len, 200), "architecture", hp->arch_name,
 				      "quant", quant_get(quant)->name, "parameters", (json_int_t)params, "size",
@@ -88,7 +102,10 @@ static int info_main(const char *name_cmd, int argc, char **argv)
 				      "context", hp->n_ctx_train, "vocab", hp->n_vocab, "dim", hp->dim, "layers",
 				      hp->n_layers, "heads", hp->n_heads, "kv_heads", hp->n_kv_heads, "ffn", hp->ffn_dim,
 				      "tensor_types", types, "separate_output_head", separate_head, "chat_template",
-				      chat.ptr ? json_stringn(chat.ptr, (size_t)chat.len) : json_null(), "parts", g->n_parts);
+				      chat.ptr ? json_stringn(chat.ptr, (size_t)chat.len) : json_null(), "parts", g->n_parts,
+				      "memory", "weights", (json_int_t)mem.weights, "kv_cache", (json_int_t)mem.kv, "scratch",
+				      (json_int_t)mem.scratch, "total", (json_int_t)(mem.weights + mem.kv + mem.scratch),
+				      "cache_type", kv_type_name(cache_type), "context", n_ctx, "parallel", (int)parallel);
 		char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
 		printf("%s\n", text ? text : "{}");
 		free(text);
@@ -121,6 +138,13 @@ static int info_main(const char *name_cmd, int argc, char **argv)
 	printf("parameters:    %s (%llu)\n", readable, (unsigned long long)params);
 	printf("size:          %llu bytes (%.2f GiB, %.2f bits per weight)\n", (unsigned long long)bytes,
 	       bytes / 1073741824.0, params ? 8.0 * bytes / params : 0.0);
+	char w[32], kv[32], sc[32], tot[32];
+	sh_bytes_fmt((double)mem.weights, w, sizeof w);
+	sh_bytes_fmt((double)mem.kv, kv, sizeof kv);
+	sh_bytes_fmt((double)mem.scratch, sc, sizeof sc);
+	sh_bytes_fmt((double)(mem.weights + mem.kv + mem.scratch), tot, sizeof tot);
+	printf("memory:        %s: weights %s + KV cache %s (%s, %ld x %d positions) + scratch %s\n", tot, w, kv,
+	       kv_type_name(cache_type), parallel, n_ctx, sc);
 	if (chat.ptr)
 		printf("chat template: %llu bytes:\n%.*s\n", (unsigned long long)chat.len, (int)SH_MIN(chat.len, 1 << 20), chat.ptr);
 	else

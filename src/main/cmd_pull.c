@@ -114,7 +114,7 @@ static int pull_from_peers(const hub_cache *c, const hub_ref *r, const hub_opts 
 			    .copy_only = true, .discovery = !cc->no_discovery, .interface = cc->interface,
 			    .discovery_port = (int)cc->discovery_port, .peers = cc->peers, .node_port = (int)cc->node_port,
 			    .state_dir = cc->state_dir, .cluster_key = cc->cluster_key, .cluster_name = cc->cluster_name,
-			    .n_threads = 1, .n_seq = 1 };
+			    .n_threads = 1, .n_seq = 1, .cache_type = KV_TYPE_DEFAULT };
 	int e;
 	uint64_t held = 0;
 	cluster *cl = cluster_init(&co, &e);

@@ -75,7 +75,7 @@ static int run_parse(int argc, char **argv, run_opts *o)
 			 "tokens per forward step at most: the next token of every generating slot, then chunks of the "
 			 "prompts being read (at least --parallel)"),
 		OPTS_CHAT_TEMPLATE(&o->chat_template),
-		OPTS_THREADS(&o->mo), OPTS_CTX(&o->mo),
+		OPTS_THREADS(&o->mo), OPTS_CTX(&o->mo), OPTS_CACHE_TYPE(&o->mo),
 		OPTS_SECTION("cluster (every node is one; alone it holds every layer)"),
 		OPTS_FLAG("--no-discovery", NULL, &o->cc.no_discovery,
 			  "send and hear no beacons; without --peers or --node-port the node runs alone, with no "
@@ -176,6 +176,7 @@ int cmd_run(int argc, char **argv)
 			.discovery_port = (int)o.cc.discovery_port, .state_dir = o.cc.state_dir,
 			.cluster_key = o.cc.cluster_key, .cluster_name = o.cc.cluster_name, .memory_limit = o.memory_limit,
 			.n_threads = (int)o.mo.threads, .n_ctx = (int)o.mo.n_ctx, .n_seq = (int)o.parallel,
+			.cache_type = model_opts_cache_type(&o.mo),
 			.wire_f16 = o.wire_f16, .peer_timeout = o.peer_timeout },
 	};
 	int err = 0, rc = 1;

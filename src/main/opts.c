@@ -5,6 +5,7 @@
  * meaning wrapped on the right (on the next line when the left part is long).
  */
 #include "main/opts.h"
+#include "model/model.h"
 
 #include <errno.h>
 #include <math.h>
@@ -17,6 +18,25 @@
 #define HELP_LEFT_MAX 30
 
 /* ---------------------------------------------------------------- sampling */
+bool opts_parse_cache_type(const char *v, void *dst)
+{
+	int type;
+	if (kv_type_parse(v, &type)) {
+		sh_log_error("--cache-type: '%s' (use f32, f16 or q8_0)", v);
+		return false;
+	}
+	*(const char **)dst = v;
+	return true;
+}
+
+int model_opts_cache_type(const model_opts *mo)
+{
+	int type = KV_TYPE_DEFAULT;
+	if (mo->cache_type)
+		kv_type_parse(mo->cache_type, &type);
+	return type;
+}
+
 void sampling_opts_init(sampling_opts *s)
 {
 	sample_params_default(&s->p);

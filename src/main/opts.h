@@ -115,6 +115,7 @@ typedef struct {
 typedef struct {
 	const char *model;
 	long threads, n_ctx;    /* 0: the defaults (every core; min(4096, the model's)) */
+	const char *cache_type; /* --cache-type, checked; NULL: f16 (model_opts_cache_type) */
 	hub_cli hub;
 	char path[4096];        /* model_resolve: the file a reference resolved to */
 	const char *given;      /* MODEL as given (model points at path when it was a reference) */
@@ -126,6 +127,14 @@ typedef struct {
 #define OPTS_CTX(mo)                                                                                      \
 	OPTS_INT("--ctx-size", "-c", "N", &(mo)->n_ctx, 1, 1 << 24,                                           \
 		 "context length in tokens (run: of each slot) (default: the model's trained context, at most 4096)")
+bool opts_parse_cache_type(const char *v, void *dst);
+#define OPTS_CACHE_TYPE(mo)                                                                               \
+	OPTS_FN("--cache-type", NULL, "f32|f16|q8_0", opts_parse_cache_type, &(mo)->cache_type, 0,          \
+		"the KV cache's element type: f16 takes half the memory of f32 (and attention reads half the "  \
+		"bytes) for a rounding of each cached value; q8_0 about half of f16 again, for heads whose size " \
+		"is a multiple of 32 (docs/performance.md measures both against f32) (default: f16)")
+/* the KV cache type of --cache-type (KV_TYPE_DEFAULT when not given) */
+int model_opts_cache_type(const model_opts *mo);
 /* a chat template other than the model's (chat, run) */
 #define OPTS_CHAT_TEMPLATE(d)                                                                             \
 	OPTS_STR("--chat-template", NULL, "NAME|FILE", d,                                                    \

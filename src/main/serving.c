@@ -73,6 +73,10 @@ static json_t *topology_json(void *ctx)
 	json_t *j = json_pack("{s:s, s:s, s:b, s:o, s:o, s:{s:I, s:i, s:b}}", "cluster", t->cluster, "model", t->model,
 			      "discovery", t->discovery, "nodes", nodes, "links", links, "plan", "epoch",
 			      (json_int_t)t->epoch, "n_layers", t->n_layers, "pending", t->pending);
+	if (j) /* each node's planned bytes are its layers' weights and KV cache */
+		json_object_update_new(json_object_get(j, "plan"), json_pack("{s:{s:s, s:I}}", "kv_cache", "type",
+									     kv_type_name(t->cache_type), "bytes_per_layer",
+									     (json_int_t)t->kv_bytes));
 	if (j && t->error[0])
 		json_object_set_new(json_object_get(j, "plan"), "error", json_string(t->error));
 	free(t);
@@ -85,9 +89,14 @@ static json_t *topology_single(void *ctx)
 	engine *e = ctx;
 	char host[256] = "";
 	gethostname(host, sizeof host - 1);
-	return json_pack("{s:[{s:s, s:s, s:s, s:n, s:[i,i], s:s}], s:[], s:{s:i, s:i}}", "nodes", "id", "self", "address",
-			 "", "host", host, "memory", "layers", 0, e->m->hp.n_layers, "state", "self", "links", "plan", "epoch",
-			 0, "n_layers", e->m->hp.n_layers);
+	const kv_cache *kv = e->kv;
+	engine_memory mem = engine_memory_of(&e->m->hp, e->m->g->total_size, e->n_ctx, e->n_seq, kv->type, pool_size(e->p));
+	return json_pack("{s:[{s:s, s:s, s:s, s:{s:I, s:I, s:I, s:I}, s:[i,i], s:s}], s:[], s:{s:i, s:i, s:{s:s, s:I}}}",
+			 "nodes", "id", "self", "address", "", "host", host, "memory", "weights", (json_int_t)mem.weights,
+			 "kv_cache", (json_int_t)mem.kv, "scratch", (json_int_t)mem.scratch, "planned",
+			 (json_int_t)(mem.weights + mem.kv + mem.scratch), "layers", 0, e->m->hp.n_layers, "state", "self",
+			 "links", "plan", "epoch", 0, "n_layers", e->m->hp.n_layers, "kv_cache", "type", kv_type_name(kv->type),
+			 "bytes_per_layer", (json_int_t)(kv->bytes * 2 * (uint64_t)e->n_seq / (uint64_t)kv->n_layers));
 }
 
 int serving_open(const serving_opts *o, const char *model, const serving_join *join, serving **out)
@@ -102,7 +111,8 @@ int serving_open(const serving_opts *o, const char *model, const serving_join *j
 	int rc;
 	if (!o->cluster) {
 		if ((rc = model_opts_resolve("run", &sv->mo)) ||
-		    (rc = engine_open_seqs(&sv->e, sv->mo.model, (int)sv->mo.threads, (int)sv->mo.n_ctx, o->parallel, true)))
+		    (rc = engine_open_seqs(&sv->e, sv->mo.model, (int)sv->mo.threads, (int)sv->mo.n_ctx, o->parallel,
+					   model_opts_cache_type(&sv->mo), true)))
 			goto fail;
 	} else {
 		/* a reference is shared with the peers: located, its header fetched, its chunks to come */

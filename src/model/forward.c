@@ -5,7 +5,7 @@
  *
  *   xb = rmsnorm(x) * attn_norm
  *   q, k, v = xb Wq (+bq), xb Wk (+bk), xb Wv (+bv)      one pool step for the three
- *   rope(q, k); k, v -> each token's KV cache at its position
+ *   rope(q, k); k, v -> each token's KV cache at its position (in the cache's type: f16 by default)
  *   att = softmax(q K^T / sqrt(hd)) V  per (token, head), causal over the token's own sequence
  *   x += att Wo
  *   xb = rmsnorm(x) * ffn_norm
@@ -44,7 +44,7 @@ struct model_ctx {
 	float *rope;     /* [n_batch, rope_dim] (cos, sin) pairs */
 	uint8_t *xq[XQ_N]; /* [n_batch, row bytes] input rows quantized for the dot kernels */
 	size_t xq_stride[XQ_N];
-	float *scores;   /* [n_threads, scores_len] attention scores */
+	float *scores;   /* [n_threads, scores_len] attention scratch (att_scratch_len) */
 	int scores_len;
 };
 
@@ -194,6 +194,15 @@ typedef struct {
 	int layer;        /* index within the shard */
 } att_job;
 
+/* per thread: the scores [max n_ctx], then the query as q8_0 (a q8_0 cache) */
+static int att_scratch_len(int max_ctx, int hd)
+{
+	return max_ctx + (int)((quant_row_size(QT_Q8_0, hd) + sizeof(float) - 1) / sizeof(float));
+}
+
+/* softmax(q K^T / sqrt(hd)) V for each (token, head). K is dotted in the cache's type against the
+ * query converted once to its vec_dot_type (f32 for f32/f16 caches, q8_0 for q8_0, as llama.cpp
+ * dots q8_0 rows); the V rows are summed in theirs (axpy). */
 static void att_task(void *arg, int ith, int nth)
 {
 	const att_job *j = arg;
@@ -202,20 +211,26 @@ static void att_task(void *arg, int ith, int nth)
 	int hd = hp->head_dim, q_dim = hp->n_heads * hd, group = hp->n_heads / hp->n_kv_heads;
 	float scale = 1.0f / sqrtf((float)hd);
 	float *scores = c->scores + (size_t)ith * c->scores_len;
-	quant_vec_dot_fn dot = quant_get(QT_F32)->vec_dot;
+	void *qy = scores + c->scores_len - att_scratch_len(0, hd);
 	int lo, hi;
 	pool_split(j->b->n * hp->n_heads, ith, nth, &lo, &hi);
 	for (int task = lo; task < hi; task++) {
 		int t = task / hp->n_heads, h = task % hp->n_heads, kvh = h / group;
 		const kv_cache *kv = j->b->kv[t];
+		const quant_traits *kt = quant_get(kv->type), *yt = quant_get(kt->vec_dot_type);
 		int n_pos = j->b->pos[t] + 1;
 		const float *q = c->q + (size_t)t * q_dim + (size_t)h * hd;
-		size_t layer_off = (size_t)j->layer * kv->n_ctx * kv->kv_dim + (size_t)kvh * hd;
-		const float *kc = kv->k + layer_off, *vc = kv->v + layer_off;
+		const void *y = q;
+		if (kt->vec_dot_type != QT_F32) {
+			yt->from_float(q, qy, hd);
+			y = qy;
+		}
+		size_t layer_off = (size_t)j->layer * kv->n_ctx * kv->row + quant_row_size(kv->type, (int64_t)kvh * hd);
+		const uint8_t *kc = kv->k + layer_off, *vc = kv->v + layer_off;
 		float mx = -INFINITY;
 		for (int p = 0; p < n_pos; p++) {
 			float s;
-			dot(hd, &s, q, kc + (size_t)p * kv->kv_dim);
+			kt->vec_dot(hd, &s, kc + (size_t)p * kv->row, y);
 			scores[p] = s * scale;
 			mx = scores[p] > mx ? scores[p] : mx;
 		}
@@ -226,12 +241,8 @@ static void att_task(void *arg, int ith, int nth)
 		}
 		float *o = c->att + (size_t)t * q_dim + (size_t)h * hd, inv = 1.0f / sum;
 		memset(o, 0, sizeof(float) * (size_t)hd);
-		for (int p = 0; p < n_pos; p++) {
-			const float *vp = vc + (size_t)p * kv->kv_dim;
-			float a = scores[p] * inv;
-			for (int i = 0; i < hd; i++)
-				o[i] += a * vp[i];
-		}
+		for (int p = 0; p < n_pos; p++)
+			kt->axpy(hd, scores[p] * inv, vc + (size_t)p * kv->row, o);
 	}
 }
 
@@ -259,9 +270,10 @@ static void rope_store_task(void *arg, int ith, int nth)
 		for (int h = 0; h < hp->n_kv_heads; h++)
 			rope_apply(k + (size_t)h * hd, cs, hp->rope_dim, hp->rope_neox);
 		const kv_cache *kv = j->b->kv[t];
-		size_t off = ((size_t)j->layer * kv->n_ctx + (size_t)j->b->pos[t]) * kv->kv_dim;
-		memcpy(kv->k + off, k, sizeof(float) * (size_t)kv_dim);
-		memcpy(kv->v + off, c->v + (size_t)t * kv_dim, sizeof(float) * (size_t)kv_dim);
+		const quant_traits *kt = quant_get(kv->type);
+		size_t off = ((size_t)j->layer * kv->n_ctx + (size_t)j->b->pos[t]) * kv->row;
+		kt->from_float(k, kv->k + off, kv_dim);
+		kt->from_float(c->v + (size_t)t * kv_dim, kv->v + off, kv_dim);
 	}
 }
 
@@ -279,32 +291,57 @@ static void swiglu_task(void *arg, int ith, int nth)
 }
 
 /* ---------------------------------------------------------------- context */
+/* the scratch rows of model_ctx, per token of the batch: floats of x, xb, q, k, v, att, hb, hb2, y,
+ * rope (in that order), and the bytes of a quantized input row of each XQ type */
+typedef struct {
+	size_t floats[10];
+	size_t xq_stride[XQ_N];
+} ctx_rows;
+
+static void ctx_rows_of(const model_hparams *hp, ctx_rows *r)
+{
+	size_t q_dim = (size_t)hp->n_heads * hp->head_dim, kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
+	size_t wide = SH_MAX((size_t)hp->dim, q_dim), max_in = SH_MAX(wide, (size_t)hp->ffn_dim);
+	const size_t f[10] = { (size_t)hp->dim, wide, q_dim, kv_dim, kv_dim, q_dim, (size_t)hp->ffn_dim,
+			       (size_t)hp->ffn_dim, (size_t)hp->dim, (size_t)hp->rope_dim };
+	memcpy(r->floats, f, sizeof f);
+	static const int xq_types[XQ_N] = { QT_Q8_0, QT_Q8_K };
+	for (int s = 0; s < XQ_N; s++) { /* rows rounded up to whole blocks; used when n_in is a multiple */
+		const quant_traits *qt = quant_get(xq_types[s]);
+		r->xq_stride[s] = ((max_in + qt->blck_size - 1) / qt->blck_size) * qt->type_size;
+	}
+}
+
+uint64_t model_ctx_bytes(const model_hparams *hp, int n_batch, int n_threads, int n_ctx)
+{
+	ctx_rows r;
+	ctx_rows_of(hp, &r);
+	uint64_t row = 0;
+	for (size_t i = 0; i < SH_ARRAY_LEN(r.floats); i++)
+		row += r.floats[i] * sizeof(float);
+	for (int s = 0; s < XQ_N; s++)
+		row += r.xq_stride[s];
+	return row * (uint64_t)n_batch + sizeof(float) * (uint64_t)att_scratch_len(n_ctx, hp->head_dim) * (uint64_t)n_threads;
+}
+
 model_ctx *model_ctx_init(model *m, pool *p, int n_batch)
 {
-	const model_hparams *hp = &m->hp;
 	model_ctx *c = sh_alloc(sizeof *c);
 	if (!c)
 		return NULL;
 	c->m = m;
 	c->p = p;
 	c->n_batch = n_batch;
-	size_t nb = (size_t)n_batch;
-	size_t q_dim = (size_t)hp->n_heads * hp->head_dim, kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
-	size_t wide = SH_MAX((size_t)hp->dim, q_dim);
-	size_t max_in = SH_MAX(wide, (size_t)hp->ffn_dim);
-	bool ok = (c->x = sh_alloc(nb * hp->dim * sizeof(float))) && (c->xb = sh_alloc(nb * wide * sizeof(float))) &&
-		  (c->q = sh_alloc(nb * q_dim * sizeof(float))) && (c->k = sh_alloc(nb * kv_dim * sizeof(float))) &&
-		  (c->v = sh_alloc(nb * kv_dim * sizeof(float))) && (c->att = sh_alloc(nb * q_dim * sizeof(float))) &&
-		  (c->hb = sh_alloc(nb * hp->ffn_dim * sizeof(float))) &&
-		  (c->hb2 = sh_alloc(nb * hp->ffn_dim * sizeof(float))) &&
-		  (c->y = sh_alloc(nb * hp->dim * sizeof(float))) &&
-		  (c->rope = sh_alloc(nb * hp->rope_dim * sizeof(float)));
-	static const int xq_types[XQ_N] = { QT_Q8_0, QT_Q8_K };
+	ctx_rows r;
+	ctx_rows_of(&m->hp, &r);
+	float **bufs[] = { &c->x, &c->xb, &c->q, &c->k, &c->v, &c->att, &c->hb, &c->hb2, &c->y, &c->rope };
+	_Static_assert(SH_ARRAY_LEN(bufs) == SH_ARRAY_LEN(r.floats), "a size per buffer");
+	bool ok = true;
+	for (size_t i = 0; ok && i < SH_ARRAY_LEN(bufs); i++)
+		ok = (*bufs[i] = sh_alloc((size_t)n_batch * r.floats[i] * sizeof(float))) != NULL;
 	for (int s = 0; ok && s < XQ_N; s++) {
-		const quant_traits *qt = quant_get(xq_types[s]);
-		/* rows rounded up to whole blocks; only used when n_in is a multiple of the block */
-		c->xq_stride[s] = ((max_in + qt->blck_size - 1) / qt->blck_size) * qt->type_size;
-		ok = (c->xq[s] = sh_alloc(nb * c->xq_stride[s])) != NULL;
+		c->xq_stride[s] = r.xq_stride[s];
+		ok = (c->xq[s] = sh_alloc((size_t)n_batch * c->xq_stride[s])) != NULL;
 	}
 	if (!ok) {
 		model_ctx_free(c);
@@ -336,7 +373,8 @@ static int forward_check(model_ctx *c, const model_batch *b)
 	int max_ctx = 0;
 	for (int t = 0; t < b->n; t++) {
 		const kv_cache *kv = b->kv[t];
-		if (kv->n_layers != m->last - m->first || b->pos[t] < 0 || b->pos[t] >= kv->n_ctx) {
+		if (kv->n_layers != m->last - m->first || kv->kv_dim != m->hp.n_kv_heads * m->hp.head_dim || b->pos[t] < 0 ||
+		    b->pos[t] >= kv->n_ctx) {
 			sh_log_error("position %d outside the context of %d", b->pos[t], kv->n_ctx);
 			return SH_ERANGE;
 		}
@@ -346,13 +384,14 @@ static int forward_check(model_ctx *c, const model_batch *b)
 		}
 		max_ctx = SH_MAX(max_ctx, kv->n_ctx);
 	}
-	if (max_ctx > c->scores_len) {
-		float *s = sh_alloc(sizeof(float) * (size_t)max_ctx * pool_size(c->p));
+	int len = att_scratch_len(max_ctx, m->hp.head_dim);
+	if (len > c->scores_len) {
+		float *s = sh_alloc(sizeof(float) * (size_t)len * pool_size(c->p));
 		if (!s)
 			return SH_ENOMEM;
 		sh_free(c->scores);
 		c->scores = s;
-		c->scores_len = max_ctx;
+		c->scores_len = len;
 	}
 	return SH_OK;
 }

@@ -10,6 +10,8 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 /* ---------------------------------------------------------------- hyperparameters */
 static bool hp_u32(const gguf_ctx *g, const char *arch, const char *key, int *out, bool required)
@@ -276,16 +278,62 @@ bool model_is_first(const model *m) { return m->first == 0; }
 bool model_is_last(const model *m) { return m->last == m->hp.n_layers; }
 
 /* ---------------------------------------------------------------- KV cache */
-kv_cache *kv_cache_init(const model *m, int n_ctx)
+static const struct {
+	const char *name;
+	int type;
+} kv_types[] = { { "f32", QT_F32 }, { "f16", QT_F16 }, { "q8_0", QT_Q8_0 } };
+
+int kv_type_parse(const char *s, int *type)
 {
+	for (size_t i = 0; s && i < SH_ARRAY_LEN(kv_types); i++)
+		if (!strcasecmp(s, kv_types[i].name)) {
+			*type = kv_types[i].type;
+			return SH_OK;
+		}
+	return SH_EINVAL;
+}
+
+const char *kv_type_name(int type)
+{
+	for (size_t i = 0; i < SH_ARRAY_LEN(kv_types); i++)
+		if (kv_types[i].type == type)
+			return kv_types[i].name;
+	return "?";
+}
+
+int kv_type_check(const model_hparams *hp, int type)
+{
+	if (strcmp(kv_type_name(type), "?") == 0) {
+		sh_log_error("KV cache type %d: f32, f16 or q8_0 only", type);
+		return SH_EINVAL;
+	}
+	int blck = quant_get(type)->blck_size;
+	if (hp->head_dim % blck) {
+		sh_log_error("a %s KV cache needs heads of a multiple of %d elements; this model's have %d (use f16)",
+			     kv_type_name(type), blck, hp->head_dim);
+		return SH_EINVAL;
+	}
+	return SH_OK;
+}
+
+uint64_t kv_bytes_per_pos(const model_hparams *hp, int type)
+{
+	return 2 * (uint64_t)quant_row_size(type, (int64_t)hp->n_kv_heads * hp->head_dim);
+}
+
+kv_cache *kv_cache_init(const model *m, int n_ctx, int type)
+{
+	if (kv_type_check(&m->hp, type))
+		return NULL;
 	kv_cache *kv = sh_alloc(sizeof *kv);
 	if (!kv)
 		return NULL;
 	kv->n_ctx = n_ctx;
 	kv->n_layers = m->last - m->first;
 	kv->kv_dim = m->hp.n_kv_heads * m->hp.head_dim;
-	if (n_ctx <= 0 ||
-	    !sh_mul_ok((uint64_t)kv->n_layers * (uint64_t)n_ctx, (uint64_t)kv->kv_dim * sizeof(float), &kv->bytes) ||
+	kv->type = type;
+	kv->row = quant_row_size(type, kv->kv_dim);
+	if (n_ctx <= 0 || !sh_mul_ok((uint64_t)kv->n_layers * (uint64_t)n_ctx, (uint64_t)kv->row, &kv->bytes) ||
 	    !(kv->k = sh_alloc_large(kv->bytes)) || !(kv->v = sh_alloc_large(kv->bytes))) {
 		kv_cache_free(kv);
 		return NULL;

@@ -18,6 +18,7 @@
 #include "base/base.h"
 #include "base/pool.h"
 #include "gguf/gguf.h"
+#include "compute/quant.h"
 
 enum model_arch { MODEL_ARCH_LLAMA = 1, MODEL_ARCH_QWEN2 = 2 };
 
@@ -73,15 +74,31 @@ bool model_is_first(const model *m);
 bool model_is_last(const model *m);
 
 /* ---------------------------------------------------------------- KV cache */
+/* Each position's K and V rows (kv_dim = n_kv_heads * head_dim elements) are stored in one element
+ * type: f16 by default (llama.cpp's too; half of f32's memory, and attention reads half the bytes),
+ * f32 (what the model computes, bit for bit), or q8_0 (blocks of 32 with an f16 scale: 53% of
+ * f16; head_dim must be a multiple of 32 so that no block straddles two heads). */
+#define KV_TYPE_DEFAULT QT_F16
+
 typedef struct {
 	int n_ctx;
 	int n_layers;      /* layers of the shard */
 	int kv_dim;        /* n_kv_heads * head_dim */
-	float *k, *v;      /* [n_layers][n_ctx][kv_dim] */
+	int type;          /* QT_F32, QT_F16 or QT_Q8_0 */
+	size_t row;        /* bytes of one position's K (or V) row */
+	uint8_t *k, *v;    /* [n_layers][n_ctx][row] */
 	uint64_t bytes;    /* of k (and of v) */
 } kv_cache;
 
-kv_cache *kv_cache_init(const model *m, int n_ctx);
+/* "f32", "f16" or "q8_0" (any case) to *type: 0, or SH_EINVAL */
+int kv_type_parse(const char *s, int *type);
+const char *kv_type_name(int type);
+/* 0 when the model's heads can be cached in type; SH_EINVAL (why logged) otherwise */
+int kv_type_check(const model_hparams *hp, int type);
+/* bytes of one position's K and V of one layer, together */
+uint64_t kv_bytes_per_pos(const model_hparams *hp, int type);
+/* A cache of n_ctx positions for the shard's layers; NULL on error (logged). */
+kv_cache *kv_cache_init(const model *m, int n_ctx, int type);
 void kv_cache_free(kv_cache *kv);
 
 /* ---------------------------------------------------------------- forward */
@@ -98,6 +115,8 @@ typedef struct model_ctx model_ctx;
 
 /* Scratch for batches of up to n_batch tokens, running on pool. */
 model_ctx *model_ctx_init(model *m, pool *p, int n_batch);
+/* the bytes of that scratch, with attention's for a context of n_ctx on n_threads */
+uint64_t model_ctx_bytes(const model_hparams *hp, int n_batch, int n_threads, int n_ctx);
 void model_ctx_free(model_ctx *c);
 
 /* Runs the shard's layers over the batch. Output: last shard: logits [n_out, n_vocab] for the

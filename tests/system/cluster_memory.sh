@@ -4,7 +4,9 @@
 # resident model pages (RssFile of /proc/PID/status: the mmapped file) stay within what the
 # plan gave it (plus the vocabulary's metadata), far below one node holding everything, and
 # together they cover the model. Two nodes too small for the model: completions answer 503 with
-# a message naming the bytes needed and available.
+# a message naming the bytes needed and available. Then a tinyllama-1.1b Q4_0 on nodes of 1/3, 2/3
+# and 1/3 of the file, default context and slots: it plans and serves with the f16 KV cache, not
+# with f32.
 set -euo pipefail
 . "$(dirname "$0")/lib/cluster.sh"
 MODELS="$(cd "$(dirname "$0")/../.." && pwd)/build/test-models"
@@ -52,13 +54,41 @@ done
 [ "$sum" -ge $((single * 9 / 10)) ] || fail "the nodes hold $sum bytes together, less than the model's $single"
 
 cluster_stop
+# once N nodes have met, a completion answers 503 naming the bytes needed and available
+expect_no_fit() { # N what
+	for k in $(seq 1 100); do
+		topology "${API_PORTS[0]}" | jq -e ".nodes | length == $1" >/dev/null && break
+		sleep 0.1
+	done
+	code=$(curl -s -o "$TMPD/err.json" -w '%{http_code}' "http://127.0.0.1:${API_PORTS[0]}/v1/completions" -d "$REQ")
+	[ "$code" = 503 ] || fail "$2: HTTP $code $(cat "$TMPD/err.json")"
+	msg=$(jq -r .error.message "$TMPD/err.json")
+	echo "$2: $msg"
+	grep -q "needs [0-9]* bytes" <<<"$msg" && grep -q "has [0-9]* bytes" <<<"$msg" ||
+		fail "the message does not name needed and available bytes"
+}
+
 cluster_start 2 "-m $M -c 512 --parallel 1 --memory-limit 100M"
-for k in $(seq 1 50); do
-	topology "${API_PORTS[0]}" | jq -e '.nodes | length == 2' >/dev/null && break
-	sleep 0.1
-done
-code=$(curl -s -o "$TMPD/err.json" -w '%{http_code}' "http://127.0.0.1:${API_PORTS[0]}/v1/completions" -d "$REQ")
-[ "$code" = 503 ] || fail "a model that does not fit: HTTP $code $(cat "$TMPD/err.json")"
-msg=$(jq -r .error.message "$TMPD/err.json")
-echo "does not fit: $msg"
-grep -q "needs [0-9]* bytes" <<<"$msg" && grep -q "has [0-9]* bytes" <<<"$msg" || fail "the message does not name needed and available bytes"
+expect_no_fit 2 "does not fit"
+
+# issue 15's case: a tinyllama-1.1b Q4_0 (22 layers, 607 MB) on three nodes whose limits, 1:2:1,
+# add up to 1.33x the file, with the default context and slots: it plans and serves with the
+# default f16 KV cache; an f32 cache, twice the bytes, does not fit
+cluster_stop
+T="$MODELS/tinyllama-1.1b-q4_0.gguf"
+if [ ! -s "$T" ]; then
+	"$SHOAL" synth --preset tinyllama-1.1b --type q4_0 --vocab "$TESTDATA/vocab/ggml-vocab-llama-spm.gguf" \
+		-o "$T.tmp" >/dev/null 2>&1 && mv "$T.tmp" "$T"
+fi
+F=$(stat -c %s "$T")
+limits=("--memory-limit $((F / 3))" "--memory-limit $((2 * F / 3))" "--memory-limit $((F / 3))")
+cluster_start 3 "-m $T -t 1 --cache-type f32" "${limits[@]}"
+expect_no_fit 3 "f32 cache at 1/3, 2/3, 1/3 of the file"
+cluster_stop
+cluster_start 3 "-m $T -t 1" "${limits[@]}"
+cluster_wait_plan 3 30
+out=$(complete "${API_PORTS[1]}" "$REQ")
+[ -n "$out" ] || fail "no completion on the f16 cache"
+t=$(topology "${API_PORTS[0]}")
+jq -e '.plan.kv_cache.type == "f16"' <<<"$t" >/dev/null || fail "the topology does not say the cache is f16: $t"
+echo "f16 cache: layers $(jq -c '[.nodes[] | .layers[1] - .layers[0]]' <<<"$t"), planned MiB $(jq -c '[.nodes[] | .memory.planned / 1048576 | floor]' <<<"$t") of usable $(jq -c '[.nodes[] | .memory.usable / 1048576 | floor]' <<<"$t")"

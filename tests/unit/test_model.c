@@ -50,32 +50,54 @@ static int argmax(const float *x, int n)
 	return best;
 }
 
+/* llama2.c's f32 logits of stories260K: an f32 cache gives them to float rounding, the default f16
+ * cache within its rounding of each cached value */
 Test(model, stories260k_logits_pos0_3)
 {
-	engine e;
-	cr_assert_eq(engine_open(&e, TEST_STORIES, 2, 64, false), 0);
-	int n_vocab = e.m->hp.n_vocab, ids[4] = { 1, 403, 407, 261 };
-	cr_assert_eq(n_vocab, 512);
-	float *out = malloc(sizeof(float) * 4 * n_vocab);
-	cr_assert_eq(engine_eval(&e, ids, 4, 0, true, out), 0);
-	FILE *f = fopen(test_data("expected/stories260K_logits_pos0-3.txt"), "r");
-	cr_assert(f);
-	float maxd = 0;
-	for (int p = 0; p < 4; p++) {
-		int pos, tok;
-		cr_assert(fscanf(f, " pos %d token %d:", &pos, &tok) == 2);
-		cr_assert_eq(pos, p);
-		cr_assert_eq(tok, ids[p]);
-		for (int j = 0; j < n_vocab; j++) {
-			float want;
-			cr_assert(fscanf(f, "%f", &want) == 1);
-			maxd = fmaxf(maxd, fabsf(want - out[p * n_vocab + j]));
+	const struct {
+		int type;
+		float tol;
+	} caches[] = { { QT_F32, 1e-4f }, { QT_F16, 2e-2f } };
+	for (size_t c = 0; c < SH_ARRAY_LEN(caches); c++) {
+		engine e;
+		cr_assert_eq(engine_open_seqs(&e, TEST_STORIES, 2, 64, 1, caches[c].type, false), 0);
+		int n_vocab = e.m->hp.n_vocab, ids[4] = { 1, 403, 407, 261 };
+		cr_assert_eq(n_vocab, 512);
+		float *out = malloc(sizeof(float) * 4 * n_vocab);
+		cr_assert_eq(engine_eval(&e, ids, 4, 0, true, out), 0);
+		FILE *f = fopen(test_data("expected/stories260K_logits_pos0-3.txt"), "r");
+		cr_assert(f);
+		float maxd = 0;
+		for (int p = 0; p < 4; p++) {
+			int pos, tok;
+			cr_assert(fscanf(f, " pos %d token %d:", &pos, &tok) == 2);
+			cr_assert_eq(pos, p);
+			cr_assert_eq(tok, ids[p]);
+			for (int j = 0; j < n_vocab; j++) {
+				float want;
+				cr_assert(fscanf(f, "%f", &want) == 1);
+				maxd = fmaxf(maxd, fabsf(want - out[p * n_vocab + j]));
+			}
 		}
+		fclose(f);
+		cr_expect_leq(maxd, caches[c].tol, "%s cache: max abs diff %g", kv_type_name(caches[c].type), maxd);
+		free(out);
+		engine_close(&e);
 	}
-	fclose(f);
-	cr_expect_leq(maxd, 1e-4f, "max abs diff %g", maxd);
-	free(out);
-	engine_close(&e);
+}
+
+/* a q8_0 cache needs heads of a multiple of 32 elements: stories260K's have 8, a clear error */
+Test(model, kv_type_checked)
+{
+	engine e;
+	cr_expect_neq(engine_open_seqs(&e, TEST_STORIES, 1, 64, 1, QT_Q8_0, false), 0);
+	int type = -1;
+	cr_expect_eq(kv_type_parse("Q8_0", &type), 0);
+	cr_expect_eq(type, QT_Q8_0);
+	cr_expect_eq(kv_type_parse("f16", &type), 0);
+	cr_expect_eq(type, QT_F16);
+	cr_expect_neq(kv_type_parse("q4_0", &type), 0);
+	cr_expect_neq(kv_type_parse(NULL, &type), 0);
 }
 
 Test(model, stories260k_greedy_256)
@@ -164,7 +186,7 @@ Test(model, shards_equal_whole)
 		model *a = model_load(path, 0, k, &err), *b = model_load(path, k, -1, &err);
 		cr_assert(a && b);
 		cr_assert(model_is_first(a) && !model_is_last(a) && !model_is_first(b) && model_is_last(b));
-		kv_cache *ka = kv_cache_init(a, 64), *kb = kv_cache_init(b, 64);
+		kv_cache *ka = kv_cache_init(a, 64, KV_TYPE_DEFAULT), *kb = kv_cache_init(b, 64, KV_TYPE_DEFAULT);
 		model_ctx *ca = model_ctx_init(a, p, 16), *cb = model_ctx_init(b, p, 16);
 		int pos[6];
 		kv_cache *kva[6], *kvb[6];
@@ -228,7 +250,7 @@ Test(model, multi_sequence_batch)
 	char *path = test_synth("test-tiny", "q4_k");
 	cr_assert_eq(engine_open(&e, path, 2, 64, false), 0);
 	int n_vocab = e.m->hp.n_vocab;
-	kv_cache *k1 = kv_cache_init(e.m, 64), *k2 = kv_cache_init(e.m, 64);
+	kv_cache *k1 = kv_cache_init(e.m, 64, KV_TYPE_DEFAULT), *k2 = kv_cache_init(e.m, 64, KV_TYPE_DEFAULT);
 	int a[4] = { 1, 403, 407, 261 }, b[3] = { 1, 378, 383 };
 	float *alone = malloc(sizeof(float) * 2 * n_vocab), *both = malloc(sizeof(float) * 2 * n_vocab);
 	cr_assert_eq(engine_eval(&e, a, 4, 0, false, alone), 0);

@@ -185,6 +185,27 @@ Test(plan, same_plan_from_any_order)
 }
 
 /* ---------------------------------------------------------------- fit boundaries */
+/* issue 15's case: tinyllama-1.1b Q4_0 (22 layers of 24.8 MB + an f16 KV of 8.4 MB; embedding
+ * 36.9 MB, head 53.8 MB) on 1/3, 2/3 and 1/3 of the file: whole layers fit only with the large
+ * node last, the ring of ids entered after it */
+Test(plan, the_ring_is_entered_where_it_fits)
+{
+	plan_model pm;
+	model_uniform(&pm, 22, 24800000, 8400000, 36900000, 53800000, 0);
+	uint64_t f = 636725856;
+	plan_node n[3] = { node(1, f / 3), node(2, 2 * f / 3), node(3, f / 3) };
+	plan p;
+	cr_assert_eq(plan_compute(n, 3, &pm, &p), SH_OK, "%s", p.error);
+	check_plan(&p, n, 3, &pm);
+	cr_assert_eq(p.nodes[2].first, 0, "the ring is entered at node 3: %d", p.nodes[2].first);
+	cr_assert_eq(p.nodes[1].last, 22, "the large node holds the head");
+	cr_assert_eq(count(&p, 0) + count(&p, 1) + count(&p, 2), 22);
+	/* where the smallest id fits, it is the entry: nothing moves for memberships that fit already */
+	plan_node m[3] = { node(1, f), node(2, f), node(3, f) };
+	cr_assert_eq(plan_compute(m, 3, &pm, &p), SH_OK, "%s", p.error);
+	cr_assert_eq(p.nodes[0].first, 0);
+}
+
 Test(plan, exact_fit_and_one_byte_short)
 {
 	plan_model pm;
@@ -339,20 +360,21 @@ Test(plan, big_sizes_do_not_overflow)
 }
 
 /* ---------------------------------------------------------------- property test */
-/* The largest number of nodes (a subset, kept in id order, each taking >= 1 contiguous layers)
- * that can hold the model; 0 when none. Exhaustive over subsets and splits. */
-static int brute_best(const plan *sorted, const plan_model *pm, int n, int node_i, int layer, int used)
+/* The largest number of nodes (a subset, kept in the order of the id ring from node start on, each
+ * taking >= 1 contiguous layers) that can hold the model; 0 when none. Exhaustive over subsets
+ * and splits. */
+static int brute_best(const plan *sorted, const plan_model *pm, int n, int start, int node_i, int layer, int used)
 {
 	if (layer == pm->n_layers)
 		return used;
 	if (node_i == n)
 		return -1;
-	int best = brute_best(sorted, pm, n, node_i + 1, layer, used); /* skip */
+	int best = brute_best(sorted, pm, n, start, node_i + 1, layer, used); /* skip */
 	for (int e = layer + 1; e <= pm->n_layers; e++) {
 		uint64_t b;
-		if (!plan_range_bytes(pm, layer, e, &b) || b > sorted->nodes[node_i].memory)
+		if (!plan_range_bytes(pm, layer, e, &b) || b > sorted->nodes[(start + node_i) % n].memory)
 			break;
-		int r = brute_best(sorted, pm, n, node_i + 1, e, used + 1);
+		int r = brute_best(sorted, pm, n, start, node_i + 1, e, used + 1);
 		best = SH_MAX(best, r);
 	}
 	return best;
@@ -395,8 +417,11 @@ Test(plan, random_memberships_hold_the_invariants)
 			fail++;
 		}
 		if (small && n <= L) {
-			/* brute force over the same id order: same verdict, and as many nodes used */
-			int best = brute_best(&p, &pm, n, 0, 0, 0);
+			/* brute force over the rotations of the id ring, the first that fits: same verdict, and
+			 * as many nodes used */
+			int best = 0;
+			for (int start = 0; start < n && best <= 0; start++)
+				best = brute_best(&p, &pm, n, start, 0, 0, 0);
 			cr_assert_eq(e == SH_OK, best > 0, "iter %d: plan %d, brute force %d", iter, e, best);
 			if (e == SH_OK)
 				cr_assert_eq(p.n_used, best, "iter %d: %d nodes used, %d possible", iter, p.n_used, best);
@@ -433,6 +458,16 @@ Test(plan, check_rejects_bad_shapes)
 	q.nodes[1].first = q.nodes[1].last = 3;
 	cr_assert_eq(plan_check(&q, why, sizeof why), SH_EFORMAT);
 	cr_assert(!plan_equal(&p, &q));
+	/* the ring entered at node 2: [0,2) [2,4) on nodes 2 and 3, [4,6) on node 1 */
+	q = p;
+	q.nodes[1].first = 0, q.nodes[1].last = 2, q.nodes[2].first = 2, q.nodes[2].last = 4;
+	q.nodes[0].first = 4, q.nodes[0].last = 6;
+	cr_assert_eq(plan_check(&q, why, sizeof why), SH_OK, "%s", why);
+	q.nodes[0].first = 5;
+	cr_assert_eq(plan_check(&q, why, sizeof why), SH_EFORMAT);
+	q.nodes[0].first = 4, q.nodes[2].first = 3, q.nodes[2].last = 4, q.nodes[1].last = 3;
+	q.nodes[0].first = 0, q.nodes[0].last = 0; /* [0,3) [3,4): layers 4..6 held by none */
+	cr_assert_eq(plan_check(&q, why, sizeof why), SH_EFORMAT);
 }
 
 /* ---------------------------------------------------------------- sizes from GGUF files */
@@ -441,7 +476,7 @@ static void check_gguf_sizes(const char *path)
 	gguf_ctx *g = gguf_open(path, NULL);
 	cr_assert(g, "cannot open %s", path);
 	plan_model pm;
-	cr_assert_eq(plan_model_from_gguf(g, 256, &pm), SH_OK);
+	cr_assert_eq(plan_model_from_gguf(g, 256, QT_F32, &pm), SH_OK);
 	uint32_t layers, kv_heads, heads, dim;
 	cr_assert(gguf_get_u32(g, "llama.block_count", &layers) || gguf_get_u32(g, "qwen2.block_count", &layers));
 	cr_assert_eq(pm.n_layers, (int)layers);

@@ -82,7 +82,7 @@ typedef struct {
 
 static void fx_open(fixture *f, int slots, int queue, int n_ctx)
 {
-	cr_assert_eq(engine_open_seqs(&f->e, stories(), 1, n_ctx, slots, true), 0);
+	cr_assert_eq(engine_open_seqs(&f->e, stories(), 1, n_ctx, slots, KV_TYPE_DEFAULT, true), 0);
 	sched_backend b = sched_backend_engine(&f->e);
 	sched_opts o = { .n_slots = slots, .max_queue = queue, .max_batch = ENGINE_BATCH };
 	cr_assert_not_null(f->s = sched_init(&b, &o, NULL));
