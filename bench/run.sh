@@ -2,7 +2,9 @@
 # make bench: the figures docs/performance.md records, measured in one run on this machine.
 #   1. kernel throughput (GB/s per format and kernel set)
 #   2. `shoal bench` on synthesized tinyllama-1.1b models (Q4_0, Q8_0, Q4_K_M) with 2 threads:
-#      prompt and generation tok/s, memory bandwidth, fraction of the bandwidth bound
+#      prompt and generation tok/s, memory bandwidth, fraction of the bandwidth bound; with a
+#      llama.cpp llama-bench (LLAMA_BENCH, or on PATH: the user's own, nothing of llama.cpp is
+#      here) the same files through it right after, and a table of shoal / llama.cpp
 #   3. tokenizer encode MB/s; structured output: jsonc mask + accept per token (mean, p99)
 #   4. the HTTP API (bench/api_bench.sh): API generation tok/s over `shoal generate`, time to first
 #      token, aggregate tok/s of 1, 4 and 8 concurrent streams
@@ -29,12 +31,34 @@ if [ -x build/bench_kernels ]; then
 	build/bench_kernels
 fi
 
+# llama.cpp's llama-bench, when the user has one (LLAMA_BENCH, else on PATH): the same files, the
+# same threads and sizes, right after shoal's, and a table of the ratios at the end
+LB=${LLAMA_BENCH:-$(command -v llama-bench || true)}
+table=()
 for t in q4_0 q8_0 q4_k; do
 	f="$M/tinyllama-1.1b-$t.gguf"
 	[ -s "$f" ] || "$SHOAL" synth --preset tinyllama-1.1b --type "$t" --vocab tests/data/vocab/ggml-vocab-llama-spm.gguf -o "$f"
 	echo "== tinyllama-1.1b $t, $THREADS threads"
-	"$SHOAL" bench -m "$f" -t "$THREADS" -p 128 -n 64 -r "${REPEATS:-5}"
+	out=$("$SHOAL" bench -m "$f" -t "$THREADS" -p 128 -n 64 -r "${REPEATS:-5}" 2>&1)
+	echo "$out"
+	[ -n "$LB" ] || continue
+	sp=$(sed -nE 's/^prompt: +([0-9.]+) tok\/s.*/\1/p' <<<"$out")
+	sg=$(sed -nE 's/^generation: +([0-9.]+) tok\/s.*/\1/p' <<<"$out")
+	lj=$("$LB" -m "$f" -t "$THREADS" -p 128 -n 64 -r "${REPEATS:-5}" -o json 2>/dev/null) || { echo "($LB failed on $f)"; continue; }
+	lp=$(jq '[.[] | select(.n_prompt > 0 and .n_gen == 0)][0].avg_ts' <<<"$lj")
+	lg=$(jq '[.[] | select(.n_gen > 0 and .n_prompt == 0)][0].avg_ts' <<<"$lj")
+	echo "llama.cpp:    prompt $lp tok/s, generation $lg tok/s"
+	table+=("$(printf '| %s | %.1f / %.1f | %.1f / %.1f | %.2f / %.2f |' "$t" "$lg" "$lp" "$sg" "$sp" \
+		"$(bc -l <<<"$sg / $lg")" "$(bc -l <<<"$sp / $lp")")")
 done
+echo "== against llama.cpp (tinyllama-1.1b, $THREADS threads, pp128 and tg64)"
+if [ -n "$LB" ]; then
+	echo "| format | llama.cpp decode / prefill tok/s | shoal decode / prefill tok/s | shoal / llama.cpp |"
+	echo "| --- | --- | --- | --- |"
+	printf '%s\n' "${table[@]}"
+else
+	echo "(skipped: no llama-bench on PATH or in LLAMA_BENCH)"
+fi
 
 if [ -x build/bench_tokenize ]; then
 	echo "== tokenizer"
