@@ -26,6 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap "exit 1" INT TERM HUP PIPE
+# a command that fails outside fail() (set -e) says which, so a failure is never only the last log lines
+trap 'rc=$?; echo "FAIL: ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND exited $rc" >&2' ERR
 
 fail() { echo "FAIL: $*"; for l in "${LOGS[@]}"; do echo "--- $l"; tail -15 "$l"; done; exit 1; }
 

@@ -126,6 +126,8 @@ netns_teardown() {
 }
 trap netns_teardown EXIT
 trap "exit 1" INT TERM HUP PIPE
+# a command that fails outside fail() (set -e) says which, so a failure is never only the last log lines
+trap 'rc=$?; echo "FAIL: ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND exited $rc" >&2' ERR
 
 netns_ip() { echo "$NS_NET.$((10 + $1))"; }
 
