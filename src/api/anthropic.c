@@ -343,26 +343,7 @@ static int parse_messages(json_t *o, api_request *req, api_error *err)
 
 static int parse_stop(json_t *o, sched_params *sp, api_error *err)
 {
-	json_t *v = field(o, "stop_sequences");
-	if (!v)
-		return 0;
-	if (!json_is_array(v))
-		return BAD("invalid_type", "stop_sequences", "'stop_sequences' must be an array of strings, not %s",
-			   api_type_name(v));
-	if (json_array_size(v) > SCHED_MAX_STOP)
-		return BAD("invalid_value", "stop_sequences", "'stop_sequences' has %zu strings, at most %d are allowed",
-			   json_array_size(v), SCHED_MAX_STOP);
-	size_t i;
-	json_t *s;
-	json_array_foreach(v, i, s) {
-		char param[40];
-		snprintf(param, sizeof param, "stop_sequences[%zu]", i);
-		if (!json_is_string(s))
-			return BAD("invalid_type", param, "'%s' must be a string, not %s", param, api_type_name(s));
-		if (api_add_stop(sp, s, param, err))
-			return SH_EINVAL;
-	}
-	return 0;
+	return api_add_stops(sp, field(o, "stop_sequences"), "stop_sequences", false, err);
 }
 
 /* metadata {user_id}, service_tier, thinking disabled: accepted, no effect; tools and

@@ -196,26 +196,7 @@ static int parse_options(json_t *o, api_request *req, ollama_extra *x, api_error
 	OPT(api_get_num(opts, "mirostat_eta", 0, 1e6, &inert, err));
 	OPT(api_get_num(opts, "mirostat_tau", 0, 1e6, &inert, err));
 
-	json_t *stop = json_object_get(opts, "stop");
-	if (stop && json_is_string(stop))
-		return api_add_stop(sp, stop, "options.stop", err);
-	if (stop && !json_is_null(stop) && !json_is_array(stop))
-		return BAD("invalid_type", "options.stop", "options: 'stop' must be an array of strings, not %s",
-			   api_type_name(stop));
-	if (json_array_size(stop) > SCHED_MAX_STOP)
-		return BAD("invalid_value", "options.stop", "options: 'stop' has %zu strings, at most %d are allowed",
-			   json_array_size(stop), SCHED_MAX_STOP);
-	size_t i;
-	json_t *s;
-	json_array_foreach(stop, i, s) {
-		char param[48];
-		snprintf(param, sizeof param, "options.stop[%zu]", i);
-		if (!json_is_string(s))
-			return BAD("invalid_type", param, "'%s' must be a string, not %s", param, api_type_name(s));
-		if (api_add_stop(sp, s, param, err))
-			return SH_EINVAL;
-	}
-	return 0;
+	return api_add_stops(sp, json_object_get(opts, "stop"), "options.stop", true, err);
 }
 
 /* format: "json" or a JSON schema (structured output) */

@@ -82,6 +82,9 @@ int api_get_bool(json_t *o, const char *name, bool *out, api_error *err);
 int api_get_num(json_t *o, const char *name, double lo, double hi, float *out, api_error *err);
 int api_get_int(json_t *o, const char *name, int64_t lo, int64_t hi, int64_t *out, bool *present, api_error *err);
 int api_add_stop(sched_params *sp, const json_t *s, const char *param, api_error *err);
+/* api_add_stop for each string of v, an array of at most SCHED_MAX_STOP (or, with one, a string
+ * alone); null is none. Errors name param and param[i]. */
+int api_add_stops(sched_params *sp, const json_t *v, const char *param, bool one, api_error *err);
 /* o's tools, tool_choice and parallel_tool_calls, in OpenAI's shapes, to req (checked as
  * docs/api.md says); api_tool_name_ok: a function name OpenAI takes, [A-Za-z0-9_-]{1,64} */
 int api_parse_tools(json_t *o, api_request *req, api_error *err);

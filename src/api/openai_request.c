@@ -148,24 +148,29 @@ int api_add_stop(sched_params *sp, const json_t *s, const char *param, api_error
 
 static int parse_stop(json_t *o, sched_params *sp, api_error *err)
 {
-	json_t *v = field(o, "stop");
-	if (!v)
+	return api_add_stops(sp, field(o, "stop"), "stop", true, err);
+}
+
+int api_add_stops(sched_params *sp, const json_t *v, const char *param, bool one, api_error *err)
+{
+	if (!v || json_is_null(v))
 		return 0;
-	if (json_is_string(v))
-		return api_add_stop(sp, v, "stop", err);
+	if (one && json_is_string(v))
+		return api_add_stop(sp, v, param, err);
 	if (!json_is_array(v))
-		return BAD("invalid_type", "stop", "'stop' must be a string or an array of strings, not %s", api_type_name(v));
+		return BAD("invalid_type", param, "'%s' must be %san array of strings, not %s", param,
+			   one ? "a string or " : "", api_type_name(v));
 	if (json_array_size(v) > SCHED_MAX_STOP)
-		return BAD("invalid_value", "stop", "'stop' has %zu strings, at most %d are allowed", json_array_size(v),
+		return BAD("invalid_value", param, "'%s' has %zu strings, at most %d are allowed", param, json_array_size(v),
 			   SCHED_MAX_STOP);
 	size_t i;
 	json_t *s;
 	json_array_foreach(v, i, s) {
-		char param[32];
-		snprintf(param, sizeof param, "stop[%zu]", i);
+		char name[104];
+		snprintf(name, sizeof name, "%.80s[%zu]", param, i);
 		if (!json_is_string(s))
-			return BAD("invalid_type", param, "'%s' must be a string, not %s", param, api_type_name(s));
-		if (api_add_stop(sp, s, param, err))
+			return BAD("invalid_type", name, "'%s' must be a string, not %s", name, api_type_name(s));
+		if (api_add_stop(sp, s, name, err))
 			return SH_EINVAL;
 	}
 	return 0;
