@@ -5,7 +5,9 @@
 #      prompt and generation tok/s, memory bandwidth, fraction of the bandwidth bound; with a
 #      llama.cpp llama-bench (LLAMA_BENCH, or on PATH: the user's own, nothing of llama.cpp is
 #      here) the same files through it right after, and a table of shoal / llama.cpp
-#   3. tokenizer encode MB/s; structured output: jsonc mask + accept per token (mean, p99)
+#   3. decode with one core taken by another process, over decode idle (the pool's shares), and
+#      llama-bench's the same way when there is one;
+#      tokenizer encode MB/s; structured output: jsonc mask + accept per token (mean, p99)
 #   4. the HTTP API (bench/api_bench.sh): API generation tok/s over `shoal generate`, time to first
 #      token, aggregate tok/s of 1, 4 and 8 concurrent streams
 #   5. the cluster (bench/cluster_bench.sh): single-stream tok/s of 1-4 local pipeline nodes over one
@@ -59,6 +61,21 @@ if [ -n "$LB" ]; then
 else
 	echo "(skipped: no llama-bench on PATH or in LLAMA_BENCH)"
 fi
+
+# the pool on a busy machine: decode with one core taken by a process spinning (as a compile would),
+# against the same run idle just before
+f="$M/tinyllama-1.1b-q4_0.gguf"
+echo "== busy machine (tinyllama-1.1b q4_0, $THREADS threads, one core spinning in another process)"
+decode_shoal() { "$SHOAL" bench -m "$f" -t "$THREADS" -p 32 -n 64 -r 3 2>&1 | sed -nE 's/^generation: +([0-9.]+) tok\/s.*/\1/p'; }
+decode_llama() { "$LB" -m "$f" -t "$THREADS" -p 0 -n 64 -r 3 -o json 2>/dev/null | jq '.[0].avg_ts'; }
+for who in shoal ${LB:+llama}; do
+	idle=$(decode_$who)
+	sh -c 'while :; do :; done' &
+	hog=$!
+	busy=$(decode_$who)
+	kill "$hog"
+	printf '%-10s generation %.1f tok/s idle, %.1f tok/s busy (%.2f of idle)\n' "$who:" "$idle" "$busy" "$(bc -l <<<"$busy / $idle")"
+done
 
 if [ -x build/bench_tokenize ]; then
 	echo "== tokenizer"

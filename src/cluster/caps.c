@@ -147,7 +147,7 @@ static void os_name(char *out, size_t cap)
 typedef struct {
 	uint8_t *buf;
 	size_t pages;             /* buf holds pages * 4096 bytes */
-	uint64_t *sink;           /* [nth * 8]: one cache line per thread, so the sums are not optimized away */
+	uint64_t *sink;           /* [shares * 8]: one cache line per share, so the sums are not optimized away */
 } bw_job;
 
 static void bw_range(const bw_job *j, int ith, int nth, size_t *lo, size_t *hi)
@@ -202,7 +202,7 @@ static double measure_bandwidth(pool *p)
 		madvise(j.buf, bytes, MADV_HUGEPAGE); /* advice only: no huge pages is fine */
 #endif
 	}
-	j.sink = sh_alloc(sizeof(uint64_t) * 8 * (size_t)nth);
+	j.sink = sh_alloc(sizeof(uint64_t) * 8 * (size_t)pool_shares(p));
 	double best = 0, t0 = sh_time_sec(), t_fill = 0;
 	int passes = 0;
 	if (j.buf && j.sink) {

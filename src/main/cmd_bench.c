@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "compute/quant.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,7 +17,7 @@
 typedef struct {
 	const uint64_t *buf;
 	size_t n;
-	uint64_t sum[64];
+	_Atomic uint64_t sum; /* keeps the loads */
 } bw_job;
 
 static void bw_task(void *arg, int ith, int nth)
@@ -28,7 +29,8 @@ static void bw_task(void *arg, int ith, int nth)
 	for (size_t i = (size_t)lo * 4096; i < (size_t)hi * 4096; i += 8)
 		for (int k = 0; k < 8; k++)
 			acc[k] += j->buf[i + k];
-	j->sum[ith & 63] = acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7];
+	atomic_fetch_add_explicit(&j->sum, acc[0] + acc[1] + acc[2] + acc[3] + acc[4] + acc[5] + acc[6] + acc[7],
+				  memory_order_relaxed);
 }
 
 /* best of several passes over a buffer much larger than the caches, in bytes/s */

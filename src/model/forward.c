@@ -321,7 +321,8 @@ uint64_t model_ctx_bytes(const model_hparams *hp, int n_batch, int n_threads, in
 		row += r.floats[i] * sizeof(float);
 	for (int s = 0; s < XQ_N; s++)
 		row += r.xq_stride[s];
-	return row * (uint64_t)n_batch + sizeof(float) * (uint64_t)att_scratch_len(n_ctx, hp->head_dim) * (uint64_t)n_threads;
+	return row * (uint64_t)n_batch +
+	       sizeof(float) * (uint64_t)att_scratch_len(n_ctx, hp->head_dim) * (uint64_t)pool_shares_of(n_threads);
 }
 
 model_ctx *model_ctx_init(model *m, pool *p, int n_batch)
@@ -386,7 +387,7 @@ static int forward_check(model_ctx *c, const model_batch *b)
 	}
 	int len = att_scratch_len(max_ctx, m->hp.head_dim);
 	if (len > c->scores_len) {
-		float *s = sh_alloc(sizeof(float) * (size_t)len * pool_size(c->p));
+		float *s = sh_alloc(sizeof(float) * (size_t)len * pool_shares(c->p));
 		if (!s)
 			return SH_ENOMEM;
 		sh_free(c->scores);

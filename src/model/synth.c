@@ -235,7 +235,7 @@ int synth_write(const char *preset, const char *type, const char *vocab_path, ui
 	SH_ASSERT(s.n_t <= max_t);
 	s.max_in = SH_MAX(SH_MAX(p->dim, p->ffn), q_dim);
 	if (!(s.pool = pool_init(n_threads > 0 ? n_threads : sh_cpu_count())) ||
-	    !(s.tmp = malloc(sizeof(float) * (size_t)s.max_in * (size_t)pool_size(s.pool))))
+	    !(s.tmp = malloc(sizeof(float) * (size_t)s.max_in * (size_t)pool_shares(s.pool))))
 		goto done;
 	double t0 = sh_time_sec();
 	if (n_parts > 1) {

@@ -1,6 +1,7 @@
 /*
- * test_pool.c - the fork-join pool: every thread runs each step exactly once, steps do not
- * overlap, the split covers a range exactly, and idle workers sleep instead of spinning.
+ * test_pool.c - the fork-join pool: every share of a step runs exactly once, steps do not
+ * overlap, the other threads take the shares of a stalled one, the split covers a range exactly,
+ * and idle workers sleep instead of spinning.
  */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
@@ -11,17 +12,18 @@
 #include "base/pool.h"
 
 typedef struct {
-	_Atomic int calls[8];
+	_Atomic int calls[64];
 	_Atomic int in_step;
 	_Atomic int overlap;
 	int step;
+	_Atomic int cur;
 	int *cells; /* [1000] */
 } pool_probe;
 
 static void probe_task(void *arg, int ith, int nth)
 {
 	pool_probe *p = arg;
-	if (atomic_fetch_add(&p->in_step, 1) >= nth)
+	if (atomic_fetch_add(&p->in_step, 1) >= nth || p->step != atomic_load(&p->cur))
 		atomic_store(&p->overlap, 1);
 	atomic_fetch_add(&p->calls[ith], 1);
 	int lo, hi;
@@ -31,21 +33,24 @@ static void probe_task(void *arg, int ith, int nth)
 	atomic_fetch_sub(&p->in_step, 1);
 }
 
-Test(pool, every_thread_each_step)
+Test(pool, every_share_each_step)
 {
 	for (int nth = 1; nth <= 4; nth++) {
 		pool *pl = pool_init(nth);
 		cr_assert(pl);
 		cr_assert_eq(pool_size(pl), nth);
+		int shares = pool_shares(pl);
+		cr_assert_eq(shares, nth == 1 ? 1 : nth * POOL_SHARES_PER_THREAD);
 		pool_probe p = { .cells = calloc(1000, sizeof(int)) };
 		int sum = 0;
-		for (int s = 1; s <= 200; s++) {
+		for (int s = 1; s <= 2000; s++) {
 			p.step = s;
+			atomic_store(&p.cur, s);
 			sum += s;
 			pool_run(pl, probe_task, &p);
 		}
-		for (int i = 0; i < nth; i++)
-			cr_assert_eq(atomic_load(&p.calls[i]), 200, "thread %d of %d", i, nth);
+		for (int i = 0; i < shares; i++)
+			cr_assert_eq(atomic_load(&p.calls[i]), 2000, "share %d of %d", i, shares);
 		for (int i = 0; i < 1000; i++)
 			cr_assert_eq(p.cells[i], sum, "cell %d", i);
 		cr_assert_eq(atomic_load(&p.overlap), 0);
@@ -53,6 +58,42 @@ Test(pool, every_thread_each_step)
 		pool_free(pl);
 	}
 	pool_free(NULL);
+}
+
+typedef struct {
+	_Atomic int finished;
+	_Atomic int timed_out;
+} stall_probe;
+
+/* share 0 waits until every other share has finished: only other threads can run them */
+static void stall_task(void *arg, int ith, int nth)
+{
+	stall_probe *p = arg;
+	if (ith == 0) {
+		double t0 = sh_time_sec();
+		while (atomic_load(&p->finished) < nth - 1)
+			if (sh_time_sec() - t0 > 10) {
+				atomic_store(&p->timed_out, 1);
+				break;
+			}
+		return;
+	}
+	atomic_fetch_add(&p->finished, 1);
+}
+
+/* a thread held up in one share (descheduled by the OS, say) holds up only that share */
+Test(pool, stalled_thread_holds_one_share)
+{
+	for (int nth = 2; nth <= 3; nth++) {
+		pool *pl = pool_init(nth);
+		for (int r = 0; r < 20; r++) {
+			stall_probe p = { 0 };
+			pool_run(pl, stall_task, &p);
+			cr_assert_eq(atomic_load(&p.timed_out), 0, "%d threads: the other shares waited for the stalled one", nth);
+			cr_assert_eq(atomic_load(&p.finished), pool_shares(pl) - 1);
+		}
+		pool_free(pl);
+	}
 }
 
 Test(pool, split_covers_range)
