@@ -9,7 +9,9 @@
 #      llama-bench's the same way when there is one;
 #      tokenizer encode MB/s; structured output: jsonc mask + accept per token (mean, p99)
 #   4. the HTTP API (bench/api_bench.sh): API generation tok/s over `shoal generate`, time to first
-#      token, aggregate tok/s of 1, 4 and 8 concurrent streams
+#      token, aggregate tok/s of 1, 4 and 8 concurrent streams; with a llama-server (LLAMA_SERVER,
+#      beside llama-bench or on PATH) the aggregate of 4 and 8 streams against it
+#      (bench/streams_bench.mjs)
 #   5. the cluster (bench/cluster_bench.sh): single-stream tok/s of 1-4 local pipeline nodes over one
 #      node, PING round trip per hop, aggregate tok/s of 4 streams
 #   6. LAN sharing (tests/system/cluster_share.sh, root only: network namespaces, the hub behind
@@ -90,6 +92,14 @@ fi
 if command -v node >/dev/null; then
 	echo "== HTTP API (tinyllama-1.1b q4_0, $THREADS threads)"
 	SHOAL="$SHOAL" THREADS="$THREADS" REPEATS="${REPEATS:-5}" bench/api_bench.sh "$M/tinyllama-1.1b-q4_0.gguf"
+	# llama.cpp's llama-server, when the user has one (LLAMA_SERVER, else beside llama-bench or on PATH)
+	LS=${LLAMA_SERVER:-$( { [ -n "$LB" ] && [ -x "$(dirname "$LB")/llama-server" ] && echo "$(dirname "$LB")/llama-server"; } || command -v llama-server || true)}
+	echo "== concurrent streams against llama-server (tinyllama-1.1b q4_0, $THREADS threads, 32 tokens each)"
+	if [ -n "$LS" ]; then
+		SHOAL="$SHOAL" node bench/streams_bench.mjs "$M/tinyllama-1.1b-q4_0.gguf" "$LS" "$THREADS" 32 "${REPEATS:-5}"
+	else
+		echo "(skipped: no llama-server in LLAMA_SERVER, beside llama-bench or on PATH)"
+	fi
 	echo "== cluster (tinyllama-1.1b q4_0, -t 1 per node, loopback)"
 	SHOAL="$SHOAL" REPEATS="${REPEATS:-5}" bench/cluster_bench.sh "$M/tinyllama-1.1b-q4_0.gguf"
 fi

@@ -1,20 +1,25 @@
 /*
  * quant_avx512.c - AVX-512 (F/BW/VL/DQ) + VNNI kernels, x86-64 only.
  *
- * Integer dots use vpdpbusd (u8 x s8, four products summed into each int32 lane). Where the
- * data come in 16/32-byte pieces (Q4_0, Q8_0, Q4_K, Q5_K) the kernels use the 256-bit (VL)
- * forms: on cores with a 256-bit datapath (Zen 4, this project's machines) a zmm op costs two
- * ymm ops, and assembling zmm from 18/34-byte blocks costs extra cross-lane shuffles; measured
- * (bench/bench_kernels.c) the ymm forms were faster. Q6_K and the float formats use zmm.
- *   Q4_0: two blocks per ymm, levels 0..15 unsigned: sum (q-8)*y = dpbusd(q, y) - dpbusd(8, y).
- *   Q8_0: the sign trick, dpbusd(|x|, y with x's sign); exact unless y = -128 where x < 0, which
- *         our activation quantizer (and ggml's) never produces (it stays within -127..127).
+ * Integer dots use vpdpbusd (u8 x s8, four products summed into each int32 lane).
+ *   Q4_0: four blocks per zmm (16 nibble bytes each, inserted at 128-bit lanes), levels 0..15
+ *         unsigned: sum (q-8)*y = dpbusd(q, y) - dpbusd(8, y); the second term depends on the
+ *         activations alone, so a tile computes it once per column and every row's sum starts
+ *         from it.
+ *   Q8_0: two blocks per zmm, x + 128 unsigned (x ^ 0x80): sum x*y = dpbusd(x ^ 0x80, y) -
+ *         128 * sum y, exact for any int8 values; the second term again once per column.
+ *   Q4_0/Q8_0 scales: four blocks' f16 scales converted at once (vcvtph2ps) and spread to their
+ *         blocks' lanes by one permute. A row's last 1-3 blocks pair with a zero block. On this
+ *         project's Zen 5 machines a zmm op costs what a ymm one does (measured: vpdpbusd zmm and
+ *         ymm run at the same rate), so these went to twice the blocks per instruction of their ymm
+ *         forms (quant_tile_x86.h, the AVX2 set): prefill and decode of Q4_0 and Q8_0 went up
+ *         10-25% (docs/performance.md).
  *   K-quants: levels are unsigned; dpbusd gives one int32 per 4 elements (|v| < 2^15), vpdpwssd
  *         with the sub-block scale (an int16 zero-extended in each int32 lane) scales and
  *         accumulates in one step; Q6_K's -32 offset goes through the activation bsums. Each
  *         super-block's int32 lanes are summed exactly, then added in scalar float with the
  *         reference's expression (quant_k4_term / quant_k6_term): bit-identical to the reference.
- * Q4_0/Q8_0: each (pair of) block(s) is converted to float once; one horizontal sum at the end.
+ *         Q4_K and Q5_K use the 256-bit (VL) forms, Q6_K zmm.
  * Float row tails use masked loads. Quantizers give bit-identical output to the reference ones.
  */
 #include "compute/quant.h"
@@ -171,80 +176,276 @@ void axpy_q8_0_avx512(int n, float a, const void *vx, float *y)
 }
 
 /* ---------------------------------------------------------------- Q4_0 x Q8_0 */
-/* [d0 x4, d1 x4] */
-static FORCE_INLINE __m256 two_scales_x4(float d0, float d1) { return _mm256_setr_m128(_mm_set1_ps(d0), _mm_set1_ps(d1)); }
-
 /*
- * Two blocks per ymm (on 256-bit-datapath cores such as Zen 4 a zmm costs two ymm ops and its
- * cross-lane shuffles more, so 256-bit VNNI is as fast and simpler): q holds the nibble bytes
- * [block 0 | block 1]; its low nibbles (elements 0..15 of each block) meet y_lo, the high ones
- * (elements 16..31) y_hi. Returns sum (q-8)*y in int32 lanes 0-3 (block 0), 4-7 (block 1).
+ * Four blocks per zmm: q holds the nibble bytes [block 0 | 1 | 2 | 3] (16 bytes each); its low
+ * nibbles (elements 0..15 of each block) meet y_lo, the high ones (16..31) y_hi. sum (q-8)*y =
+ * dpbusd(q, y) - 8 * sum y: the -8 * sum y term depends on y alone, so the tile computes it once
+ * per column for all its rows. The four blocks' scales are converted together (vcvtph2ps) and
+ * spread to the lanes of their blocks (lanes 4j..4j+3: block j). A row's last 1-3 blocks take
+ * the zero block for the missing ones (scale 0, no quants).
  */
-static FORCE_INLINE __m256 q4_0_dot2(__m256i q, __m256i y_lo, __m256i y_hi)
+static const block_q4_0 q4_0_zero;
+static const block_q8_0 q8_0_zero;
+
+/* 16 bytes at each of p0..p3 as one zmm */
+static FORCE_INLINE __m512i load_4x128(const void *p0, const void *p1, const void *p2, const void *p3)
 {
-	const __m256i m4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
-	__m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-	__m256i p = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, y_lo), hi, y_hi);
-	__m256i s8 = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, y_lo), eight, y_hi);
-	return _mm256_cvtepi32_ps(_mm256_sub_epi32(p, s8));
+	__m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p0));
+	v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)p1), 1);
+	v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)p2), 2);
+	return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)p3), 3);
 }
 
-static FORCE_INLINE __m256 q4_0_pair_dot(const block_q4_0 *x, const block_q8_0 *y)
+/* four f16 as f32 */
+static FORCE_INLINE __m128 f16x4(sh_f16 a, sh_f16 b, sh_f16 c, sh_f16 d)
 {
-	return q4_0_dot2(load_2x128(x[0].qs, x[1].qs), load_2x128(y[0].qs, y[1].qs), load_2x128(y[0].qs + 16, y[1].qs + 16));
+	return _mm_cvtph_ps(_mm_setr_epi16((short)a, (short)b, (short)c, (short)d, 0, 0, 0, 0));
 }
 
-/* one block, in lanes 0-3 (lanes 4-7 are 0) */
-static FORCE_INLINE __m256 q4_0_single_dot(const block_q4_0 *x, const block_q8_0 *y)
+/* [v0 x4, v1 x4, v2 x4, v3 x4] */
+static FORCE_INLINE __m512 spread_x4(__m128 v)
 {
-	return q4_0_dot2(_mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)x->qs)),
-			 _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)y->qs)),
-			 _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(y->qs + 16))));
+	return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_castps128_ps512(v));
 }
 
-static FORCE_INLINE float q4_0_scale(const block_q4_0 *x, const block_q8_0 *y) { return sh_f16_to_f32(x->d) * sh_f16_to_f32(y->d); }
+/* blocks i..i+3 of a row (the zero block past nb: only when tail, a constant) */
+typedef struct { const block_q4_0 *b[4]; } q4_0_four;
+typedef struct { const block_q8_0 *b[4]; } q8_0_four;
+
+static FORCE_INLINE q4_0_four q4_0_four_at(const block_q4_0 *x, int i, int nb, const bool tail)
+{
+	q4_0_four f;
+	for (int j = 0; j < 4; j++)
+		f.b[j] = !tail || i + j < nb ? x + i + j : &q4_0_zero;
+	return f;
+}
+
+static FORCE_INLINE q8_0_four q8_0_four_at(const block_q8_0 *y, int i, int nb, const bool tail)
+{
+	q8_0_four f;
+	for (int j = 0; j < 4; j++)
+		f.b[j] = !tail || i + j < nb ? y + i + j : &q8_0_zero;
+	return f;
+}
+
+typedef struct { __m512i lo, hi; } nibbles;
+
+static FORCE_INLINE nibbles q4_0_unpack(const q4_0_four *x)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	__m512i q = load_4x128(x->b[0]->qs, x->b[1]->qs, x->b[2]->qs, x->b[3]->qs);
+	return (nibbles){ _mm512_and_si512(q, m4), _mm512_and_si512(_mm512_srli_epi16(q, 4), m4) };
+}
+
+static FORCE_INLINE __m128 q4_0_scales(const q4_0_four *x) { return f16x4(x->b[0]->d, x->b[1]->d, x->b[2]->d, x->b[3]->d); }
+static FORCE_INLINE __m128 q8_0_scales(const q8_0_four *y) { return f16x4(y->b[0]->d, y->b[1]->d, y->b[2]->d, y->b[3]->d); }
+
+typedef struct { __m512i lo, hi, start; } q8_0_halves;
+
+/* the activation blocks' elements 0..15 and 16..31, and -8 * their sums (the start of each sum) */
+static FORCE_INLINE q8_0_halves q8_0_split(const q8_0_four *y)
+{
+	const __m512i eight = _mm512_set1_epi8(8);
+	q8_0_halves h = { load_4x128(y->b[0]->qs, y->b[1]->qs, y->b[2]->qs, y->b[3]->qs),
+			  load_4x128(y->b[0]->qs + 16, y->b[1]->qs + 16, y->b[2]->qs + 16, y->b[3]->qs + 16),
+			  _mm512_setzero_si512() };
+	__m512i s8 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, h.lo), eight, h.hi);
+	h.start = _mm512_sub_epi32(_mm512_setzero_si512(), s8);
+	return h;
+}
+
+static FORCE_INLINE __m512 q4_0_dot4(const nibbles *q, const q8_0_halves *y)
+{
+	return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(y->start, q->lo, y->lo), q->hi, y->hi));
+}
+
+static FORCE_INLINE __m512 q4_0_dot_step(__m512 acc, const block_q4_0 *x, const block_q8_0 *y, int i, int nb, const bool tail)
+{
+	q4_0_four xf = q4_0_four_at(x, i, nb, tail);
+	q8_0_four yf = q8_0_four_at(y, i, nb, tail);
+	nibbles q = q4_0_unpack(&xf);
+	q8_0_halves h = q8_0_split(&yf);
+	return _mm512_fmadd_ps(spread_x4(_mm_mul_ps(q4_0_scales(&xf), q8_0_scales(&yf))), q4_0_dot4(&q, &h), acc);
+}
 
 void vec_dot_q4_0_avx512(int n, float *s, const void *vx, const void *vy)
 {
 	const block_q4_0 *x = vx;
 	const block_q8_0 *y = vy;
 	const int nb = n / QK4_0;
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	__m512 acc = _mm512_setzero_ps();
 	int i = 0;
-	for (; i + 4 <= nb; i += 4) {
-		__m256 d0 = two_scales_x4(q4_0_scale(&x[i], &y[i]), q4_0_scale(&x[i + 1], &y[i + 1]));
-		__m256 d1 = two_scales_x4(q4_0_scale(&x[i + 2], &y[i + 2]), q4_0_scale(&x[i + 3], &y[i + 3]));
-		acc0 = _mm256_fmadd_ps(d0, q4_0_pair_dot(x + i, y + i), acc0);
-		acc1 = _mm256_fmadd_ps(d1, q4_0_pair_dot(x + i + 2, y + i + 2), acc1);
-	}
-	for (; i < nb; i++)
-		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(q4_0_scale(&x[i], &y[i])), q4_0_single_dot(x + i, y + i), acc0);
-	*s = hsum_f32x8(_mm256_add_ps(acc0, acc1));
+	for (; i + 4 <= nb; i += 4)
+		acc = q4_0_dot_step(acc, x, y, i, nb, false);
+	if (i < nb)
+		acc = q4_0_dot_step(acc, x, y, i, nb, true);
+	*s = hsum_f32x16(acc);
 }
 
-/* ---------------------------------------------------------------- Q8_0 x Q8_0 */
-/* sum x*y of one block as 8 int32 lanes: |x| * (y with x's sign); see the file comment */
-static FORCE_INLINE __m256 q8_0_block_dot(const block_q8_0 *x, const block_q8_0 *y)
+/* a tile's step (tile_zmm_pass): each row unpacked once and each column split once, for all of
+ * the other side */
+static FORCE_INLINE void tile_q4_0_step(__m512 acc[4][4], const uint8_t *x, size_t bx, const uint8_t *y, size_t by, int i,
+					int nb, const int nr, const int nc, const bool tail)
 {
-	__m256i qx = _mm256_loadu_si256((const __m256i *)x->qs), qy = _mm256_loadu_si256((const __m256i *)y->qs);
-	return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(qx), _mm256_sign_epi8(qy, qx)));
+	nibbles q[4];
+	__m512 dx[4];
+	for (int r = 0; r < nr; r++) {
+		q4_0_four f = q4_0_four_at((const block_q4_0 *)(x + r * bx), i, nb, tail);
+		q[r] = q4_0_unpack(&f);
+		dx[r] = spread_x4(q4_0_scales(&f));
+	}
+	for (int c = 0; c < nc; c++) {
+		q8_0_four f = q8_0_four_at((const block_q8_0 *)(y + c * by), i, nb, tail);
+		q8_0_halves h = q8_0_split(&f);
+		__m512 dy = spread_x4(q8_0_scales(&f));
+		for (int r = 0; r < nr; r++)
+			acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dx[r], dy), q4_0_dot4(&q[r], &h), acc[r][c]);
+	}
+}
+
+
+/* ---------------------------------------------------------------- Q8_0 x Q8_0 */
+/*
+ * Two blocks per zmm, with x + 128 unsigned (x ^ 0x80): sum x * y = dpbusd(x ^ 0x80, y) - 128 *
+ * sum y, exact for any int8 values. The -128 * sum y term depends on y alone (the tile computes it
+ * once per column). Scales: four blocks' converted together, spread to lanes 8j..8j+7 of their
+ * block's half.
+ */
+/* 32 bytes at p and 32 at q as one zmm */
+static FORCE_INLINE __m512i load_2x256(const void *p, const void *q)
+{
+	return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
+				  _mm256_loadu_si256((const __m256i *)q), 1);
+}
+
+/* [v(2h) x8, v(2h+1) x8] */
+static FORCE_INLINE __m512 spread_x8(__m128 v, const int h)
+{
+	return _mm512_permutexvar_ps(_mm512_setr_epi32(2 * h, 2 * h, 2 * h, 2 * h, 2 * h, 2 * h, 2 * h, 2 * h, 2 * h + 1,
+						       2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h + 1,
+						       2 * h + 1),
+				     _mm512_castps128_ps512(v));
+}
+
+/* blocks 2h and 2h+1 of f: x ^ 0x80 (weights) */
+static FORCE_INLINE __m512i q8_0_biased(const q8_0_four *f, const int h)
+{
+	return _mm512_xor_si512(load_2x256(f->b[2 * h]->qs, f->b[2 * h + 1]->qs), _mm512_set1_epi8((char)0x80));
+}
+
+/* blocks 2h and 2h+1 of f (activations), and -128 * their sums (the start of each sum) */
+typedef struct { __m512i q, start; } q8_0_pair;
+
+static FORCE_INLINE q8_0_pair q8_0_pair_of(const q8_0_four *f, const int h)
+{
+	q8_0_pair p = { load_2x256(f->b[2 * h]->qs, f->b[2 * h + 1]->qs), _mm512_setzero_si512() };
+	p.start = _mm512_sub_epi32(p.start, _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), p.q));
+	return p;
+}
+
+static FORCE_INLINE __m512 q8_0_dot2(__m512i biased, const q8_0_pair *y)
+{
+	return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(y->start, biased, y->q));
+}
+
+static FORCE_INLINE void q8_0_dot_step(__m512 acc[2], const block_q8_0 *x, const block_q8_0 *y, int i, int nb, const bool tail)
+{
+	q8_0_four xf = q8_0_four_at(x, i, nb, tail), yf = q8_0_four_at(y, i, nb, tail);
+	__m128 d = _mm_mul_ps(q8_0_scales(&xf), q8_0_scales(&yf));
+	q8_0_pair y0 = q8_0_pair_of(&yf, 0), y1 = q8_0_pair_of(&yf, 1);
+	acc[0] = _mm512_fmadd_ps(spread_x8(d, 0), q8_0_dot2(q8_0_biased(&xf, 0), &y0), acc[0]);
+	acc[1] = _mm512_fmadd_ps(spread_x8(d, 1), q8_0_dot2(q8_0_biased(&xf, 1), &y1), acc[1]);
 }
 
 void vec_dot_q8_0_avx512(int n, float *s, const void *vx, const void *vy)
 {
 	const block_q8_0 *x = vx, *y = vy;
 	const int nb = n / QK8_0;
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	__m512 acc[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() };
 	int i = 0;
-	for (; i + 2 <= nb; i += 2) {
-		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(sh_f16_to_f32(x[i].d) * sh_f16_to_f32(y[i].d)), q8_0_block_dot(&x[i], &y[i]), acc0);
-		acc1 = _mm256_fmadd_ps(_mm256_set1_ps(sh_f16_to_f32(x[i + 1].d) * sh_f16_to_f32(y[i + 1].d)),
-				       q8_0_block_dot(&x[i + 1], &y[i + 1]), acc1);
-	}
+	for (; i + 4 <= nb; i += 4)
+		q8_0_dot_step(acc, x, y, i, nb, false);
 	if (i < nb)
-		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(sh_f16_to_f32(x[i].d) * sh_f16_to_f32(y[i].d)), q8_0_block_dot(&x[i], &y[i]), acc0);
-	*s = hsum_f32x8(_mm256_add_ps(acc0, acc1));
+		q8_0_dot_step(acc, x, y, i, nb, true);
+	*s = hsum_f32x16(_mm512_add_ps(acc[0], acc[1]));
 }
+
+static FORCE_INLINE void tile_q8_0_step(__m512 acc[4][4], const uint8_t *x, size_t bx, const uint8_t *y, size_t by, int i,
+					int nb, const int nr, const int nc, const bool tail)
+{
+	q8_0_four xf[4], yf[4];
+	__m128 dx[4], dy[4];
+	for (int r = 0; r < nr; r++) {
+		xf[r] = q8_0_four_at((const block_q8_0 *)(x + r * bx), i, nb, tail);
+		dx[r] = q8_0_scales(&xf[r]);
+	}
+	for (int c = 0; c < nc; c++) {
+		yf[c] = q8_0_four_at((const block_q8_0 *)(y + c * by), i, nb, tail);
+		dy[c] = q8_0_scales(&yf[c]);
+	}
+	for (int h = 0; h < 2; h++) {
+		if (tail && i + 2 * h >= nb)
+			break;
+		__m512i q[4];
+		__m512 sx[4];
+		for (int r = 0; r < nr; r++) {
+			q[r] = q8_0_biased(&xf[r], h);
+			sx[r] = spread_x8(dx[r], h);
+		}
+		for (int c = 0; c < nc; c++) {
+			q8_0_pair p = q8_0_pair_of(&yf[c], h);
+			__m512 sy = spread_x8(dy[c], h);
+			for (int r = 0; r < nr; r++)
+				acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(sx[r], sy), q8_0_dot2(q[r], &p), acc[r][c]);
+		}
+	}
+}
+
+/* Q4_0 and Q8_0 tiles: nr rows x up to 4 columns per pass (16 zmm accumulators), four blocks
+ * per step (tile_q4_0_step, tile_q8_0_step; the type is a constant) */
+static FORCE_INLINE void tile_zmm_pass(int n, float *s, size_t ld, const uint8_t *x, size_t bx, const uint8_t *y,
+				       size_t by, const int nr, const int nc, const int type)
+{
+	__m512 acc[4][4];
+	for (int r = 0; r < nr; r++)
+		for (int c = 0; c < nc; c++)
+			acc[r][c] = _mm512_setzero_ps();
+	const int nb = n / QK8_0;
+	int i = 0;
+	for (; i + 4 <= nb; i += 4)
+		if (type == QT_Q4_0)
+			tile_q4_0_step(acc, x, bx, y, by, i, nb, nr, nc, false);
+		else
+			tile_q8_0_step(acc, x, bx, y, by, i, nb, nr, nc, false);
+	if (i < nb && type == QT_Q4_0)
+		tile_q4_0_step(acc, x, bx, y, by, i, nb, nr, nc, true);
+	else if (i < nb)
+		tile_q8_0_step(acc, x, bx, y, by, i, nb, nr, nc, true);
+	for (int r = 0; r < nr; r++)
+		for (int c = 0; c < nc; c++)
+			s[c * ld + r] = hsum_f32x16(acc[r][c]);
+}
+
+static FORCE_INLINE void tile_zmm(int n, float *s, size_t ld, const uint8_t *x, size_t bx, const uint8_t *y, size_t by,
+				  const int nr, const int nc, const int type)
+{
+	for (int c = 0; c < nc; c += 4)
+		tile_zmm_pass(n, s + c * ld, ld, x, bx, y + c * by, by, nr, nc - c < 4 ? nc - c : 4, type);
+}
+
+static FORCE_INLINE void tile_q4_0(int n, float *s, size_t ld, const uint8_t *x, size_t bx, const uint8_t *y, size_t by,
+				   const int nr, const int nc)
+{
+	tile_zmm(n, s, ld, x, bx, y, by, nr, nc, QT_Q4_0);
+}
+
+static FORCE_INLINE void tile_q8_0(int n, float *s, size_t ld, const uint8_t *x, size_t bx, const uint8_t *y, size_t by,
+				   const int nr, const int nc)
+{
+	tile_zmm(n, s, ld, x, bx, y, by, nr, nc, QT_Q8_0);
+}
+#define TILE_OWN_Q4_0 /* quant_tile_x86.h's ymm tiles of these two are the AVX2 ones */
+#define TILE_OWN_Q8_0
 
 void quantize_q8_0_avx512(const float *x, void *vy, int64_t n)
 {

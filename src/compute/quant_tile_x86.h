@@ -9,6 +9,8 @@
  * compiled for its constant nr and nc, so loops unroll and accumulators live in registers.
  *
  * Included once by each of the two files after they define:
+ *   TILE_OWN_Q4_0, TILE_OWN_Q8_0   (optional) the file has its own tile_q4_0 / tile_q8_0 (AVX-512:
+ *                         several blocks per zmm)
  *   FORCE_INLINE
  *   TILE_SFX              the kernel suffix: avx2 or avx512
  *   TILE_VNNI             1 if dot_u8s8 is vpdpbusd (sums of u8 * s8 cannot saturate)
@@ -109,6 +111,7 @@ static FORCE_INLINE void tile_store_lanes(float *s, size_t ld, __m256 v, const i
 		s[c * ld] = f[c];
 }
 
+#ifndef TILE_OWN_Q4_0
 /* ---------------------------------------------------------------- Q4_0 x Q8_0 */
 /* blocks i (and i+1 if two) of every row and column: lanes 0-3 block i, 4-7 block i+1 */
 static FORCE_INLINE void tile_q4_0_step(__m256 acc[TILE_R][TILE_C0], const uint8_t *x, size_t bx, const uint8_t *y,
@@ -139,6 +142,8 @@ static FORCE_INLINE void tile_q4_0_step(__m256 acc[TILE_R][TILE_C0], const uint8
 	}
 }
 
+#endif
+
 /* float accumulators to s */
 static FORCE_INLINE void tile_store_acc(float *s, size_t ld, __m256 acc[TILE_R][TILE_C0], const int nr, const int nc)
 {
@@ -147,6 +152,7 @@ static FORCE_INLINE void tile_store_acc(float *s, size_t ld, __m256 acc[TILE_R][
 			s[c * ld + r] = tile_hsum_f32x8(acc[r][c]);
 }
 
+#ifndef TILE_OWN_Q4_0
 static FORCE_INLINE void tile_q4_0_pass(int n, float *s, size_t ld, const uint8_t *x, size_t bx, const uint8_t *y,
 					size_t by, const int nr, const int nc)
 {
@@ -162,7 +168,9 @@ static FORCE_INLINE void tile_q4_0_pass(int n, float *s, size_t ld, const uint8_
 		tile_q4_0_step(acc, x, bx, y, by, i, nr, nc, false);
 	tile_store_acc(s, ld, acc, nr, nc);
 }
+#endif
 
+#ifndef TILE_OWN_Q8_0
 /* ---------------------------------------------------------------- Q8_0 x Q8_0 */
 /*
  * With VNNI: sum x * y = sum (x + 128) * y - 128 * sum y, x + 128 unsigned (x ^ 0x80), so the
@@ -200,6 +208,7 @@ static FORCE_INLINE void tile_q8_0_pass(int n, float *s, size_t ld, const uint8_
 	}
 	tile_store_acc(s, ld, acc, nr, nc);
 }
+#endif
 
 /* ---------------------------------------------------------------- Q4_K, Q5_K x Q8_K */
 /*
@@ -356,19 +365,23 @@ typedef void (*tile_fn)(int n, float *s, size_t ld, const uint8_t *x, size_t bx,
 	}
 
 /* Q4_0, Q8_0: passes of up to TILE_C0 columns */
+#ifndef TILE_OWN_Q4_0
 static FORCE_INLINE void tile_q4_0(int n, float *s, size_t ld, const uint8_t *x, size_t bx, const uint8_t *y, size_t by,
 				   const int nr, const int nc)
 {
 	for (int c = 0; c < nc; c += TILE_C0)
 		tile_q4_0_pass(n, s + c * ld, ld, x, bx, y + c * by, by, nr, nc - c < TILE_C0 ? nc - c : TILE_C0);
 }
+#endif
 
+#ifndef TILE_OWN_Q8_0
 static FORCE_INLINE void tile_q8_0(int n, float *s, size_t ld, const uint8_t *x, size_t bx, const uint8_t *y, size_t by,
 				   const int nr, const int nc)
 {
 	for (int c = 0; c < nc; c += TILE_C0)
 		tile_q8_0_pass(n, s + c * ld, ld, x, bx, y + c * by, by, nr, nc - c < TILE_C0 ? nc - c : TILE_C0);
 }
+#endif
 
 static FORCE_INLINE void tile_q4_K(int n, float *s, size_t ld, const uint8_t *x, size_t bx, const uint8_t *y, size_t by,
 				   const int nr, const int nc)

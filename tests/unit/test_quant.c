@@ -697,7 +697,7 @@ Test(quant, gemm_tiles)
 	simd_set sets[4];
 	int ns = kernel_sets(sets, true);
 	static const int types[] = { QT_F32, QT_F16, QT_BF16, QT_Q4_0, QT_Q8_0, QT_Q4_K, QT_Q5_K, QT_Q6_K };
-	static const int nblocks[] = { 1, 2, 3, 5, 8 };
+	static const int nblocks[] = { 1, 2, 3, 4, 5, 7, 8, 9 };
 	sh_rng r;
 	sh_rng_seed(&r, 2718);
 	enum { R = QUANT_TILE_R, C = QUANT_TILE_C, LD = QUANT_TILE_R + 3 };
