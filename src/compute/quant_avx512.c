@@ -259,29 +259,6 @@ static FORCE_INLINE __m512 q4_0_dot4(const nibbles *q, const q8_0_halves *y)
 	return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(y->start, q->lo, y->lo), q->hi, y->hi));
 }
 
-static FORCE_INLINE __m512 q4_0_dot_step(__m512 acc, const block_q4_0 *x, const block_q8_0 *y, int i, int nb, const bool tail)
-{
-	q4_0_four xf = q4_0_four_at(x, i, nb, tail);
-	q8_0_four yf = q8_0_four_at(y, i, nb, tail);
-	nibbles q = q4_0_unpack(&xf);
-	q8_0_halves h = q8_0_split(&yf);
-	return _mm512_fmadd_ps(spread_x4(_mm_mul_ps(q4_0_scales(&xf), q8_0_scales(&yf))), q4_0_dot4(&q, &h), acc);
-}
-
-void vec_dot_q4_0_avx512(int n, float *s, const void *vx, const void *vy)
-{
-	const block_q4_0 *x = vx;
-	const block_q8_0 *y = vy;
-	const int nb = n / QK4_0;
-	__m512 acc = _mm512_setzero_ps();
-	int i = 0;
-	for (; i + 4 <= nb; i += 4)
-		acc = q4_0_dot_step(acc, x, y, i, nb, false);
-	if (i < nb)
-		acc = q4_0_dot_step(acc, x, y, i, nb, true);
-	*s = hsum_f32x16(acc);
-}
-
 /* a tile's step (tile_zmm_pass): each row unpacked once and each column split once, for all of
  * the other side */
 static FORCE_INLINE void tile_q4_0_step(__m512 acc[4][4], const uint8_t *x, size_t bx, const uint8_t *y, size_t by, int i,
@@ -346,28 +323,6 @@ static FORCE_INLINE q8_0_pair q8_0_pair_of(const q8_0_four *f, const int h)
 static FORCE_INLINE __m512 q8_0_dot2(__m512i biased, const q8_0_pair *y)
 {
 	return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(y->start, biased, y->q));
-}
-
-static FORCE_INLINE void q8_0_dot_step(__m512 acc[2], const block_q8_0 *x, const block_q8_0 *y, int i, int nb, const bool tail)
-{
-	q8_0_four xf = q8_0_four_at(x, i, nb, tail), yf = q8_0_four_at(y, i, nb, tail);
-	__m128 d = _mm_mul_ps(q8_0_scales(&xf), q8_0_scales(&yf));
-	q8_0_pair y0 = q8_0_pair_of(&yf, 0), y1 = q8_0_pair_of(&yf, 1);
-	acc[0] = _mm512_fmadd_ps(spread_x8(d, 0), q8_0_dot2(q8_0_biased(&xf, 0), &y0), acc[0]);
-	acc[1] = _mm512_fmadd_ps(spread_x8(d, 1), q8_0_dot2(q8_0_biased(&xf, 1), &y1), acc[1]);
-}
-
-void vec_dot_q8_0_avx512(int n, float *s, const void *vx, const void *vy)
-{
-	const block_q8_0 *x = vx, *y = vy;
-	const int nb = n / QK8_0;
-	__m512 acc[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() };
-	int i = 0;
-	for (; i + 4 <= nb; i += 4)
-		q8_0_dot_step(acc, x, y, i, nb, false);
-	if (i < nb)
-		q8_0_dot_step(acc, x, y, i, nb, true);
-	*s = hsum_f32x16(_mm512_add_ps(acc[0], acc[1]));
 }
 
 static FORCE_INLINE void tile_q8_0_step(__m512 acc[4][4], const uint8_t *x, size_t bx, const uint8_t *y, size_t by, int i,
@@ -444,6 +399,34 @@ static FORCE_INLINE void tile_q8_0(int n, float *s, size_t ld, const uint8_t *x,
 {
 	tile_zmm(n, s, ld, x, bx, y, by, nr, nc, QT_Q8_0);
 }
+/* Q4_0's dot is the 1 x 1 tile: a batch's logits equal those of its tokens one by one. Q8_0's
+ * keeps two accumulators (one per half of a step) where the tile's (r, c) has one: as the 1 x 1
+ * tile its decode was 20% slower (the chain of two dependent FMAs per step), so Q8_0 batches agree
+ * with one-by-one only to float rounding. */
+void vec_dot_q4_0_avx512(int n, float *s, const void *vx, const void *vy) { tile_zmm_pass(n, s, 1, vx, 0, vy, 0, 1, 1, QT_Q4_0); }
+
+static FORCE_INLINE void q8_0_dot_step(__m512 acc[2], const block_q8_0 *x, const block_q8_0 *y, int i, int nb, const bool tail)
+{
+	q8_0_four xf = q8_0_four_at(x, i, nb, tail), yf = q8_0_four_at(y, i, nb, tail);
+	__m128 d = _mm_mul_ps(q8_0_scales(&xf), q8_0_scales(&yf));
+	q8_0_pair y0 = q8_0_pair_of(&yf, 0), y1 = q8_0_pair_of(&yf, 1);
+	acc[0] = _mm512_fmadd_ps(spread_x8(d, 0), q8_0_dot2(q8_0_biased(&xf, 0), &y0), acc[0]);
+	acc[1] = _mm512_fmadd_ps(spread_x8(d, 1), q8_0_dot2(q8_0_biased(&xf, 1), &y1), acc[1]);
+}
+
+void vec_dot_q8_0_avx512(int n, float *s, const void *vx, const void *vy)
+{
+	const block_q8_0 *x = vx, *y = vy;
+	const int nb = n / QK8_0;
+	__m512 acc[2] = { _mm512_setzero_ps(), _mm512_setzero_ps() };
+	int i = 0;
+	for (; i + 4 <= nb; i += 4)
+		q8_0_dot_step(acc, x, y, i, nb, false);
+	if (i < nb)
+		q8_0_dot_step(acc, x, y, i, nb, true);
+	*s = hsum_f32x16(_mm512_add_ps(acc[0], acc[1]));
+}
+
 #define TILE_OWN_Q4_0 /* quant_tile_x86.h's ymm tiles of these two are the AVX2 ones */
 #define TILE_OWN_Q8_0
 

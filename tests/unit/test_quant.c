@@ -686,10 +686,18 @@ Test(quant, simd_k_dots_bit_exact)
 	free(qy);
 }
 
+/* the tiles that add in their vec_dot's order: every set's K-quants, Q4_0 of AVX-512 (the dot
+ * is the 1 x 1 tile), and all of ref (its tiles loop over its dots) */
+static bool tile_is_dot(const simd_set *k, int t)
+{
+	return is_k_quant(t) || (t == QT_Q4_0 && !strcmp(k->name, "avx512")) || !strcmp(k->name, "ref");
+}
+
 /*
  * Every set's tile kernel against the reference dots, for every tile shape nr x nc up to
  * QUANT_TILE_R x QUANT_TILE_C, several block counts, rows and outputs with gaps between them
- * (bx, by, ld larger than needed): the K-quants bit-identical, the others to float rounding.
+ * (bx, by, ld larger than needed): the K-quants bit-identical, the others to float rounding; and
+ * bit-identical to the set's own dot where it promises that (tile_is_dot).
  */
 Test(quant, gemm_tiles)
 {
@@ -753,6 +761,12 @@ Test(quant, gemm_tiles)
 											       : fabsf(got - want[c][i]) <= 2e-5f * scale[c][i];
 								cr_assert(ok, "%s %s n=%d %dx%d (%d, %d): %.9g vs ref %.9g", sets[s].name, tt->name,
 									  n, nr, nc, i, c, got, want[c][i]);
+								if (tile_is_dot(&sets[s], types[t])) {
+									float dot;
+									sets[s].dot[types[t]](n, &dot, x + i * bx, y + c * by);
+									cr_assert(got == dot, "%s %s n=%d %dx%d (%d, %d): tile %.9g, its dot %.9g",
+										  sets[s].name, tt->name, n, nr, nc, i, c, got, dot);
+								}
 							}
 						}
 					}
