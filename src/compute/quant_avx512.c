@@ -91,13 +91,6 @@ static FORCE_INLINE __m512 load_bf16x16(const sh_bf16 *p, __mmask16 k)
 
 static FORCE_INLINE __m512 load_f16x16(const sh_f16 *p, __mmask16 k) { return _mm512_cvtph_ps(load_16x16(p, k)); }
 
-/* 16 bytes at p and 16 at q as one ymm */
-static FORCE_INLINE __m256i load_2x128(const void *p, const void *q)
-{
-	return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
-				       _mm_loadu_si128((const __m128i *)q), 1);
-}
-
 static FORCE_INLINE __m512i broadcast_256(const void *p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p)); }
 
 /* ---------------------------------------------------------------- float formats */
@@ -622,8 +615,6 @@ void vec_dot_q6_K_avx512(int n, float *s, const void *vx, const void *vy)
 
 /* ---------------------------------------------------------------- tiles (quant_tile_x86.h) */
 #define TILE_SFX avx512
-#define TILE_VNNI 1
-static FORCE_INLINE __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
 static FORCE_INLINE __m256i dot_i16(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
 #include "compute/quant_tile_x86.h"
 

@@ -13,8 +13,8 @@
  *                         several blocks per zmm)
  *   FORCE_INLINE
  *   TILE_SFX              the kernel suffix: avx2 or avx512
- *   TILE_VNNI             1 if dot_u8s8 is vpdpbusd (sums of u8 * s8 cannot saturate)
- *   dot_u8s8(acc, u, s)   acc + sum of four u8*s8 products in each int32 lane (ymm)
+ *   TILE_VNNI             1 if dot_u8s8 is vpdpbusd (sums of u8 * s8 cannot saturate) } for the
+ *   dot_u8s8(acc, u, s)   acc + sum of four u8*s8 products in each int32 lane (ymm) } ymm Q4_0/Q8_0
  *   dot_i16(acc, a, b)    acc + a0*b0 + a1*b1 for the int16 pairs of each int32 lane (ymm)
  * The K-quants use vpmaddubsw (non-destructive, so no zeroed accumulator per sub-block) and
  * dot_i16 with the sub-block scale in both int16 halves of each lane.
