@@ -57,7 +57,8 @@ $(DEPS_STAMP): scripts/install-deps.sh web/package-lock.json $(WEB_MODULES)
 	@mkdir -p $(BUILD) && touch $@
 $(WEB_MODULES):
 # a missing node_modules (a clone, or removed) counts as changed, so install-deps runs again
-$(TEST_DEPS_STAMP): scripts/install-deps.sh tests/system/node/package-lock.json tests/system/web/package-lock.json $(NODE_MODULES)
+# after the run deps (order-only): two install-deps at once under make -j would race for apt's lock
+$(TEST_DEPS_STAMP): scripts/install-deps.sh tests/system/node/package-lock.json tests/system/web/package-lock.json $(NODE_MODULES) | $(DEPS_STAMP)
 	@scripts/install-deps.sh
 	@mkdir -p $(BUILD) && touch $@
 $(NODE_MODULES):
