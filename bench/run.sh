@@ -2,7 +2,8 @@
 # make bench: the figures docs/performance.md records, measured in one run on this machine.
 #   1. kernel throughput (GB/s per format and kernel set)
 #   2. `shoal bench` on synthesized tinyllama-1.1b models (Q4_0, Q8_0, Q4_K_M) with 2 threads:
-#      prompt and generation tok/s, memory bandwidth, fraction of the bandwidth bound; with a
+#      prompt and generation tok/s, memory bandwidth, fraction of the bandwidth bound, batched
+#      decode of 1-16 streams in one step (--streams); with a
 #      llama.cpp llama-bench (LLAMA_BENCH, or on PATH: the user's own, nothing of llama.cpp is
 #      here) the same files through it right after, and a table of shoal / llama.cpp
 #   3. decode with one core taken by another process, over decode idle (the pool's shares), and
@@ -43,7 +44,7 @@ for t in q4_0 q8_0 q4_k; do
 	f="$M/tinyllama-1.1b-$t.gguf"
 	[ -s "$f" ] || "$SHOAL" synth --preset tinyllama-1.1b --type "$t" --vocab tests/data/vocab/ggml-vocab-llama-spm.gguf -o "$f"
 	echo "== tinyllama-1.1b $t, $THREADS threads"
-	out=$("$SHOAL" bench -m "$f" -t "$THREADS" -p 128 -n 64 -r "${REPEATS:-5}" 2>&1)
+	out=$("$SHOAL" bench -m "$f" -t "$THREADS" -p 128 -n 64 -r "${REPEATS:-5}" --streams 1,2,4,8,16 2>&1)
 	echo "$out"
 	[ -n "$LB" ] || continue
 	sp=$(sed -nE 's/^prompt: +([0-9.]+) tok\/s.*/\1/p' <<<"$out")

@@ -2,6 +2,8 @@
  * cmd_bench.c - `shoal bench`: prompt-processing and generation speed of a model on this
  * machine, the machine's memory read bandwidth measured with the same threads, and generation
  * speed as a fraction of the bandwidth bound (bandwidth / weight bytes read per token).
+ * With --streams, batched decode too: N sequences each generating, one token of each per forward
+ * step (what the server does for N concurrent requests), as aggregate tok/s and over one stream.
  * Every figure is a median of repeats, measured in this one run.
  */
 #include "main/cmds.h"
@@ -66,15 +68,73 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+#define BENCH_STREAMS_MAX 64
+#define BENCH_STREAM_PROMPT 16 /* each stream's prompt: its decode reads a short cache, as a chat's first reply */
+
+/* "1,2,4,8" -> n[] in the order given, each in [1, BENCH_STREAMS_MAX]; returns the count or -1 */
+static int streams_parse(const char *s, int *n, int cap)
+{
+	int k = 0;
+	while (*s) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (end == s || v < 1 || v > BENCH_STREAMS_MAX || k == cap || (*end && (*end != ',' || !end[1])))
+			return -1;
+		n[k++] = (int)v;
+		s = *end ? end + 1 : end;
+	}
+	return k;
+}
+
+/* aggregate decode tok/s of n streams: n_gen steps of one token per stream, after each stream's
+ * prompt; median of reps */
+static int bench_streams(engine *e, int n, int n_gen, int reps, const int *toks, double *tok_s)
+{
+	int tk[BENCH_STREAMS_MAX], seq[BENCH_STREAMS_MAX], pos[BENCH_STREAMS_MAX];
+	int pseq[BENCH_STREAM_PROMPT], ppos[BENCH_STREAM_PROMPT];
+	double v[100];
+	for (int r = 0; r < reps; r++) {
+		for (int s = 0; s < n; s++) {
+			for (int i = 0; i < BENCH_STREAM_PROMPT; i++) {
+				pseq[i] = s;
+				ppos[i] = i;
+			}
+			engine_batch pb = { .n = BENCH_STREAM_PROMPT, .tokens = toks, .seq = pseq, .pos = ppos };
+			if (engine_step(e, &pb, e->logits) < 0)
+				return 1;
+		}
+		double t0 = sh_time_sec();
+		for (int g = 0; g < n_gen; g++) {
+			for (int s = 0; s < n; s++) {
+				tk[s] = toks[(g + s) % BENCH_STREAM_PROMPT];
+				seq[s] = s;
+				pos[s] = BENCH_STREAM_PROMPT + g;
+			}
+			engine_batch b = { .n = n, .tokens = tk, .seq = seq, .pos = pos };
+			if (engine_step(e, &b, e->logits) < 0)
+				return 1;
+		}
+		v[r] = (double)n * n_gen / (sh_time_sec() - t0);
+	}
+	*tok_s = median(v, reps);
+	return 0;
+}
+
+
 int cmd_bench(int argc, char **argv)
 {
 	model_opts mo = { 0 };
 	long n_prompt = 128, n_gen = 64, reps = 5;
+	const char *streams = NULL;
 	const opt table[] = {
 		OPTS_MODEL(&mo), OPTS_THREADS(&mo), OPTS_CACHE_TYPE(&mo),
 		OPTS_INT("--n-prompt", "-p", "N", &n_prompt, 1, 8192, "tokens of the prompt-processing test"),
 		OPTS_INT("--n-gen", "-n", "N", &n_gen, 1, 8192, "tokens of the generation test"),
 		OPTS_INT("--repeats", "-r", "N", &reps, 1, 100, "runs of each test; the figures are their medians"),
+		OPTS_STR("--streams", NULL, "N[,N]", &streams,
+			 "batched decode too: for each N, N sequences generating -n tokens each after a 16-token "
+			 "prompt, one token of each per forward step, as the server serves N requests at once; "
+			 "aggregate tok/s and its ratio to one stream (N at most 64; default: none)"),
 		OPTS_DONE,
 	};
 	const opts_cmd cmd = { "bench", "-m MODEL [options]",
@@ -87,12 +147,21 @@ int cmd_bench(int argc, char **argv)
 		return rc == OPTS_HELP ? 0 : 1;
 	if (model_opts_resolve("bench", &mo))
 		return 1;
+	int sn[BENCH_STREAMS_MAX], n_streams = 0, max_streams = 1;
+	if (streams && (n_streams = streams_parse(streams, sn, BENCH_STREAMS_MAX)) < 0) {
+		sh_log_error("bench: --streams: a comma-separated list of counts in [1, %d], not '%s'", BENCH_STREAMS_MAX,
+			     streams);
+		return 1;
+	}
+	for (int i = 0; i < n_streams; i++)
+		max_streams = SH_MAX(max_streams, sn[i]);
 	const char *path = mo.model;
 	long threads = mo.threads;
 	engine e;
-	if (engine_open_seqs(&e, path, (int)threads, (int)(n_prompt + n_gen + 1), 1, model_opts_cache_type(&mo), false))
+	int n_ctx = (int)SH_MAX(n_prompt, BENCH_STREAM_PROMPT) + (int)n_gen + 1;
+	if (engine_open_seqs(&e, path, (int)threads, n_ctx, max_streams, model_opts_cache_type(&mo), false))
 		return 1;
-	int n_tok = (int)SH_MAX(n_prompt, n_gen);
+	int n_tok = (int)SH_MAX(SH_MAX(n_prompt, n_gen), BENCH_STREAM_PROMPT);
 	rc = 1;
 	int *toks = malloc(sizeof(int) * (size_t)n_tok);
 	double *pp = malloc(sizeof(double) * (size_t)reps), *tg = malloc(sizeof(double) * (size_t)reps);
@@ -128,6 +197,13 @@ int cmd_bench(int argc, char **argv)
 	printf("generation:   %.2f tok/s (n=%ld, median of %ld)\n", tg_med, n_gen, reps);
 	printf("bound:        %.2f tok/s; generation at %.2f of the bandwidth bound\n", bound, tg_med / bound);
 	printf("pp/tg:        %.2f\n", pp_med / tg_med);
+	for (int i = 0; i < n_streams; i++) {
+		double agg;
+		if (bench_streams(&e, sn[i], (int)n_gen, (int)reps, toks, &agg))
+			goto done;
+		printf("streams %-3d   %.2f tok/s aggregate (n=%ld each, median of %ld), %.2f x one stream\n", sn[i], agg,
+		       n_gen, reps, agg / tg_med);
+	}
 	rc = 0;
 done:
 	free(toks);
