@@ -87,6 +87,11 @@ test('a message gets a streamed reply equal to the API\'s answer to the same req
 		// growing
 		await setSettings(page, { Temperature: 0, 'Max tokens': 1000 });
 		await watchReplyLength(page);
+		// and the reply arrives at 40 kB/s (Chromium's own network throttling), so it takes seconds
+		// whatever the machine's speed: a busy browser drew 2159 of 2317 characters in its first frame
+		const cdp = await page.context().newCDPSession(page);
+		await cdp.send('Network.enable');
+		await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: 40000, uploadThroughput: -1 });
 		const req = await send(page, 'Tell me a story about a cat.');
 		await replyDone(page, req);
 		const body = req.postDataJSON();
