@@ -235,7 +235,7 @@ static double measure_bandwidth(pool *p)
 typedef struct {
 	const uint8_t *w;         /* [CAPS_MM_ROWS] rows of row_bytes */
 	size_t row_bytes;
-	const void *xq;           /* one Q8_0 row of CAPS_MM_COLS */
+	const void *xq;           /* one row of CAPS_MM_COLS in Q4_0's vec_dot_type */
 	float *out;               /* [CAPS_MM_ROWS] */
 	quant_vec_dot_fn dot;
 } mm_job;
@@ -252,12 +252,12 @@ static void mm_task(void *arg, int ith, int nth)
 /* GFLOP/s, or 0 (logged) */
 static double measure_matmul(pool *p)
 {
-	const quant_traits *qt = quant_get(QT_Q4_0), *vt = quant_get(QT_Q8_0);
+	const quant_traits *qt = quant_get(QT_Q4_0), *vt = quant_get(qt->vec_dot_type);
 	mm_job j = { .row_bytes = quant_row_size(QT_Q4_0, CAPS_MM_COLS), .dot = qt->vec_dot };
 	size_t nb = (size_t)CAPS_MM_ROWS * (CAPS_MM_COLS / QK4_0);
 	block_q4_0 *w = sh_alloc(sizeof(block_q4_0) * nb);
 	float *x = sh_alloc(sizeof(float) * CAPS_MM_COLS);
-	void *xq = sh_alloc(quant_row_size(QT_Q8_0, CAPS_MM_COLS));
+	void *xq = sh_alloc(quant_row_size(qt->vec_dot_type, CAPS_MM_COLS));
 	float *out = sh_alloc(sizeof(float) * CAPS_MM_ROWS);
 	double best = 0, t_start = sh_time_sec(), t_setup = 0;
 	int passes = 0;

@@ -54,6 +54,7 @@ static quant_traits traits[QT_COUNT] = {
 	QT_FORMAT(34, "TQ1_0", 256, 54),
 	QT_FORMAT(35, "TQ2_0", 256, 66),
 	QT_FORMAT(39, "MXFP4", 32, 17),
+	QT_FORMAT(QT_Q8_0X4, "Q8_0x4", QK8_0X4, sizeof(block_q8_0x4)),
 };
 
 _Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 layout");
@@ -71,20 +72,23 @@ typedef struct {
 	quant_from_float_fn quantize_q8_0, quantize_q8_K;
 	quant_to_float_fn dequant_f16;
 	quant_axpy_fn axpy_f32, axpy_f16, axpy_q8_0;
+	enum quant_type q4_0_dot_type;         /* Q8_0, or Q8_0X4 for kernels that read that layout */
+	quant_from_float_fn quantize_q8_0x4;   /* NULL where nothing reads Q8_0x4 */
 } kernel_set;
 
-#define KERNEL_SET(sfx) { #sfx, vec_dot_f32_##sfx, vec_dot_f16_##sfx, vec_dot_bf16_##sfx, vec_dot_q4_0_##sfx, \
+#define KERNEL_SET(sfx, q4_0_dot, q8_0x4) { #sfx, vec_dot_f32_##sfx, vec_dot_f16_##sfx, vec_dot_bf16_##sfx, vec_dot_q4_0_##sfx, \
 	vec_dot_q8_0_##sfx, vec_dot_q4_K_##sfx, vec_dot_q5_K_##sfx, vec_dot_q6_K_##sfx, gemm_f32_##sfx, gemm_f16_##sfx, \
 	gemm_bf16_##sfx, gemm_q4_0_##sfx, gemm_q8_0_##sfx, gemm_q4_K_##sfx, gemm_q5_K_##sfx, gemm_q6_K_##sfx, \
-	quantize_q8_0_##sfx, quantize_q8_K_##sfx, dequant_f16_##sfx, axpy_f32_##sfx, axpy_f16_##sfx, axpy_q8_0_##sfx }
+	quantize_q8_0_##sfx, quantize_q8_K_##sfx, dequant_f16_##sfx, axpy_f32_##sfx, axpy_f16_##sfx, axpy_q8_0_##sfx, \
+	q4_0_dot, q8_0x4 }
 
-static const kernel_set kernels_ref = KERNEL_SET(ref);
+static const kernel_set kernels_ref = KERNEL_SET(ref, QT_Q8_0, NULL);
 #if defined(__x86_64__)
-static const kernel_set kernels_avx2 = KERNEL_SET(avx2);
-static const kernel_set kernels_avx512 = KERNEL_SET(avx512);
+static const kernel_set kernels_avx2 = KERNEL_SET(avx2, QT_Q8_0, NULL);
+static const kernel_set kernels_avx512 = KERNEL_SET(avx512, QT_Q8_0X4, quantize_q8_0x4_avx512);
 #endif
 #if defined(__aarch64__)
-static const kernel_set kernels_neon = KERNEL_SET(neon);
+static const kernel_set kernels_neon = KERNEL_SET(neon, QT_Q8_0, NULL);
 #endif
 
 static const kernel_set *active = &kernels_ref;
@@ -105,12 +109,15 @@ static void fill_table(const kernel_set *k)
 	set_format(QT_F32, QT_F32, copy_f32_to_float, copy_f32_from_float, k->dot_f32, k->gemm_f32);
 	set_format(QT_F16, QT_F32, k->dequant_f16, quantize_f16_ref, k->dot_f16, k->gemm_f16);
 	set_format(QT_BF16, QT_F32, dequant_bf16_ref, quantize_bf16_ref, k->dot_bf16, k->gemm_bf16);
-	set_format(QT_Q4_0, QT_Q8_0, dequant_q4_0_ref, quantize_q4_0_ref, k->dot_q4_0, k->gemm_q4_0);
+	set_format(QT_Q4_0, k->q4_0_dot_type, dequant_q4_0_ref, quantize_q4_0_ref, k->dot_q4_0, k->gemm_q4_0);
 	set_format(QT_Q8_0, QT_Q8_0, dequant_q8_0_ref, k->quantize_q8_0, k->dot_q8_0, k->gemm_q8_0);
 	set_format(QT_Q4_K, QT_Q8_K, dequant_q4_K_ref, quantize_q4_K_ref, k->dot_q4_K, k->gemm_q4_K);
 	set_format(QT_Q5_K, QT_Q8_K, dequant_q5_K_ref, quantize_q5_K_ref, k->dot_q5_K, k->gemm_q5_K);
 	set_format(QT_Q6_K, QT_Q8_K, dequant_q6_K_ref, quantize_q6_K_ref, k->dot_q6_K, k->gemm_q6_K);
 	set_format(QT_Q8_K, QT_Q8_K, dequant_q8_K_ref, k->quantize_q8_K, NULL, NULL);
+	/* an activation layout, not a weight format: not `supported` (a file never has it) */
+	traits[QT_Q8_0X4].to_float = dequant_q8_0x4_ref;
+	traits[QT_Q8_0X4].from_float = k->quantize_q8_0x4;
 	traits[QT_F32].axpy = k->axpy_f32;
 	traits[QT_F16].axpy = k->axpy_f16;
 	traits[QT_Q8_0].axpy = k->axpy_q8_0;
@@ -216,6 +223,8 @@ const quant_traits *quant_get(int type)
 size_t quant_row_size(int type, int64_t n)
 {
 	const quant_traits *t = quant_get(type);
+	if (type == QT_Q8_0X4) /* whole groups, the last one padded */
+		return t && n >= 0 && n % QK8_0 == 0 ? (size_t)((n + QK8_0X4 - 1) / QK8_0X4) * t->type_size : 0;
 	if (!t || n < 0 || n % t->blck_size != 0)
 		return 0;
 	return (size_t)(n / t->blck_size) * t->type_size;

@@ -23,7 +23,8 @@
 enum quant_type {
 	QT_F32 = 0, QT_F16 = 1, QT_Q4_0 = 2, QT_Q4_1 = 3, QT_Q5_0 = 6, QT_Q5_1 = 7, QT_Q8_0 = 8,
 	QT_Q8_1 = 9, QT_Q2_K = 10, QT_Q3_K = 11, QT_Q4_K = 12, QT_Q5_K = 13, QT_Q6_K = 14,
-	QT_Q8_K = 15, QT_BF16 = 30, QT_COUNT = 40
+	QT_Q8_K = 15, QT_BF16 = 30, QT_GGML_COUNT = 40, /* the ids a GGUF file may carry; shoal's own: */
+	QT_Q8_0X4 = 40, QT_COUNT = 41
 };
 
 #define QK4_0 32
@@ -38,6 +39,15 @@ typedef struct { sh_f16 d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K /
 typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; sh_f16 d; } block_q6_K; /* 210 B */
 /* activations for K-quant dots: f32 scale, int8 quants, per-16 sums of the quants */
 typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;  /* 292 B */
+/*
+ * Q8_0x4: Q8_0 activations laid out for the AVX-512 Q4_0 tile, once per matmul, so that no weight
+ * row redoes it: four blocks (128 elements) per group, the blocks' elements 0..15 (lo) and 16..31
+ * (hi) each as one zmm (block j at bytes 16j..16j+15), the start of each vpdpbusd lane's sum,
+ * -8 * (its 4 lo + 4 hi values: Q4_0's offset), and each block's scale as f32 in its 4 lanes.
+ * The values are quantize_q8_0's. A row pads to whole groups with zero blocks; never in a file.
+ */
+#define QK8_0X4 (4 * QK8_0)
+typedef struct { int8_t lo[64]; int8_t hi[64]; int32_t start[16]; float d[16]; } block_q8_0x4; /* 256 B */
 
 /* a Q4_K/Q5_K super-block's term: y_d * (d * isum - dmin * msum), isum = sum_j sc_j * dot_j,
  * msum = sum_j m_j * (activation sum of sub-block j) */
@@ -116,6 +126,10 @@ void quantize_q4_K_ref(const float *x, void *y, int64_t n);
 void quantize_q5_K_ref(const float *x, void *y, int64_t n);
 void quantize_q6_K_ref(const float *x, void *y, int64_t n);
 void quantize_q8_K_ref(const float *x, void *y, int64_t n);
+void quantize_q8_0x4_ref(const float *x, void *y, int64_t n);
+void dequant_q8_0x4_ref(const void *x, float *y, int64_t n);
+/* Q8_0x4 of a row from the Q8_0 quantizer q8 (a kernel set's own) */
+void quant_q8_0x4_from(quant_from_float_fn q8, const float *x, void *y, int64_t n);
 
 void axpy_f32_ref(int n, float a, const void *x, float *y);
 void axpy_f16_ref(int n, float a, const void *x, float *y);
@@ -124,7 +138,7 @@ void axpy_q8_0_ref(int n, float a, const void *x, float *y);
 void vec_dot_f32_ref(int n, float *s, const void *x, const void *y);
 void vec_dot_f16_ref(int n, float *s, const void *x, const void *y);   /* y is f32 */
 void vec_dot_bf16_ref(int n, float *s, const void *x, const void *y);  /* y is f32 */
-void vec_dot_q4_0_ref(int n, float *s, const void *x, const void *y);  /* y is q8_0 */
+void vec_dot_q4_0_ref(int n, float *s, const void *x, const void *y);  /* y is q8_0 (q8_0x4 with avx512) */
 void vec_dot_q8_0_ref(int n, float *s, const void *x, const void *y);  /* y is q8_0 */
 void vec_dot_q4_K_ref(int n, float *s, const void *x, const void *y);  /* y is q8_K */
 void vec_dot_q5_K_ref(int n, float *s, const void *x, const void *y);  /* y is q8_K */
@@ -162,6 +176,7 @@ QUANT_DECLARE_GEMM(ref)
 #if defined(__x86_64__)
 QUANT_DECLARE_SIMD(avx2)
 QUANT_DECLARE_SIMD(avx512)
+void quantize_q8_0x4_avx512(const float *x, void *y, int64_t n);
 #endif
 #if defined(__aarch64__)
 QUANT_DECLARE_SIMD(neon)

@@ -4,12 +4,13 @@
  * Integer dots use vpdpbusd (u8 x s8, four products summed into each int32 lane).
  *   Q4_0: four blocks per zmm (16 nibble bytes each, inserted at 128-bit lanes), levels 0..15
  *         unsigned: sum (q-8)*y = dpbusd(q, y) - dpbusd(8, y); the second term depends on the
- *         activations alone, so a tile computes it once per column and every row's sum starts
- *         from it.
+ *         activations alone, so the activation row (Q8_0x4, quantize_q8_0x4_avx512) carries it,
+ *         with its halves and scales laid out per zmm, and every row's sum starts from it.
  *   Q8_0: two blocks per zmm, x + 128 unsigned (x ^ 0x80): sum x*y = dpbusd(x ^ 0x80, y) -
  *         128 * sum y, exact for any int8 values; the second term again once per column.
  *   Q4_0/Q8_0 scales: four blocks' f16 scales converted at once (vcvtph2ps) and spread to their
- *         blocks' lanes by one permute. A row's last 1-3 blocks pair with a zero block. On this
+ *         blocks' lanes by one permute; in a Q4_0 tile, picked out of the blocks' own bytes by a
+ *         word permute (no scalar loads). A row's last 1-3 blocks pair with a zero block. On this
  *         project's Zen 5 machines a zmm op costs what a ymm one does (measured: vpdpbusd zmm and
  *         ymm run at the same rate), so these went to twice the blocks per instruction of their ymm
  *         forms (quant_tile_x86.h, the AVX2 set): prefill and decode of Q4_0 and Q8_0 went up
@@ -168,14 +169,16 @@ void axpy_q8_0_avx512(int n, float a, const void *vx, float *y)
 	}
 }
 
-/* ---------------------------------------------------------------- Q4_0 x Q8_0 */
+/* ---------------------------------------------------------------- Q4_0 x Q8_0x4 */
 /*
  * Four blocks per zmm: q holds the nibble bytes [block 0 | 1 | 2 | 3] (16 bytes each); its low
  * nibbles (elements 0..15 of each block) meet y_lo, the high ones (16..31) y_hi. sum (q-8)*y =
- * dpbusd(q, y) - 8 * sum y: the -8 * sum y term depends on y alone, so the tile computes it once
- * per column for all its rows. The four blocks' scales are converted together (vcvtph2ps) and
- * spread to the lanes of their blocks (lanes 4j..4j+3: block j). A row's last 1-3 blocks take
- * the zero block for the missing ones (scale 0, no quants).
+ * dpbusd(q, y) - 8 * sum y: the -8 * sum y term depends on y alone. The activations come as
+ * Q8_0x4 (quant.h), made once per matmul: y_lo, y_hi, that term and the spread scales are four
+ * loads per group, where building them from Q8_0 blocks for every weight row cost as much as the
+ * dot products. The weight blocks' scales are converted together (vcvtph2ps) and spread to the
+ * lanes of their blocks (lanes 4j..4j+3: block j). A row's last 1-3 blocks take the zero block for
+ * the missing ones (scale 0, no quants); the activation's last group is padded the same way.
  */
 static const block_q4_0 q4_0_zero;
 static const block_q8_0 q8_0_zero;
@@ -233,27 +236,21 @@ static FORCE_INLINE nibbles q4_0_unpack(const q4_0_four *x)
 static FORCE_INLINE __m128 q4_0_scales(const q4_0_four *x) { return f16x4(x->b[0]->d, x->b[1]->d, x->b[2]->d, x->b[3]->d); }
 static FORCE_INLINE __m128 q8_0_scales(const q8_0_four *y) { return f16x4(y->b[0]->d, y->b[1]->d, y->b[2]->d, y->b[3]->d); }
 
-typedef struct { __m512i lo, hi, start; } q8_0_halves;
-
-/* the activation blocks' elements 0..15 and 16..31, and -8 * their sums (the start of each sum) */
-static FORCE_INLINE q8_0_halves q8_0_split(const q8_0_four *y)
+/*
+ * The scales of four whole Q4_0 blocks from the blocks' bytes, spread (lanes 4j..4j+3: block j): a
+ * block's scale is its first f16, at word 9j of four blocks (18 bytes each; 72 bytes, the first 64
+ * hold all four scales). One word permute puts each scale in its four lanes and one vcvtph2ps
+ * converts all 16: no scalar loads. Only for whole groups of four blocks (the read stays inside).
+ */
+static FORCE_INLINE __m512 q4_0_scales_spread(const block_q4_0 *x)
 {
-	const __m512i eight = _mm512_set1_epi8(8);
-	q8_0_halves h = { load_4x128(y->b[0]->qs, y->b[1]->qs, y->b[2]->qs, y->b[3]->qs),
-			  load_4x128(y->b[0]->qs + 16, y->b[1]->qs + 16, y->b[2]->qs + 16, y->b[3]->qs + 16),
-			  _mm512_setzero_si512() };
-	__m512i s8 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, h.lo), eight, h.hi);
-	h.start = _mm512_sub_epi32(_mm512_setzero_si512(), s8);
-	return h;
+	const __m512i at = _mm512_setr_epi32(0, 0, 0x00090009, 0x00090009, 0x00120012, 0x00120012, 0x001b001b, 0x001b001b,
+					     0, 0, 0, 0, 0, 0, 0, 0);
+	return _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(at, _mm512_loadu_si512(x))));
 }
 
-static FORCE_INLINE __m512 q4_0_dot4(const nibbles *q, const q8_0_halves *y)
-{
-	return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(y->start, q->lo, y->lo), q->hi, y->hi));
-}
-
-/* a tile's step (tile_zmm_pass): each row unpacked once and each column split once, for all of
- * the other side */
+/* a tile's step (tile_zmm_pass): each row unpacked once for all columns; the columns come laid
+ * out (Q8_0x4: halves, the -8 * sum starts and spread scales made once per matmul) */
 static FORCE_INLINE void tile_q4_0_step(__m512 acc[4][4], const uint8_t *x, size_t bx, const uint8_t *y, size_t by, int i,
 					int nb, const int nr, const int nc, const bool tail)
 {
@@ -262,14 +259,16 @@ static FORCE_INLINE void tile_q4_0_step(__m512 acc[4][4], const uint8_t *x, size
 	for (int r = 0; r < nr; r++) {
 		q4_0_four f = q4_0_four_at((const block_q4_0 *)(x + r * bx), i, nb, tail);
 		q[r] = q4_0_unpack(&f);
-		dx[r] = spread_x4(q4_0_scales(&f));
+		dx[r] = tail ? spread_x4(q4_0_scales(&f)) : q4_0_scales_spread(f.b[0]);
 	}
 	for (int c = 0; c < nc; c++) {
-		q8_0_four f = q8_0_four_at((const block_q8_0 *)(y + c * by), i, nb, tail);
-		q8_0_halves h = q8_0_split(&f);
-		__m512 dy = spread_x4(q8_0_scales(&f));
-		for (int r = 0; r < nr; r++)
-			acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dx[r], dy), q4_0_dot4(&q[r], &h), acc[r][c]);
+		const block_q8_0x4 *g = (const block_q8_0x4 *)(y + c * by) + i / 4;
+		__m512i lo = _mm512_loadu_si512(g->lo), hi = _mm512_loadu_si512(g->hi), start = _mm512_loadu_si512(g->start);
+		__m512 dy = _mm512_loadu_ps(g->d);
+		for (int r = 0; r < nr; r++) {
+			__m512i sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(start, q[r].lo, lo), q[r].hi, hi);
+			acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dx[r], dy), _mm512_cvtepi32_ps(sum), acc[r][c]);
+		}
 	}
 }
 
@@ -439,6 +438,8 @@ void quantize_q8_0_avx512(const float *x, void *vy, int64_t n)
 }
 
 /* ---------------------------------------------------------------- Q8_K */
+void quantize_q8_0x4_avx512(const float *x, void *vy, int64_t n) { quant_q8_0x4_from(quantize_q8_0_avx512, x, vy, n); }
+
 void quantize_q8_K_avx512(const float *x, void *vy, int64_t n)
 {
 	block_q8_K *y = vy;

@@ -9,10 +9,13 @@
  * Quantizers follow ggml's reference quantizers closely (rounding is to nearest, ties to even, as
  * ggml's nearest_int and its x86 SIMD quantizers do); the K-quant scale search is ggml's
  * make_qkx2_quants idea (a few trial scales, least squares refit) written from its description.
+ * The Q8_0x4 activation layout (the AVX-512 Q4_0 kernels') is packed here from any set's Q8_0
+ * quantizer, so its values are that quantizer's.
  */
 #include "compute/quant.h"
 
 #include <math.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- helpers */
 static inline int nearest_int(float f) { return (int)lrintf(f); } /* ties to even (default mode) */
@@ -307,6 +310,43 @@ void quantize_q8_0_ref(const float *x, void *y, int64_t n)
 		b[i].d = sh_f32_to_f16(d);
 		for (int j = 0; j < QK8_0; j++)
 			b[i].qs[j] = (int8_t)nearest_int(x[j] * id);
+	}
+}
+
+void quant_q8_0x4_from(quant_from_float_fn q8, const float *x, void *vy, int64_t n)
+{
+	block_q8_0x4 *g = vy;
+	int64_t nb = n / QK8_0;
+	for (int64_t i = 0; i < nb; i += 4, g++) {
+		block_q8_0 b[4];
+		memset(b, 0, sizeof b);
+		q8(x + i * QK8_0, b, SH_MIN(4, nb - i) * QK8_0);
+		for (int j = 0; j < 4; j++) {
+			memcpy(g->lo + 16 * j, b[j].qs, 16);
+			memcpy(g->hi + 16 * j, b[j].qs + 16, 16);
+		}
+		for (int l = 0; l < 16; l++) {
+			int32_t sum = 0;
+			for (int u = 0; u < 4; u++)
+				sum += g->lo[4 * l + u] + g->hi[4 * l + u];
+			g->start[l] = -8 * sum;
+			g->d[l] = sh_f16_to_f32(b[l / 4].d);
+		}
+	}
+}
+
+void quantize_q8_0x4_ref(const float *x, void *y, int64_t n) { quant_q8_0x4_from(quantize_q8_0_ref, x, y, n); }
+
+void dequant_q8_0x4_ref(const void *x, float *y, int64_t n)
+{
+	const block_q8_0x4 *g = x;
+	for (int64_t i = 0; i < n / QK8_0; i++, y += QK8_0) {
+		const block_q8_0x4 *gi = g + i / 4;
+		int j = (int)(i % 4);
+		for (int k = 0; k < 16; k++) {
+			y[k] = gi->d[4 * j] * gi->lo[16 * j + k];
+			y[16 + k] = gi->d[4 * j] * gi->hi[16 * j + k];
+		}
 	}
 }
 

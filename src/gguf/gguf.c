@@ -441,7 +441,7 @@ static bool parse_tensor_info(reader *r, gguf_tensor *t)
 	at = r->pos;
 	if (!rd_u32(r, &type) || !rd_u64(r, &t->offset))
 		return false;
-	const quant_traits *qt = type < QT_COUNT ? quant_get((int)type) : NULL;
+	const quant_traits *qt = type < QT_GGML_COUNT ? quant_get((int)type) : NULL;
 	if (!qt || qt->blck_size <= 0 || qt->type_size == 0) {
 		char name[80];
 		name_sanitize(t->name, name, sizeof name);

@@ -12,11 +12,12 @@
  *   hb, hb2 = xb Wgate, xb Wup                            one pool step for the two
  *   x += (silu(hb) * hb2) Wdown
  *
- * Matmuls first quantize the input rows once to the weights' vec_dot_type (Q8_0 or Q8_K; the
- * float formats take f32 as is), then each thread takes a contiguous range of output rows and
- * walks it in tiles of rows x tokens, so a weight row is read from memory once per batch. Inside
- * a tile, batches go through the gemm kernel (QUANT_TILE_R rows x QUANT_TILE_C tokens at a time,
- * each weight block unpacked once for all its tokens); a single token through vec_dot.
+ * Matmuls first quantize the input rows once to the weights' vec_dot_type (Q8_0, Q8_K, or Q8_0x4
+ * for the AVX-512 Q4_0 kernels; the float formats take f32 as is), then each thread takes a
+ * contiguous range of output rows and walks it in tiles of rows x tokens, so a weight row is read
+ * from memory once per batch. Inside a tile, batches go through the gemm kernel (QUANT_TILE_R rows
+ * x QUANT_TILE_C tokens at a time, each weight block unpacked once for all its tokens); a single
+ * token through vec_dot.
  * Nothing here allocates, except growing the per-thread score buffers for a longer context.
  */
 #include "model/model.h"
@@ -28,7 +29,7 @@
 #define MM_TILE_ROWS 16
 #define MM_TILE_TOKS 32
 
-enum { XQ_Q8_0, XQ_Q8_K, XQ_N };
+enum { XQ_Q8_0, XQ_Q8_K, XQ_Q8_0X4, XQ_N };
 
 struct model_ctx {
 	model *m;
@@ -83,7 +84,10 @@ typedef struct {
 	int64_t n_in;
 } mm_job;
 
-static int xq_slot(int vec_dot_type) { return vec_dot_type == QT_Q8_K ? XQ_Q8_K : XQ_Q8_0; }
+static int xq_slot(int vec_dot_type)
+{
+	return vec_dot_type == QT_Q8_K ? XQ_Q8_K : vec_dot_type == QT_Q8_0X4 ? XQ_Q8_0X4 : XQ_Q8_0;
+}
 
 /* quantizes input rows [lo, hi) for every distinct vec_dot_type the job's weights use */
 static void mm_quantize_rows(const mm_job *j, int lo, int hi)
@@ -305,7 +309,7 @@ static void ctx_rows_of(const model_hparams *hp, ctx_rows *r)
 	const size_t f[10] = { (size_t)hp->dim, wide, q_dim, kv_dim, kv_dim, q_dim, (size_t)hp->ffn_dim,
 			       (size_t)hp->ffn_dim, (size_t)hp->dim, (size_t)hp->rope_dim };
 	memcpy(r->floats, f, sizeof f);
-	static const int xq_types[XQ_N] = { QT_Q8_0, QT_Q8_K };
+	static const int xq_types[XQ_N] = { QT_Q8_0, QT_Q8_K, QT_Q8_0X4 };
 	for (int s = 0; s < XQ_N; s++) { /* rows rounded up to whole blocks; used when n_in is a multiple */
 		const quant_traits *qt = quant_get(xq_types[s]);
 		r->xq_stride[s] = ((max_in + qt->blck_size - 1) / qt->blck_size) * qt->type_size;

@@ -580,6 +580,8 @@ Test(gguf, malformed_files)
 	expect_reject(b, SH_EFORMAT, "overflows");
 	b = file_one_tensor(2, ne2, 99, 0);
 	expect_reject(b, SH_EUNSUP, "unknown tensor type 99 for tensor w");
+	b = file_one_tensor(2, ne2, QT_Q8_0X4, 0); /* shoal's own activation layout: never in a file */
+	expect_reject(b, SH_EUNSUP, "unknown tensor type 40 for tensor w");
 	b = file_one_tensor(2, ne2, 4, 0); /* Q4_2, removed from GGML */
 	expect_reject(b, SH_EUNSUP, "unknown tensor type 4 for tensor w");
 	b = file_one_tensor(2, ne2, UINT32_MAX, 0);

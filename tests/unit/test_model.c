@@ -222,6 +222,7 @@ Test(model, shards_equal_whole)
 Test(model, batch_equals_sequential)
 {
 	static const char *const types[] = { "q4_k", "f16", "q4_0" };
+	quant_init(NULL); /* the kernels the engine will take (SHOAL_KERNELS too) */
 	bool q4_0_exact = !strcmp(quant_kernel_name(), "avx512") || !strcmp(quant_kernel_name(), "ref");
 	int ids[12] = { 1, 403, 407, 261, 378, 383, 286, 261, 376, 400, 428, 395 }, n = 12; /* past one 8-token tile */
 	for (size_t t = 0; t < SH_ARRAY_LEN(types) - !q4_0_exact; t++) {

@@ -54,7 +54,28 @@ typedef struct {
 	quant_from_float_fn quantize_q8_0, quantize_q8_K;
 	quant_to_float_fn dequant_f16;
 	quant_axpy_fn axpy[QT_COUNT];
+	int dot_type[QT_COUNT]; /* the set's vec_dot_type of each format, as quant_init dispatches it */
 } simd_set;
+
+/* each format's vec_dot_type under the named kernel set (the dispatch is left as quant_init(NULL)) */
+static void dot_types_of(const char *set, int *out)
+{
+	quant_init(set);
+	for (int t = 0; t < QT_COUNT; t++)
+		out[t] = quant_get(t) ? (int)quant_get(t)->vec_dot_type : t;
+	quant_init(NULL);
+}
+
+/* the reference kernels' vec_dot_type of format t: what ref_dot reads */
+static int ref_dot_type(int t)
+{
+	static int types[QT_COUNT];
+	static bool done;
+	if (!done)
+		dot_types_of("ref", types);
+	done = true;
+	return types[t];
+}
 
 /* the SIMD sets this CPU can run (and the reference set first, if with_ref) */
 static int kernel_sets(simd_set *out, bool with_ref)
@@ -74,7 +95,8 @@ static int kernel_sets(simd_set *out, bool with_ref)
 	k->gemm[QT_Q5_K] = gemm_q5_K_##sfx; k->gemm[QT_Q6_K] = gemm_q6_K_##sfx; \
 	k->quantize_q8_0 = quantize_q8_0_##sfx; k->quantize_q8_K = quantize_q8_K_##sfx; \
 	k->dequant_f16 = dequant_f16_##sfx; \
-	k->axpy[QT_F32] = axpy_f32_##sfx; k->axpy[QT_F16] = axpy_f16_##sfx; k->axpy[QT_Q8_0] = axpy_q8_0_##sfx; } while (0)
+	k->axpy[QT_F32] = axpy_f32_##sfx; k->axpy[QT_F16] = axpy_f16_##sfx; k->axpy[QT_Q8_0] = axpy_q8_0_##sfx; \
+	dot_types_of(#sfx, k->dot_type); } while (0)
 	if (with_ref)
 		SET(ref);
 #if defined(__x86_64__)
@@ -101,14 +123,26 @@ static const quant_vec_dot_fn ref_dot[QT_COUNT] = {
 static const quant_to_float_fn ref_dequant[QT_COUNT] = {
 	[QT_F16] = dequant_f16_ref, [QT_BF16] = dequant_bf16_ref, [QT_Q4_0] = dequant_q4_0_ref,
 	[QT_Q8_0] = dequant_q8_0_ref, [QT_Q4_K] = dequant_q4_K_ref, [QT_Q5_K] = dequant_q5_K_ref,
-	[QT_Q6_K] = dequant_q6_K_ref, [QT_Q8_K] = dequant_q8_K_ref,
+	[QT_Q6_K] = dequant_q6_K_ref, [QT_Q8_K] = dequant_q8_K_ref, [QT_Q8_0X4] = dequant_q8_0x4_ref,
 };
 
 static const quant_from_float_fn ref_quantize[QT_COUNT] = {
 	[QT_F16] = quantize_f16_ref, [QT_BF16] = quantize_bf16_ref, [QT_Q4_0] = quantize_q4_0_ref,
 	[QT_Q8_0] = quantize_q8_0_ref, [QT_Q4_K] = quantize_q4_K_ref, [QT_Q5_K] = quantize_q5_K_ref,
-	[QT_Q6_K] = quantize_q6_K_ref, [QT_Q8_K] = quantize_q8_K_ref,
+	[QT_Q6_K] = quantize_q6_K_ref, [QT_Q8_K] = quantize_q8_K_ref, [QT_Q8_0X4] = quantize_q8_0x4_ref,
 };
+
+/* bytes of an activation row of n elements in type ty (f32 for the float formats' dots) */
+static size_t act_row_size(int ty, int n) { return ty == QT_F32 ? sizeof(float) * n : quant_row_size(ty, n); }
+
+/* fy (n floats) as an activation row of type ty */
+static void act_row(int ty, const float *fy, void *row, int n)
+{
+	if (ty == QT_F32)
+		memcpy(row, fy, sizeof(float) * n);
+	else
+		ref_quantize[ty](fy, row, n);
+}
 
 /* a random weight row of type t with n elements: random bits in every field, sane scales */
 static void random_weight_row(sh_rng *r, int t, void *row, int n)
@@ -201,7 +235,7 @@ Test(quant, table)
 		cr_expect(t->to_float && t->from_float && t->vec_dot && t->gemm, "%s kernels", t->name);
 		cr_expect_not_null(quant_get(t->vec_dot_type)->from_float);
 	}
-	cr_expect_eq(quant_get(QT_Q4_0)->vec_dot_type, QT_Q8_0);
+	cr_expect_eq(quant_get(QT_Q4_0)->vec_dot_type, strcmp(quant_kernel_name(), "avx512") ? QT_Q8_0 : QT_Q8_0X4);
 	cr_expect_eq(quant_get(QT_Q8_0)->vec_dot_type, QT_Q8_0);
 	cr_expect_eq(quant_get(QT_Q4_K)->vec_dot_type, QT_Q8_K);
 	cr_expect_eq(quant_get(QT_Q5_K)->vec_dot_type, QT_Q8_K);
@@ -209,6 +243,10 @@ Test(quant, table)
 	cr_expect_eq(quant_get(QT_F16)->vec_dot_type, QT_F32);
 	cr_expect_eq(quant_get(QT_BF16)->vec_dot_type, QT_F32);
 	cr_expect(quant_get(QT_Q8_K)->supported);
+	cr_expect(!quant_get(QT_Q8_0X4)->supported, "an activation layout, not a weight format");
+	cr_expect_eq(quant_row_size(QT_Q8_0X4, 128), 256);
+	cr_expect_eq(quant_row_size(QT_Q8_0X4, 160), 512, "the last group padded");
+	cr_expect_eq(quant_row_size(QT_Q8_0X4, 48), 0);
 	cr_expect_str_eq(quant_get(QT_Q4_K)->name, "Q4_K");
 	cr_expect_str_eq(quant_get(QT_BF16)->name, "BF16");
 
@@ -253,8 +291,9 @@ Test(quant, dispatch)
 #endif
 	quant_init("no-such-kernels"); /* warns, takes the best */
 	const char *best = quant_kernel_name();
+	const char *force = getenv("SHOAL_KERNELS"); /* NULL means it unless SHOAL_KERNELS forces a set */
 	quant_init(NULL);
-	cr_expect_str_eq(quant_kernel_name(), best);
+	cr_expect_str_eq(quant_kernel_name(), force && *force ? force : best);
 }
 
 /* ---------------------------------------------------------------- fp16 / bf16 */
@@ -511,6 +550,56 @@ Test(quant, q8_K_quantize_exact)
 	}
 }
 
+/* Q8_0x4 holds quantize_q8_0's values, laid out per zmm: the halves, each lane's -8 * sum, the
+ * spread scales, the last group padded with zero blocks; the AVX-512 quantizer writes the same bytes */
+Test(quant, q8_0x4_layout)
+{
+	sh_rng r;
+	sh_rng_seed(&r, 4404);
+	static const int lens[] = { 32, 64, 96, 128, 160, 2048, 5632 + 32 };
+	for (size_t l = 0; l < SH_ARRAY_LEN(lens); l++) {
+		int n = lens[l], ng = (n + QK8_0X4 - 1) / QK8_0X4;
+		float *x = malloc(sizeof(float) * n), *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+		block_q8_0 *q = malloc(quant_row_size(QT_Q8_0, n));
+		block_q8_0x4 *g = malloc(quant_row_size(QT_Q8_0X4, n)), *g2 = malloc(quant_row_size(QT_Q8_0X4, n));
+		cr_assert_eq(quant_row_size(QT_Q8_0X4, n), ng * sizeof(block_q8_0x4));
+		fill_normal(&r, x, n, 2.0f);
+		quantize_q8_0_ref(x, q, n);
+		dequant_q8_0_ref(q, want, n);
+		memset(g, 0xAB, ng * sizeof *g);
+		quantize_q8_0x4_ref(x, g, n);
+		dequant_q8_0x4_ref(g, got, n);
+		cr_assert(memcmp(got, want, sizeof(float) * n) == 0, "n=%d: Q8_0x4 holds Q8_0's values", n);
+		for (int i = 0; i < ng * 4; i++) {
+			bool real = i < n / QK8_0;
+			const block_q8_0x4 *gi = &g[i / 4];
+			int j = i % 4;
+			for (int k = 0; k < 16; k++) {
+				cr_assert_eq(gi->lo[16 * j + k], real ? q[i].qs[k] : 0, "n=%d block %d lo %d", n, i, k);
+				cr_assert_eq(gi->hi[16 * j + k], real ? q[i].qs[16 + k] : 0, "n=%d block %d hi %d", n, i, k);
+			}
+			for (int lane = 4 * j; lane < 4 * j + 4; lane++) {
+				cr_assert_eq(gi->d[lane], real ? sh_f16_to_f32(q[i].d) : 0.0f);
+				cr_assert_eq(gi->start[lane], -8 * (gi->lo[4 * lane] + gi->lo[4 * lane + 1] + gi->lo[4 * lane + 2] +
+								   gi->lo[4 * lane + 3] + gi->hi[4 * lane] + gi->hi[4 * lane + 1] +
+								   gi->hi[4 * lane + 2] + gi->hi[4 * lane + 3]));
+			}
+		}
+#if defined(__x86_64__)
+		if (cpu_has_avx512()) {
+			quantize_q8_0x4_avx512(x, g2, n);
+			cr_assert(memcmp(g, g2, ng * sizeof *g) == 0, "n=%d: avx512 writes the reference's bytes", n);
+		}
+#endif
+		free(x);
+		free(want);
+		free(got);
+		free(q);
+		free(g);
+		free(g2);
+	}
+}
+
 /* quantized dot ~ float dot of the originals, through the dispatched kernels */
 Test(quant, dot_accuracy)
 {
@@ -550,26 +639,23 @@ static bool is_k_quant(int t) { return t == QT_Q4_K || t == QT_Q5_K || t == QT_Q
 static void check_dot(const simd_set *k, int t, int n, sh_rng *r)
 {
 	const quant_traits *tt = quant_get(t);
-	int ty = tt->vec_dot_type;
-	size_t xs = quant_row_size(t, n), ys = ty == QT_F32 ? sizeof(float) * n : quant_row_size(ty, n);
-	void *qx = malloc(xs), *qy = malloc(ys);
+	int ty = ref_dot_type(t), tk = k->dot_type[t];
+	size_t xs = quant_row_size(t, n);
+	void *qx = malloc(xs), *qy = malloc(act_row_size(ty, n)), *qk = malloc(act_row_size(tk, n));
 	float *fx = malloc(sizeof(float) * n), *fy = malloc(sizeof(float) * n);
 	random_weight_row(r, t, qx, n);
-	if (ty == QT_F32) {
-		fill_normal(r, qy, n, 1.0f);
-		memcpy(fy, qy, sizeof(float) * n);
-	} else {
-		fill_normal(r, fy, n, 1.0f);
-		ref_quantize[ty](fy, qy, n);
+	fill_normal(r, fy, n, 1.0f);
+	act_row(ty, fy, qy, n);
+	act_row(tk, fy, qk, n); /* the same values in the set's own layout */
+	if (ty != QT_F32)
 		ref_dequant[ty](qy, fy, n);
-	}
 	if (t == QT_F32)
 		memcpy(fx, qx, sizeof(float) * n);
 	else
 		ref_dequant[t](qx, fx, n);
 	float want, got;
 	ref_dot[t](n, &want, qx, qy);
-	k->dot[t](n, &got, qx, qy);
+	k->dot[t](n, &got, qx, qk);
 	double scale = abs_dot(fx, fy, n) + 1e-6;
 	if (is_k_quant(t)) /* exact integer sums, then the reference's float steps */
 		cr_expect(got == want, "%s %s n=%d: %.9g vs ref %.9g", k->name, tt->name, n, got, want);
@@ -578,6 +664,7 @@ static void check_dot(const simd_set *k, int t, int n, sh_rng *r)
 			  tt->name, n, got, want, scale);
 	free(qx);
 	free(qy);
+	free(qk);
 	free(fx);
 	free(fy);
 }
@@ -620,17 +707,21 @@ Test(quant, simd_dots_quantized_rows)
 			const quant_traits *tt = quant_get(types[t]);
 			fill_normal(&r, x, n, 0.05f);
 			fill_normal(&r, y, n, 3.0f);
-			void *qx = malloc(quant_row_size(types[t], n)), *qy = malloc(quant_row_size(tt->vec_dot_type, n));
+			int ty = ref_dot_type(types[t]), tk = sets[s].dot_type[types[t]];
+			void *qx = malloc(quant_row_size(types[t], n)), *qy = malloc(quant_row_size(ty, n));
+			void *qk = malloc(quant_row_size(tk, n));
 			ref_quantize[types[t]](x, qx, n);
-			ref_quantize[tt->vec_dot_type](y, qy, n);
+			ref_quantize[ty](y, qy, n);
+			ref_quantize[tk](y, qk, n);
 			float want, got;
 			ref_dot[types[t]](n, &want, qx, qy);
-			sets[s].dot[types[t]](n, &got, qx, qy);
+			sets[s].dot[types[t]](n, &got, qx, qk);
 			double scale = abs_dot(x, y, n);
 			cr_expect(is_k_quant(types[t]) ? got == want : fabs((double)got - want) <= 1e-5 * scale,
 				  "%s %s: %.9g vs %.9g", sets[s].name, tt->name, got, want);
 			free(qx);
 			free(qy);
+			free(qk);
 		}
 	}
 	free(x);
@@ -711,22 +802,18 @@ Test(quant, gemm_tiles)
 	enum { R = QUANT_TILE_R, C = QUANT_TILE_C, LD = QUANT_TILE_R + 3 };
 	for (size_t t = 0; t < SH_ARRAY_LEN(types); t++) {
 		const quant_traits *tt = quant_get(types[t]);
-		int ty = tt->vec_dot_type;
+		int ty = ref_dot_type(types[t]);
 		for (size_t b = 0; b < SH_ARRAY_LEN(nblocks); b++) {
 			int n = nblocks[b] * (tt->blck_size == 1 ? 37 : tt->blck_size); /* odd float rows */
-			size_t bx = quant_row_size(types[t], n) + 40;
-			size_t ys = ty == QT_F32 ? sizeof(float) * n : quant_row_size(ty, n), by = ys + 24;
+			size_t bx = quant_row_size(types[t], n) + 40, by = act_row_size(ty, n) + 24;
 			uint8_t *x = malloc(bx * R), *y = malloc(by * C);
-			float *fy = malloc(sizeof(float) * n), *fx = malloc(sizeof(float) * n);
+			float *fy = malloc(sizeof(float) * n), *fx = malloc(sizeof(float) * n), *fys = malloc(sizeof(float) * n * C);
 			float want[C][R], scale[C][R];
 			for (int i = 0; i < R; i++)
 				random_weight_row(&r, types[t], x + i * bx, n);
 			for (int c = 0; c < C; c++) {
-				fill_normal(&r, fy, n, 1.0f + c);
-				if (ty == QT_F32)
-					memcpy(y + c * by, fy, sizeof(float) * n);
-				else
-					ref_quantize[ty](fy, y + c * by, n);
+				fill_normal(&r, fys + c * n, n, 1.0f + c);
+				act_row(ty, fys + c * n, y + c * by, n);
 			}
 			for (int i = 0; i < R; i++) {
 				if (types[t] == QT_F32)
@@ -743,12 +830,18 @@ Test(quant, gemm_tiles)
 				}
 			}
 			for (int s = 0; s < ns; s++) {
+				/* the columns in the set's own layout (the same values) */
+				int tk = sets[s].dot_type[types[t]];
+				size_t byk = act_row_size(tk, n) + 24;
+				uint8_t *yk = malloc(byk * C);
+				for (int c = 0; c < C; c++)
+					act_row(tk, fys + c * n, yk + c * byk, n);
 				for (int nr = 1; nr <= R; nr++) {
 					for (int nc = 1; nc <= C; nc++) {
 						float out[C * LD];
 						for (int i = 0; i < C * LD; i++)
 							out[i] = -12345.0f;
-						sets[s].gemm[types[t]](n, out, LD, x, bx, nr, y, by, nc);
+						sets[s].gemm[types[t]](n, out, LD, x, bx, nr, yk, byk, nc);
 						for (int c = 0; c < C; c++) {
 							for (int i = 0; i < LD; i++) {
 								float got = out[c * LD + i];
@@ -763,7 +856,7 @@ Test(quant, gemm_tiles)
 									  n, nr, nc, i, c, got, want[c][i]);
 								if (tile_is_dot(&sets[s], types[t])) {
 									float dot;
-									sets[s].dot[types[t]](n, &dot, x + i * bx, y + c * by);
+									sets[s].dot[types[t]](n, &dot, x + i * bx, yk + c * byk);
 									cr_assert(got == dot, "%s %s n=%d %dx%d (%d, %d): tile %.9g, its dot %.9g",
 										  sets[s].name, tt->name, n, nr, nc, i, c, got, dot);
 								}
@@ -771,11 +864,13 @@ Test(quant, gemm_tiles)
 						}
 					}
 				}
+				free(yk);
 			}
 			free(x);
 			free(y);
 			free(fx);
 			free(fy);
+			free(fys);
 		}
 	}
 }
