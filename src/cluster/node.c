@@ -980,7 +980,8 @@ static void io_beacon_send(cluster *c)
 		sh_log_warn("cluster: no interface to send beacons on (only loopback or container bridges?): "
 			    "this node finds no peers by itself (see --interface, --peers)");
 	else if (k > 0 && c->beacon_ifaces <= 0)
-		sh_log_info("cluster: beacons go out on %d interface%s", k, k > 1 ? "s" : "");
+		sh_log(c->o.copy_only ? SH_LOG_DEBUG : SH_LOG_INFO, "cluster: beacons go out on %d interface%s", k,
+		       k > 1 ? "s" : "");
 	c->beacon_ifaces = k;
 }
 
@@ -1593,10 +1594,11 @@ int cluster_start(cluster *c, int api_port)
 		return SH_ENOMEM;
 	}
 	c->started = true;
-	sh_log_info("cluster: node %.8s (state dir %s, slot %d) on port %d, %llu MiB usable, model %s%s%s", c->id_hex,
-		    c->st.dir, c->st.slot, c->node_port,
-		    (unsigned long long)(c->mem_usable >> 20), c->model_ident, c->secure ? ", CURVE" : "",
-		    c->bc ? ", discovery on" : "");
+	/* a copy-only member (shoal pull) is the pull's detail, not a node the user started */
+	sh_log(c->o.copy_only ? SH_LOG_DEBUG : SH_LOG_INFO,
+	       "cluster: node %.8s (state dir %s, slot %d) on port %d, %llu MiB usable, model %s%s%s", c->id_hex,
+	       c->st.dir, c->st.slot, c->node_port, (unsigned long long)(c->mem_usable >> 20), c->model_ident,
+	       c->secure ? ", CURVE" : "", c->bc ? ", discovery on" : "");
 	return SH_OK;
 }
 

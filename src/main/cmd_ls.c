@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 int cmd_ls(int argc, char **argv)
@@ -29,10 +30,17 @@ int cmd_ls(int argc, char **argv)
 		return 1;
 	}
 	json_t *a = json ? json_array() : NULL;
-	if (!json)
-		printf("%-60s %-8s %10s  %-16s  %s\n", "REFERENCE", "QUANT", "SIZE", "MODIFIED", "COMPLETE");
+	char ref[HUB_PATH_MAX + 2 * HUB_NAME_MAX + 4];
+	int w = (int)strlen("REFERENCE"); /* the reference column: as wide as its longest entry */
 	for (int i = 0; i < n; i++) {
-		char ref[HUB_PATH_MAX + 2 * HUB_NAME_MAX + 4], when[32] = "-";
+		hub_ref_format(&m[i].ref, ref, sizeof ref);
+		if ((int)strlen(ref) > w)
+			w = (int)strlen(ref);
+	}
+	if (!json)
+		printf("%-*s  %-8s %10s  %-16s  %s\n", w, "REFERENCE", "QUANT", "SIZE", "MODIFIED", "COMPLETE");
+	for (int i = 0; i < n; i++) {
+		char when[32] = "-";
 		hub_ref_format(&m[i].ref, ref, sizeof ref);
 		struct tm tm;
 		if (m[i].mtime && localtime_r(&m[i].mtime, &tm))
@@ -43,7 +51,7 @@ int cmd_ls(int argc, char **argv)
 		}
 		char size[32];
 		sh_bytes_fmt((double)m[i].size, size, sizeof size);
-		printf("%-60s %-8s %10s  %-16s  %s%s\n", ref, m[i].quant[0] ? m[i].quant : "-", size, when,
+		printf("%-*s  %-8s %10s  %-16s  %s%s\n", w, ref, m[i].quant[0] ? m[i].quant : "-", size, when,
 		       m[i].complete ? "yes" : "no (pull it again to finish)", m[i].main ? "" : " (an older commit)");
 	}
 	if (json) {
