@@ -200,13 +200,14 @@ static int bench_gemm(int n_in, int rows, const char **sets, int n_sets)
 		quant_init("ref");
 		const quant_traits *t = quant_get(formats[f]);
 		size_t row_bytes = quant_row_size(formats[f], n_in);
-		size_t act_bytes = t->vec_dot_type == QT_F32 ? sizeof(float) * n_in : quant_row_size(t->vec_dot_type, n_in);
 		t->from_float(src, w, (int64_t)n_in * rows);
 		printf("%-6s", t->name);
 		double best = 0, best_dot = 0;
 		for (int s = 0; s < n_sets; s++) {
 			quant_init(sets[s]);
 			t = quant_get(formats[f]);
+			/* each set's own activation layout (Q4_0's is Q8_0x4 with avx512) */
+			size_t act_bytes = t->vec_dot_type == QT_F32 ? sizeof(float) * n_in : quant_row_size(t->vec_dot_type, n_in);
 			for (int k = 0; k < GEMM_TOKS; k++)
 				quant_get(t->vec_dot_type)->from_float(act + (size_t)k * n_in, qa + (size_t)k * act_bytes, n_in);
 			double gmacs = time_batch(t, n_in, rows, w, row_bytes, qa, act_bytes, out, true);

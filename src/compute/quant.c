@@ -74,21 +74,27 @@ typedef struct {
 	quant_axpy_fn axpy_f32, axpy_f16, axpy_q8_0;
 	enum quant_type q4_0_dot_type;         /* Q8_0, or Q8_0X4 for kernels that read that layout */
 	quant_from_float_fn quantize_q8_0x4;   /* NULL where nothing reads Q8_0x4 */
+	/* the K-quants' gemm_row1_toks: the x86 K-quant tiles read their 4 rows interleaved, a few dozen
+	 * bytes of each in turn, which the hardware prefetcher serves poorly from memory (a 4-row tile of
+	 * 2 tokens cost more than 2 single-token dots: 2 streams of Q4_K_M decoded at 0.7 of one). One row
+	 * at a time streams it, the batch's activations staying in L1; past 8 tokens the 4-row tiles win
+	 * again (make bench's --streams, docs/performance.md) */
+	int k_row1_toks;
 } kernel_set;
 
-#define KERNEL_SET(sfx, q4_0_dot, q8_0x4) { #sfx, vec_dot_f32_##sfx, vec_dot_f16_##sfx, vec_dot_bf16_##sfx, vec_dot_q4_0_##sfx, \
+#define KERNEL_SET(sfx, q4_0_dot, q8_0x4, k_row1) { #sfx, vec_dot_f32_##sfx, vec_dot_f16_##sfx, vec_dot_bf16_##sfx, vec_dot_q4_0_##sfx, \
 	vec_dot_q8_0_##sfx, vec_dot_q4_K_##sfx, vec_dot_q5_K_##sfx, vec_dot_q6_K_##sfx, gemm_f32_##sfx, gemm_f16_##sfx, \
 	gemm_bf16_##sfx, gemm_q4_0_##sfx, gemm_q8_0_##sfx, gemm_q4_K_##sfx, gemm_q5_K_##sfx, gemm_q6_K_##sfx, \
 	quantize_q8_0_##sfx, quantize_q8_K_##sfx, dequant_f16_##sfx, axpy_f32_##sfx, axpy_f16_##sfx, axpy_q8_0_##sfx, \
-	q4_0_dot, q8_0x4 }
+	q4_0_dot, q8_0x4, k_row1 }
 
-static const kernel_set kernels_ref = KERNEL_SET(ref, QT_Q8_0, NULL);
+static const kernel_set kernels_ref = KERNEL_SET(ref, QT_Q8_0, NULL, 0);
 #if defined(__x86_64__)
-static const kernel_set kernels_avx2 = KERNEL_SET(avx2, QT_Q8_0, NULL);
-static const kernel_set kernels_avx512 = KERNEL_SET(avx512, QT_Q8_0X4, quantize_q8_0x4_avx512);
+static const kernel_set kernels_avx2 = KERNEL_SET(avx2, QT_Q8_0, NULL, 8);
+static const kernel_set kernels_avx512 = KERNEL_SET(avx512, QT_Q8_0X4, quantize_q8_0x4_avx512, 8);
 #endif
 #if defined(__aarch64__)
-static const kernel_set kernels_neon = KERNEL_SET(neon, QT_Q8_0, NULL);
+static const kernel_set kernels_neon = KERNEL_SET(neon, QT_Q8_0, NULL, 0);
 #endif
 
 static const kernel_set *active = &kernels_ref;
@@ -115,6 +121,7 @@ static void fill_table(const kernel_set *k)
 	set_format(QT_Q5_K, QT_Q8_K, dequant_q5_K_ref, quantize_q5_K_ref, k->dot_q5_K, k->gemm_q5_K);
 	set_format(QT_Q6_K, QT_Q8_K, dequant_q6_K_ref, quantize_q6_K_ref, k->dot_q6_K, k->gemm_q6_K);
 	set_format(QT_Q8_K, QT_Q8_K, dequant_q8_K_ref, k->quantize_q8_K, NULL, NULL);
+	traits[QT_Q4_K].gemm_row1_toks = traits[QT_Q5_K].gemm_row1_toks = traits[QT_Q6_K].gemm_row1_toks = k->k_row1_toks;
 	/* an activation layout, not a weight format: not `supported` (a file never has it) */
 	traits[QT_Q8_0X4].to_float = dequant_q8_0x4_ref;
 	traits[QT_Q8_0X4].from_float = k->quantize_q8_0x4;

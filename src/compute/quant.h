@@ -83,6 +83,8 @@ typedef struct {
 	quant_from_float_fn from_float;   /* quantize (dispatched; used for activations and synth) */
 	quant_vec_dot_fn vec_dot;         /* dispatched dot with a vec_dot_type row */
 	quant_gemm_fn gemm;               /* dispatched tile of dots, for batches */
+	int gemm_row1_toks;               /* batches of at most this many tokens call gemm one weight row at a
+					     time (0: QUANT_TILE_R rows): see quant.c's kernel_set */
 	quant_axpy_fn axpy;               /* dispatched; F32, F16 and Q8_0 only (the KV cache's types) */
 } quant_traits;
 

@@ -16,8 +16,9 @@
  * for the AVX-512 Q4_0 kernels; the float formats take f32 as is), then each thread takes a
  * contiguous range of output rows and walks it in tiles of rows x tokens, so a weight row is read
  * from memory once per batch. Inside a tile, batches go through the gemm kernel (QUANT_TILE_R rows
- * x QUANT_TILE_C tokens at a time, each weight block unpacked once for all its tokens); a single
- * token through vec_dot.
+ * x QUANT_TILE_C tokens at a time, each weight block unpacked once for all its tokens, or one row at
+ * a time for the small batches of formats whose gemm_row1_toks says so); a single token through
+ * vec_dot.
  * Nothing here allocates, except growing the per-thread score buffers for a longer context.
  */
 #include "model/model.h"
@@ -152,8 +153,9 @@ static void mm_task(void *arg, int ith, int nth)
 					for (int64_t r = rt; r < re; r++)
 						qt->vec_dot((int)w->n_in, &out[r], w->data + (size_t)r * w->row_bytes, xq);
 				} else {
-					for (int64_t r = rt; r < re; r += QUANT_TILE_R) {
-						int nr = (int)SH_MIN(QUANT_TILE_R, re - r);
+					const int tr = j->n_tok <= qt->gemm_row1_toks ? 1 : QUANT_TILE_R;
+					for (int64_t r = rt; r < re; r += tr) {
+						int nr = (int)SH_MIN(tr, re - r);
 						const uint8_t *rows = w->data + (size_t)r * w->row_bytes;
 						for (int t = tt; t < te; t += QUANT_TILE_C)
 							qt->gemm((int)w->n_in, &out[(size_t)t * n_out + r], (size_t)n_out, rows,

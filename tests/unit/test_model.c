@@ -224,19 +224,24 @@ Test(model, batch_equals_sequential)
 	static const char *const types[] = { "q4_k", "f16", "q4_0" };
 	quant_init(NULL); /* the kernels the engine will take (SHOAL_KERNELS too) */
 	bool q4_0_exact = !strcmp(quant_kernel_name(), "avx512") || !strcmp(quant_kernel_name(), "ref");
-	int ids[12] = { 1, 403, 407, 261, 378, 383, 286, 261, 376, 400, 428, 395 }, n = 12; /* past one 8-token tile */
+	int ids[12] = { 1, 403, 407, 261, 378, 383, 286, 261, 376, 400, 428, 395 };
+	const int sizes[] = { 12, 5 }; /* past one 8-token tile; within gemm_row1_toks (one row at a time) */
 	for (size_t t = 0; t < SH_ARRAY_LEN(types) - !q4_0_exact; t++) {
 		engine e;
 		char *path = test_synth("test-tiny-qwen2", types[t]);
 		cr_assert_eq(engine_open(&e, path, 2, 64, false), 0);
 		int n_vocab = e.m->hp.n_vocab;
-		float *batch = malloc(sizeof(float) * n * n_vocab), *one = malloc(sizeof(float) * n_vocab);
-		cr_assert_eq(engine_eval(&e, ids, n, 0, true, batch), 0);
-		for (int i = 0; i < n; i++) {
-			cr_assert_eq(engine_eval(&e, &ids[i], 1, i, false, one), 0);
-			for (int j = 0; j < n_vocab; j++)
-				cr_assert(one[j] == batch[i * n_vocab + j], "%s: pos %d value %d: %g one by one, %g batched",
-					  types[t], i, j, one[j], batch[i * n_vocab + j]);
+		float *batch = malloc(sizeof(float) * 12 * n_vocab), *one = malloc(sizeof(float) * n_vocab);
+		for (size_t k = 0; k < SH_ARRAY_LEN(sizes); k++) {
+			int n = sizes[k];
+			cr_assert_eq(engine_eval(&e, ids, n, 0, true, batch), 0);
+			for (int i = 0; i < n; i++) {
+				cr_assert_eq(engine_eval(&e, &ids[i], 1, i, false, one), 0);
+				for (int j = 0; j < n_vocab; j++)
+					cr_assert(one[j] == batch[i * n_vocab + j],
+						  "%s, %d tokens: pos %d value %d: %g one by one, %g batched", types[t], n, i,
+						  j, one[j], batch[i * n_vocab + j]);
+			}
 		}
 		free(batch);
 		free(one);
