@@ -1,14 +1,16 @@
 /*
  * quant.h - tensor element formats: block layouts, dequantize, quantize, dot products.
  *
- * Type ids are GGML's (they are what GGUF files store). A row of n elements of a block type is
+ * Type ids are GGML's (they are what GGUF files store), but for shoal's own activation layout
+ * Q8_0x4, numbered past them (QT_GGML_COUNT) and never read from a file. A row of n elements of a block type is
  * n/blck blocks of type_size bytes. Every format has a scalar reference kernel (the oracle,
  * `<op>_<type>_ref`) and, where it pays, SIMD kernels (`_avx2`, `_avx512`, `_neon`) compiled with
  * per-file flags and chosen at run time by quant_init() from CPU features.
  *
  * Dot products follow llama.cpp: the weight row (type T) is dotted with an activation row that
- * was first quantized to T's vec_dot_type (Q8_0 for Q4_0/Q8_0, Q8_K for the K-quants, F32 for the
- * float formats), so the inner loops are integer multiply-adds.
+ * was first quantized to T's vec_dot_type (Q8_0 for Q4_0/Q8_0, Q8_0x4 for Q4_0 with the avx512
+ * kernels, Q8_K for the K-quants, F32 for the float formats), so the inner loops are integer
+ * multiply-adds.
  *
  * K-quant dots are bit-exact across kernel sets: every kernel reduces a super-block's integer sums
  * exactly and then adds that super-block's float term with the one expression below, in block

@@ -437,9 +437,10 @@ void quantize_q8_0_avx512(const float *x, void *vy, int64_t n)
 	}
 }
 
-/* ---------------------------------------------------------------- Q8_K */
+/* Q4_0's activations: this set's Q8_0 values in the layout its tile reads */
 void quantize_q8_0x4_avx512(const float *x, void *vy, int64_t n) { quant_q8_0x4_from(quantize_q8_0_avx512, x, vy, n); }
 
+/* ---------------------------------------------------------------- Q8_K */
 void quantize_q8_K_avx512(const float *x, void *vy, int64_t n)
 {
 	block_q8_K *y = vy;
